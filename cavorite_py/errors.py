@@ -1,0 +1,90 @@
+"""The errors of cavorite-py.
+
+Every expected failure is a ``CavoriteError``; anything else is a bug. The tree::
+
+    CavoriteError                 exit 1: a file or an object could not be handled
+    ├── UsageError                exit 2: bad arguments
+    ├── ConfigError               exit 2: missing or broken .cavorite/config, unknown store
+    │   └── ConsentError          exit 2: an executable plugin the user has not allowed
+    ├── PathError                 a path the command refuses (outside the repository, missing...)
+    ├── MetadataError             a cfile that cannot be trusted (malformed, hostile name)
+    ├── IntegrityError            downloaded bytes whose sha256 differs from the cfile
+    ├── ConflictError             local or stored content differs; needs --force
+    ├── FileChangedError          a file changed while it was being uploaded
+    └── StoreError                a store failed to move bytes
+        ├── ObjectNotFound        the key is not in the store
+        ├── ObjectExists          the key is present and overwrite was not asked for
+        ├── AccessDenied          credentials missing or refused
+        ├── StoreUnavailable      endpoint unreachable, bucket or container missing
+        └── PluginError           an executable plugin crashed, hung or broke the protocol
+
+Messages are one line, say what is wrong and what to do, and never contain credentials.
+"""
+
+from __future__ import annotations
+
+
+class CavoriteError(Exception):
+    """Root of every expected failure."""
+
+    exit_code: int = 1
+
+
+class UsageError(CavoriteError):
+    """The command line asks for something impossible."""
+
+    exit_code = 2
+
+
+class ConfigError(CavoriteError):
+    """The repository's configuration is missing, malformed or names an unknown store."""
+
+    exit_code = 2
+
+
+class ConsentError(ConfigError):
+    """The configuration would run a program the user has not allowed."""
+
+
+class PathError(CavoriteError):
+    """A path the command refuses to handle."""
+
+
+class MetadataError(CavoriteError):
+    """A metadata file (cfile) that is malformed or cannot be trusted."""
+
+
+class IntegrityError(CavoriteError):
+    """Downloaded content whose sha256 differs from the one recorded in the cfile."""
+
+
+class ConflictError(CavoriteError):
+    """Local or stored content differs from what the command expects; ``--force`` overrides."""
+
+
+class FileChangedError(CavoriteError):
+    """A file changed while it was being uploaded."""
+
+
+class StoreError(CavoriteError):
+    """A store failed to move bytes."""
+
+
+class ObjectNotFound(StoreError):
+    """The key is not in the store."""
+
+
+class ObjectExists(StoreError):
+    """The key is already in the store and overwrite was not asked for."""
+
+
+class AccessDenied(StoreError):
+    """Credentials are missing or were refused."""
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be reached, or its bucket or container does not exist."""
+
+
+class PluginError(StoreError):
+    """An executable store plugin crashed, hung, or broke the protocol."""

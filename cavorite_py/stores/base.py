@@ -1,0 +1,110 @@
+"""The Store contract: what every backend, built-in or plugin, provides.
+
+A store moves bytes. It never hashes, verifies or writes metadata files: the engine does that
+once, for every store, so that no backend can skip verification.
+
+Keys are non-empty POSIX-style strings such as ``team-a/assets/logo.png`` (no leading ``/``, no
+``.`` or ``..`` segments); the engine guarantees this before calling a store. A store maps a key
+to a location of its own (a bucket plus the address prefix, a directory...).
+
+Stores must be safe to call from several threads at once: the engine transfers in parallel.
+Errors are translated at the store boundary into :mod:`cavorite_py.errors` types, keeping the
+original exception as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, BinaryIO, ClassVar
+
+Progress = Callable[[int], None]
+"""Called with a number of bytes just transferred (an increment, not a total)."""
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What a store knows about an object: its size, and its sha256 where it keeps one."""
+
+    size: int
+    sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    """Everything a store is configured with.
+
+    ``address`` is the configured ``backend_address`` (may be empty); ``options`` is the whole
+    ``options`` object of ``.cavorite/config`` (unknown keys included); ``root`` is the repository
+    root, against which a store may resolve relative local paths.
+    """
+
+    address: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    root: Path = Path(".")
+
+
+class Store(abc.ABC):
+    """One object store. Subclasses implement the six methods below.
+
+    ``default_jobs`` is the number of files the engine transfers at once by default: a local disk
+    wants few, a network store more.
+    """
+
+    default_jobs: ClassVar[int] = 8
+
+    def __init__(self, settings: StoreSettings) -> None:
+        self.settings = settings
+
+    @abc.abstractmethod
+    def put(
+        self, key: str, path: Path, info: ObjectInfo, overwrite: bool = False,
+        progress: Progress | None = None,
+    ) -> None:
+        """Upload the file at ``path`` as ``key``.
+
+        ``info`` holds the file's size and sha256, measured by the engine; record them as object
+        metadata where the backend has it, so that :meth:`stat` can return them. Call ``progress``
+        with byte counts as they are sent, if given.
+
+        Raises ``ObjectExists`` if ``key`` is present and ``overwrite`` is false. A failed put must
+        not leave a partial object under ``key``.
+        """
+
+    @abc.abstractmethod
+    def get(self, key: str, fileobj: BinaryIO) -> None:
+        """Stream the object ``key`` into the open binary file ``fileobj``, in order.
+
+        ``fileobj`` may not be seekable. Raises ``ObjectNotFound`` if ``key`` is absent.
+        """
+
+    @abc.abstractmethod
+    def stat(self, key: str) -> ObjectInfo | None:
+        """Return the object's size and recorded sha256 (None if not recorded), or None if absent."""
+
+    @abc.abstractmethod
+    def list(self, prefix: str = "") -> Iterator[str]:
+        """Yield every key that starts with ``prefix``, in no particular order."""
+
+    @abc.abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove ``key``. Raises ``ObjectNotFound`` if absent."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
+        """Release clients, connections or processes. Calling it twice is harmless."""
+
+    def describe(self) -> str:
+        """A short human description of where objects go, without credentials."""
+        return self.settings.address
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

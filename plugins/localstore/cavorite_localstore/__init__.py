@@ -1,0 +1,157 @@
+"""The local store: objects kept as plain files in a directory on disk.
+
+It is cavorite-py's embedded default, and the example to copy when writing a store plugin:
+one class, the six methods of the Store contract, errors translated at the boundary, and one
+entry point in ``pyproject.toml``::
+
+    [project.entry-points."cavorite_py.stores"]
+    localstore = "cavorite_localstore:LocalStore"
+
+The object ``team/a.bin`` lives at ``<directory>/team/a.bin``. Its sha256 is kept in the
+extended attribute ``user.cavorite.sha256`` where the file system supports it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO, ClassVar
+from urllib.parse import unquote, urlparse
+
+from cavorite_py.errors import AccessDenied, ConfigError, ObjectExists, ObjectNotFound, StoreError
+from cavorite_py.stores.base import ObjectInfo, Progress, Store, StoreSettings
+
+__all__ = ["LocalStore", "directory_from_address"]
+
+_TMP_MARK = ".cavorite-tmp-"
+_XATTR = "user.cavorite.sha256"
+_CHUNK = 1 << 20
+
+
+def directory_from_address(address: str, root: Path) -> Path:
+    """``file:///abs/dir``, an absolute path, or a path relative to the repository root."""
+    if address.startswith("file:"):
+        parsed = urlparse(address)
+        if parsed.netloc not in ("", "localhost"):
+            raise ConfigError(f"local store address {address!r} names a host; use file:///abs/dir")
+        return Path(unquote(parsed.path))
+    if "://" in address:
+        raise ConfigError(
+            f"local store address {address!r} is not a directory; use file:///abs/dir or a path"
+        )
+    if not address:
+        raise ConfigError("local store needs a directory: set backend_address in .cavorite/config")
+    return (root / Path(address).expanduser()).absolute()
+
+
+class LocalStore(Store):
+    """Objects as files under one directory."""
+
+    default_jobs: ClassVar[int] = 4
+
+    def __init__(self, settings: StoreSettings) -> None:
+        super().__init__(settings)
+        self.directory = directory_from_address(settings.address, settings.root)
+
+    def describe(self) -> str:
+        return str(self.directory)
+
+    def _path(self, key: str) -> Path:
+        parts = key.split("/")
+        if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
+            raise StoreError(f"refusing unsafe object key {key!r}")
+        return self.directory.joinpath(*parts)
+
+    def put(
+        self, key: str, path: Path, info: ObjectInfo, overwrite: bool = False,
+        progress: Progress | None = None,
+    ) -> None:
+        target = self._path(key)
+        if not overwrite and target.exists():
+            raise ObjectExists(f"object {key!r} already exists in {self.directory}")
+        tmp = target.with_name(f"{_TMP_MARK}{uuid.uuid4().hex}")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, tmp)
+            if info.sha256 is not None:
+                _set_sha256(tmp, info.sha256)
+            if overwrite:
+                os.replace(tmp, target)
+            else:
+                _link_new(tmp, target, key, self.directory)
+        except PermissionError as exc:
+            raise AccessDenied(f"cannot write {target}: permission denied") from exc
+        except OSError as exc:
+            if isinstance(exc, StoreError):
+                raise
+            raise StoreError(f"cannot write {target}: {exc.strerror or exc}") from exc
+        finally:
+            tmp.unlink(missing_ok=True)
+        if progress is not None:
+            progress(info.size)
+
+    def get(self, key: str, fileobj: BinaryIO) -> None:
+        source = self._path(key)
+        try:
+            with open(source, "rb") as f:
+                while chunk := f.read(_CHUNK):
+                    fileobj.write(chunk)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+            raise ObjectNotFound(f"object {key!r} is not in {self.directory}") from exc
+        except PermissionError as exc:
+            raise AccessDenied(f"cannot read {source}: permission denied") from exc
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        path = self._path(key)
+        try:
+            st = path.stat()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        if not path.is_file():
+            return None
+        return ObjectInfo(size=st.st_size, sha256=_get_sha256(path))
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        for dirpath, dirnames, filenames in os.walk(self.directory):
+            dirnames.sort()
+            rel = Path(dirpath).relative_to(self.directory).as_posix()
+            base = "" if rel == "." else rel + "/"
+            for name in sorted(filenames):
+                key = base + name
+                if _TMP_MARK not in name and key.startswith(prefix):
+                    yield key
+
+    def delete(self, key: str) -> None:
+        path = self._path(key)
+        try:
+            if not path.is_file():
+                raise FileNotFoundError(path)
+            path.unlink()
+        except FileNotFoundError as exc:
+            raise ObjectNotFound(f"object {key!r} is not in {self.directory}") from exc
+
+
+def _link_new(tmp: Path, target: Path, key: str, directory: Path) -> None:
+    """Move ``tmp`` to ``target`` only if ``target`` does not exist, atomically."""
+    try:
+        os.link(tmp, target)
+    except FileExistsError as exc:
+        raise ObjectExists(f"object {key!r} already exists in {directory}") from exc
+
+
+def _set_sha256(path: Path, sha256: str) -> None:
+    try:
+        os.setxattr(path, _XATTR, sha256.encode("ascii"))
+    except (AttributeError, OSError):
+        pass  # no extended attributes here: stat() then reports the sha256 as unknown
+
+
+def _get_sha256(path: Path) -> str | None:
+    try:
+        value = os.getxattr(path, _XATTR).decode("ascii")
+    except (AttributeError, OSError, UnicodeDecodeError):
+        return None
+    return value if len(value) == 64 else None

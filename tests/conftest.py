@@ -1,0 +1,5 @@
+"""Shared fixtures. Backend fixtures live in ``tests/fixtures``, one module per family."""
+
+pytest_plugins = [
+    "tests.fixtures.local",
+]
