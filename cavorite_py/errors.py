@@ -6,7 +6,7 @@ Every expected failure is a ``CavoriteError``; anything else is a bug. The tree:
     ├── UsageError                exit 2: bad arguments
     ├── ConfigError               exit 2: missing or broken .cavorite/config, unknown store
     │   └── ConsentError          exit 2: an executable plugin the user has not allowed
-    ├── PathError                 a path the command refuses (outside the repository, missing...)
+    ├── PathError                 exit 2: a path the command refuses (outside the repository...)
     ├── MetadataError             a cfile that cannot be trusted (malformed, hostile name)
     ├── IntegrityError            downloaded bytes whose sha256 differs from the cfile
     ├── ConflictError             local or stored content differs; needs --force
@@ -48,6 +48,8 @@ class ConsentError(ConfigError):
 
 class PathError(CavoriteError):
     """A path the command refuses to handle."""
+
+    exit_code = 2
 
 
 class MetadataError(CavoriteError):

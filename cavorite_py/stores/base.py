@@ -61,7 +61,11 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def put(
-        self, key: str, path: Path, info: ObjectInfo, overwrite: bool = False,
+        self,
+        key: str,
+        path: Path,
+        info: ObjectInfo,
+        overwrite: bool = False,
         progress: Progress | None = None,
     ) -> None:
         """Upload the file at ``path`` as ``key``.
@@ -83,7 +87,7 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def stat(self, key: str) -> ObjectInfo | None:
-        """Return the object's size and recorded sha256 (None if not recorded), or None if absent."""
+        """The object's size and recorded sha256 (None if not recorded), or None if absent."""
 
     @abc.abstractmethod
     def list(self, prefix: str = "") -> Iterator[str]:
@@ -104,7 +108,9 @@ class Store(abc.ABC):
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         self.close()

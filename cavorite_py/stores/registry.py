@@ -4,6 +4,7 @@ registered under the ``cavorite_py.stores`` entry-point group."""
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 
@@ -24,15 +25,35 @@ class StoreEntry:
     """``built-in`` or the distribution that registered it"""
     extra: str | None = None
     """the pip extra that installs its SDK, for built-in cloud stores"""
+    requires: str | None = None
+    """the module its SDK provides, to tell whether it is installed without importing it"""
+
+    def installed(self) -> bool:
+        if self.requires is None:
+            return True
+        try:
+            return importlib.util.find_spec(self.requires) is not None
+        except ModuleNotFoundError:
+            return False
 
 
 BUILT_IN: dict[str, StoreEntry] = {
     entry.name: entry
     for entry in (
-        StoreEntry("s3", "cavorite_py.stores.s3:S3Store", "built-in", "s3"),
-        StoreEntry("gcs", "cavorite_py.stores.gcs:GCSStore", "built-in", "gcs"),
-        StoreEntry("azure", "cavorite_py.stores.azure:AzureStore", "built-in", "azure"),
-        StoreEntry("fsspec", "cavorite_py.stores.fsspec:FsspecStore", "built-in", "fsspec"),
+        StoreEntry("s3", "cavorite_py.stores.s3:S3Store", "built-in", "s3", "boto3"),
+        StoreEntry(
+            "gcs", "cavorite_py.stores.gcs:GCSStore", "built-in", "gcs", "google.cloud.storage"
+        ),
+        StoreEntry(
+            "azure",
+            "cavorite_py.stores.azure:AzureStore",
+            "built-in",
+            "azure",
+            "azure.storage.blob",
+        ),
+        StoreEntry(
+            "fsspec", "cavorite_py.stores.fsspec:FsspecStore", "built-in", "fsspec", "fsspec"
+        ),
         StoreEntry("plugin", "cavorite_py.stores.plugin:PluginStore", "built-in"),
     )
 }
@@ -87,7 +108,7 @@ def load(name: str) -> type[Store]:
             raise ConfigError(f"store {name!r} ({entry.origin}) cannot be imported: {exc}") from exc
         raise ConfigError(
             f"store {name!r} needs the package {exc.name!r}; install it with: "
-            f"pip install \"cavorite-py[{entry.extra}]\""
+            f'pip install "cavorite-py[{entry.extra}]"'
         ) from exc
     cls = getattr(module, attr, None) if attr else None
     if not (isinstance(cls, type) and issubclass(cls, Store)):

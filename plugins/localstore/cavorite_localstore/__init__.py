@@ -13,6 +13,7 @@ extended attribute ``user.cavorite.sha256`` where the file system supports it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import uuid
@@ -66,7 +67,11 @@ class LocalStore(Store):
         return self.directory.joinpath(*parts)
 
     def put(
-        self, key: str, path: Path, info: ObjectInfo, overwrite: bool = False,
+        self,
+        key: str,
+        path: Path,
+        info: ObjectInfo,
+        overwrite: bool = False,
         progress: Progress | None = None,
     ) -> None:
         target = self._path(key)
@@ -143,10 +148,9 @@ def _link_new(tmp: Path, target: Path, key: str, directory: Path) -> None:
 
 
 def _set_sha256(path: Path, sha256: str) -> None:
-    try:
+    # without extended attributes, stat() reports the sha256 as unknown
+    with contextlib.suppress(AttributeError, OSError):
         os.setxattr(path, _XATTR, sha256.encode("ascii"))
-    except (AttributeError, OSError):
-        pass  # no extended attributes here: stat() then reports the sha256 as unknown
 
 
 def _get_sha256(path: Path) -> str | None:

@@ -1,0 +1,12 @@
+"""The command-line layer: parse, call the engine through :class:`~cavorite_py.Repo`, render.
+
+Exit codes: 0 success; 1 at least one file failed; 2 usage or configuration error; 3 internal
+error (a bug: please report it); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+from . import init, stores, transfer  # noqa: F401 - each module registers its commands
+from .app import app, run
+
+__all__ = ["app", "run"]

@@ -1,0 +1,112 @@
+"""The Typer application, its global options, and the one error handler."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from dataclasses import dataclass
+
+import click
+import typer
+
+from .. import __version__
+from ..errors import CavoriteError
+
+app = typer.Typer(
+    name="cavorite",
+    help="Keep large binary files out of source control: upload them to an object store and "
+    "commit a small verified metadata file (cfile) instead.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+GO_SPELLINGS = {
+    f"--{name}": f"--{name.replace('_', '-')}"
+    for name in (
+        "store_type",
+        "backend_address",
+        "metadata_file_extension",
+        "object_key_prefix",
+        "plugin_address",
+    )
+}
+
+
+@dataclass
+class Settings:
+    verbose: int = 0
+    quiet: bool = False
+
+
+settings = Settings()
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"cavorite-py {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    verbose: int = typer.Option(
+        0, "--verbose", "-v", count=True, help="Say more; -vv adds debug logging."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print failures and the summary only."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Global options."""
+    settings.verbose = verbose
+    settings.quiet = quiet
+    logging.basicConfig(
+        level=logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING,
+        format="cavorite: %(name)s: %(message)s",
+    )
+
+
+def translate_go_spellings(args: list[str]) -> list[str]:
+    """Accept the Go tool's ``--store_type`` style, hidden from help."""
+    out = []
+    for arg in args:
+        name, eq, value = arg.partition("=")
+        out.append(GO_SPELLINGS.get(name, name) + eq + value if name in GO_SPELLINGS else arg)
+    return out
+
+
+def error(message: str) -> None:
+    typer.echo(f"cavorite: error: {message}", err=True)
+
+
+def run(args: list[str]) -> int:
+    """Run the CLI with ``args``; return the exit code. The only place errors become exit codes."""
+    try:
+        result = app(args=translate_go_spellings(args), prog_name="cavorite", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        typer.echo("cavorite: interrupted", err=True)
+        return EXIT_INTERRUPTED
+    except CavoriteError as exc:
+        error(str(exc))
+        if settings.verbose and exc.__cause__ is not None:
+            typer.echo(
+                f"cavorite: caused by: {type(exc.__cause__).__name__}: {exc.__cause__}", err=True
+            )
+        return exc.exit_code
+    except Exception as exc:  # a bug: say so, with the traceback only when asked
+        if settings.verbose:
+            traceback.print_exception(exc, file=sys.stderr)
+        error(f"internal error: {type(exc).__name__}: {exc}")
+        typer.echo("cavorite: this is a bug; please report it with the output of -v", err=True)
+        return EXIT_BUG
+    return result if isinstance(result, int) else EXIT_OK

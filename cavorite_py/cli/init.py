@@ -1,0 +1,55 @@
+"""``cavorite init``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .. import repo as repomod
+from ..config import DEFAULT_EXTENSION, DEFAULT_REGION
+from .app import app
+
+
+@app.command()
+def init(
+    repo: Path | None = typer.Argument(
+        None, help="Repository root (default: the git top level, or the current directory)."
+    ),
+    store_type: str = typer.Option(
+        repomod.DEFAULT_STORE,
+        "--store-type",
+        help="s3, gcs, azure, fsspec, plugin, localstore, "
+        "or any installed store (see `cavorite stores`).",
+    ),
+    backend_address: str = typer.Option(
+        "", "--backend-address", help="Where objects go, e.g. s3://bucket/prefix."
+    ),
+    region: str = typer.Option(DEFAULT_REGION, "--region", help="Region, for S3."),
+    object_key_prefix: str = typer.Option(
+        "", "--object-key-prefix", help="Prefix put in front of every object key."
+    ),
+    plugin_address: str = typer.Option(
+        "", "--plugin-address", help="Executable of a store plugin (store type 'plugin')."
+    ),
+    metadata_file_extension: str = typer.Option(
+        DEFAULT_EXTENSION, "--metadata-file-extension", help="Extension of metadata files."
+    ),
+    force: bool = typer.Option(False, "--force", "-f", help="Replace an existing configuration."),
+) -> int:
+    """Create .cavorite/config for a repository."""
+    root = repo if repo is not None else repomod.default_root(Path.cwd())
+    result = repomod.init(
+        root,
+        store_type,
+        backend_address=backend_address,
+        region=region,
+        object_key_prefix=object_key_prefix,
+        plugin_address=plugin_address,
+        metadata_file_extension=metadata_file_extension,
+        force=force,
+    )
+    typer.echo(f"initialised {result.config_path} (store type {store_type})")
+    for note in result.notes:
+        typer.echo(note)
+    return 0

@@ -1,0 +1,77 @@
+"""Rendering of results: one line per file and a summary, or one JSON document."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import typer
+
+from ..results import FileResult, Outcome, Report
+from ..workspace import Workspace
+from .app import settings
+
+LABELS = {
+    Outcome.UPLOADED: "uploaded",
+    Outcome.ALREADY_STORED: "already stored",
+    Outcome.RETRIEVED: "retrieved",
+    Outcome.UP_TO_DATE: "up to date",
+    Outcome.FAILED: "failed",
+}
+
+
+def human_size(n: int | None) -> str:
+    if n is None:
+        return ""
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def safe(text: str) -> str:
+    """A file name made printable: control characters escaped, never interpreted by a terminal."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def file_line(ws: Workspace, result: FileResult) -> str:
+    size = (
+        human_size(result.size) if result.outcome in (Outcome.UPLOADED, Outcome.RETRIEVED) else ""
+    )
+    label = LABELS[result.outcome]
+    return f"{label:<15} {safe(ws.display(result.path))}" + (f"  ({size})" if size else "")
+
+
+def summary(report: Report) -> str:
+    counts = report.counts()
+    parts = [f"{counts[o]} {LABELS[o]}" for o in Outcome if counts[o]]
+    total = len(report.results)
+    return f"{total} file{'s' if total != 1 else ''}: " + (
+        ", ".join(parts) if parts else "nothing to do"
+    )
+
+
+def render(ws: Workspace, report: Report, command: str, as_json: bool) -> int:
+    """Print ``report``; return the exit code (1 if any file failed)."""
+    if as_json:
+        typer.echo(json.dumps(report_dict(ws, report, command), indent=2))
+        return 0 if report.ok else 1
+    for result in report.results:
+        if result.failed:
+            typer.echo(f"cavorite: error: {safe(str(result.error))}", err=True)
+        elif not settings.quiet:
+            typer.echo(file_line(ws, result))
+    typer.echo(summary(report), err=not report.results)
+    return 0 if report.ok else 1
+
+
+def report_dict(ws: Workspace, report: Report, command: str) -> dict[str, Any]:
+    counts = report.counts()
+    return {
+        "command": command,
+        "ok": report.ok,
+        "summary": {o.value: counts[o] for o in Outcome},
+        "files": [r.to_dict(ws.relative(r.path)) for r in report.results],
+    }

@@ -1,0 +1,45 @@
+"""``cavorite upload`` and ``cavorite retrieve``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ..repo import Repo
+from . import options
+from .app import app
+from .output import render
+
+
+@app.command()
+def upload(
+    paths: list[Path] = typer.Argument(..., help="Files or directories to upload."),
+    force: bool = options.FORCE_UPLOAD,
+    jobs: int | None = options.JOBS,
+    no_gitignore: bool = typer.Option(
+        False, "--no-gitignore", help="Do not add uploaded files to .gitignore."
+    ),
+    as_json: bool = options.JSON,
+) -> int:
+    """Upload files to the store and write a cfile next to each."""
+    with Repo.find() as repo:
+        report = repo.upload(
+            paths, force=force, jobs=jobs, update_gitignore=False if no_gitignore else None
+        )
+        return render(repo.workspace, report, "upload", as_json)
+
+
+@app.command()
+def retrieve(
+    targets: list[Path] = typer.Argument(
+        None, help="cfiles, artifact paths or directories (default: the whole repository)."
+    ),
+    force: bool = options.FORCE_RETRIEVE,
+    jobs: int | None = options.JOBS,
+    as_json: bool = options.JSON,
+) -> int:
+    """Download artifacts named by cfiles and verify their sha256."""
+    with Repo.find() as repo:
+        report = repo.retrieve(targets or [], force=force, jobs=jobs)
+        return render(repo.workspace, report, "retrieve", as_json)

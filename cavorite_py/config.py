@@ -1,0 +1,149 @@
+"""The repository configuration, ``.cavorite/config``: find it, read it, validate it, write it.
+
+The format is the Go tool's: ``{"store_type": ..., "options": {...}}``. Options we add live in
+``options`` too; unknown keys, top-level or in ``options``, are kept when the file is rewritten.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .fsutil import atomic_write_bytes
+
+CONFIG_DIR = ".cavorite"
+CONFIG_NAME = "config"
+DEFAULT_EXTENSION = "cfile"
+DEFAULT_REGION = "us-east-1"
+
+GO_OPTION_KEYS = (
+    "backend_address",
+    "metadata_file_extension",
+    "region",
+    "object_key_prefix",
+    "plugin_address",
+)
+
+
+def config_path(root: Path) -> Path:
+    return root / CONFIG_DIR / CONFIG_NAME
+
+
+@dataclass
+class Config:
+    """A loaded ``.cavorite/config``."""
+
+    store_type: str
+    options: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+    """top-level keys other than store_type and options, kept as they were"""
+
+    def option(self, key: str, default: str = "") -> str:
+        value = self.options.get(key, default)
+        if value is None:
+            return default
+        if not isinstance(value, str):
+            raise ConfigError(
+                f"option {key!r} in {CONFIG_DIR}/{CONFIG_NAME} must be a string, "
+                f"not {type(value).__name__}"
+            )
+        return value
+
+    @property
+    def backend_address(self) -> str:
+        return self.option("backend_address")
+
+    @property
+    def extension(self) -> str:
+        return self.option("metadata_file_extension") or DEFAULT_EXTENSION
+
+    @property
+    def key_prefix(self) -> str:
+        return self.option("object_key_prefix").strip("/")
+
+    def int_option(self, key: str) -> int | None:
+        value = self.options.get(key)
+        if value is None or value == "":
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise ConfigError(f"option {key!r} must be a whole number")
+        try:
+            number = int(value)
+        except ValueError:
+            raise ConfigError(f"option {key!r} must be a whole number, not {value!r}") from None
+        return number
+
+    def bool_option(self, key: str, default: bool) -> bool:
+        value = self.options.get(key)
+        if value is None or value == "":
+            return default
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
+            return value.lower() in ("true", "yes", "1")
+        raise ConfigError(f"option {key!r} must be true or false, not {value!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"store_type": self.store_type, "options": dict(self.options), **self.extra}
+
+    @classmethod
+    def from_dict(cls, data: object, source: str = "config") -> Config:
+        if not isinstance(data, Mapping):
+            raise ConfigError(
+                f"{source} must be a JSON object; fix it or run `cavorite init --force`"
+            )
+        store_type = data.get("store_type")
+        if not isinstance(store_type, str) or not store_type:
+            raise ConfigError(f"{source} has no store_type; fix it or run `cavorite init --force`")
+        options = data.get("options", {})
+        if options is None:
+            options = {}
+        if not isinstance(options, Mapping):
+            raise ConfigError(f"{source}: options must be a JSON object")
+        extra = {k: v for k, v in data.items() if k not in ("store_type", "options")}
+        config = cls(store_type, dict(options), extra)
+        ext = config.extension
+        if "/" in ext or "\\" in ext or ext.startswith(".") or ext in ("", "."):
+            raise ConfigError(f"{source}: metadata_file_extension {ext!r} is not a file extension")
+        return config
+
+
+def find_root(start: Path) -> Path:
+    """The nearest directory at or above ``start`` holding ``.cavorite/config``."""
+    start = start.absolute()
+    for candidate in (start, *start.parents):
+        if config_path(candidate).is_file():
+            return candidate
+    raise ConfigError(
+        f"no {CONFIG_DIR}/{CONFIG_NAME} found in {start} or above; "
+        "run `cavorite init` at the repository root first"
+    )
+
+
+def load(root: Path) -> Config:
+    path = config_path(root)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path} does not exist; run `cavorite init` first") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"{path} is not valid JSON (line {exc.lineno}: {exc.msg}); "
+            "fix it or run `cavorite init --force`"
+        ) from None
+    return Config.from_dict(data, str(path))
+
+
+def save(root: Path, config: Config) -> Path:
+    path = config_path(root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, (json.dumps(config.to_dict(), indent=2) + "\n").encode())
+    return path

@@ -1,0 +1,263 @@
+"""The rules of upload and retrieve, the same for every store.
+
+Upload, per file: hash (one pass); derive the key; ``stat`` the key: the same sha256 means
+nothing to send, different content is refused unless ``force``; upload; check the file did not
+change meanwhile; only then write the cfile (atomically).
+
+Retrieve, per cfile: validate; a local file with the right hash means nothing to do, a different
+one is left alone unless ``force``; otherwise download into a temporary file beside the artifact,
+hashing as bytes arrive, and rename it into place only on a match.
+
+Many files run in parallel; every file gets a result; one failure does not stop the others.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat as statmod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Protocol, cast
+
+from . import metadata
+from .errors import (
+    CavoriteError,
+    ConflictError,
+    FileChangedError,
+    IntegrityError,
+    ObjectExists,
+    ObjectNotFound,
+    PathError,
+    StoreError,
+)
+from .fsutil import temp_path_for
+from .hashing import HashingWriter, hash_file
+from .metadata import Metadata
+from .parallel import bounded_map
+from .results import FileResult, NullObserver, Observer, Outcome, Report
+from .stores.base import ObjectInfo, Store
+from .workspace import Workspace
+
+
+class Hasher(Protocol):
+    """Gives a file's sha256; a cache may answer without reading the file."""
+
+    def sha256(self, path: Path, st: os.stat_result) -> str: ...
+
+    def remember(self, path: Path, st: os.stat_result, sha256: str) -> None: ...
+
+
+class PlainHasher:
+    """Reads and hashes the file every time."""
+
+    def sha256(self, path: Path, st: os.stat_result) -> str:
+        return hash_file(path)[0]
+
+    def remember(self, path: Path, st: os.stat_result, sha256: str) -> None:
+        pass
+
+
+class _Discard:
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        return len(data)
+
+
+def same_file_state(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_size, a.st_mtime_ns, a.st_ino, a.st_dev) == (
+        b.st_size,
+        b.st_mtime_ns,
+        b.st_ino,
+        b.st_dev,
+    )
+
+
+@dataclass
+class Engine:
+    """Uploads and retrieves files of one workspace through one store."""
+
+    workspace: Workspace
+    store: Store
+    jobs: int = 4
+    observer: Observer = field(default_factory=NullObserver)
+    hasher: Hasher = field(default_factory=PlainHasher)
+    on_uploaded: Callable[[Sequence[Path]], None] | None = None
+    """called once with every artifact whose cfile was written (e.g. to update .gitignore)"""
+
+    # ----------------------------------------------------------------- many files
+
+    def upload(self, artifacts: Sequence[Path], force: bool = False) -> Report:
+        report = self._run(artifacts, lambda p: self._upload_one(p, force), lambda p: p)
+        if self.on_uploaded is not None:
+            done = [r.path for r in report.results if not r.failed]
+            if done:
+                self.on_uploaded(done)
+        return report
+
+    def retrieve(self, cfiles: Sequence[Path], force: bool = False) -> Report:
+        ws = self.workspace
+        return self._run(cfiles, lambda c: self._retrieve_one(c, force), ws.artifact_for)
+
+    def _run(
+        self,
+        paths: Sequence[Path],
+        one: Callable[[Path], FileResult],
+        artifact_of: Callable[[Path], Path],
+    ) -> Report:
+        def guarded(path: Path) -> tuple[Path, FileResult]:
+            artifact = artifact_of(path)
+            try:
+                result = one(path)
+            except CavoriteError as exc:
+                result = FileResult(artifact, Outcome.FAILED, error=exc)
+            except OSError as exc:
+                error = CavoriteError(f"{self.workspace.display(artifact)}: {_os_message(exc)}")
+                result = FileResult(artifact, Outcome.FAILED, error=error)
+            self.observer.finished(result)
+            return path, result
+
+        by_path = dict(bounded_map(guarded, paths, self.jobs))
+        return Report([by_path[p] for p in paths])
+
+    # ----------------------------------------------------------------- upload
+
+    def _upload_one(self, artifact: Path, force: bool) -> FileResult:
+        ws = self.workspace
+        before = os.stat(artifact)
+        if not statmod.S_ISREG(before.st_mode):
+            raise PathError(f"{ws.display(artifact)}: not a regular file")
+        sha = self.hasher.sha256(artifact, before)
+        key = ws.key_for(artifact)
+        info = ObjectInfo(before.st_size, sha)
+        remote = self.store.stat(key)
+        if remote is not None and self._holds(key, remote, info):
+            outcome = Outcome.ALREADY_STORED
+        else:
+            if remote is not None and not force:
+                raise self._conflict(artifact, key)
+            outcome = self._put(key, artifact, info, before, overwrite=remote is not None)
+        self._write_cfile(artifact, key, info, before)
+        return FileResult(artifact, outcome, key, info.size, sha)
+
+    def _holds(self, key: str, remote: ObjectInfo, info: ObjectInfo) -> bool:
+        """Whether the stored object ``remote`` has exactly the content described by ``info``."""
+        if remote.size != info.size:
+            return False
+        if remote.sha256 is not None:
+            return remote.sha256.lower() == info.sha256
+        # the store keeps no sha256: measure the stored object by streaming it
+        sink = HashingWriter(_Discard())
+        self.store.get(key, cast(BinaryIO, sink))
+        return sink.hexdigest() == info.sha256
+
+    def _conflict(self, artifact: Path, key: str) -> ConflictError:
+        return ConflictError(
+            f"{self.workspace.display(artifact)}: the store already holds different content "
+            f"under {key!r}, which older cfiles point at; use --force to overwrite it"
+        )
+
+    def _put(
+        self, key: str, artifact: Path, info: ObjectInfo, before: os.stat_result, overwrite: bool
+    ) -> Outcome:
+        self.observer.started(artifact, info.size)
+        try:
+            self.store.put(
+                key,
+                artifact,
+                info,
+                overwrite=overwrite,
+                progress=lambda n: self.observer.advanced(artifact, n),
+            )
+        except ObjectExists:
+            # stored by someone else between our stat and our put: fine if it is our content
+            remote = self.store.stat(key)
+            if remote is not None and self._holds(key, remote, info):
+                return Outcome.ALREADY_STORED
+            raise self._conflict(artifact, key) from None
+        after = os.stat(artifact)
+        if not same_file_state(before, after):
+            with contextlib.suppress(StoreError):  # if it stays, retrieve refuses it by its hash
+                self.store.delete(key)
+            raise FileChangedError(
+                f"{self.workspace.display(artifact)}: changed while it was being uploaded; "
+                "no cfile written. Upload it again once the file is complete"
+            )
+        return Outcome.UPLOADED
+
+    def _write_cfile(self, artifact: Path, key: str, info: ObjectInfo, st: os.stat_result) -> None:
+        assert info.sha256 is not None
+        cfile = self.workspace.cfile_for(artifact)
+        try:
+            old: Metadata | None = metadata.read(cfile)
+        except CavoriteError:
+            old = None
+        if old is not None and (old.name, old.checksum, old.size) == (key, info.sha256, info.size):
+            return  # unchanged: leave the file (and its date) alone
+        extra = old.extra if old is not None else {}
+        stamp = metadata.format_timestamp(st.st_mtime_ns)
+        metadata.write(cfile, Metadata(key, info.sha256, stamp, info.size, extra))
+
+    # ----------------------------------------------------------------- retrieve
+
+    def _retrieve_one(self, cfile: Path, force: bool) -> FileResult:
+        ws = self.workspace
+        meta = metadata.read(cfile)
+        artifact = ws.artifact_for(cfile)
+        result = FileResult(artifact, Outcome.UP_TO_DATE, meta.name, meta.size, meta.checksum)
+        local = self._local_state(artifact)
+        if local is not None:
+            if self.hasher.sha256(artifact, local) == meta.checksum:
+                return result
+            if not force:
+                raise ConflictError(
+                    f"{ws.display(artifact)}: modified locally (differs from its cfile); "
+                    "upload it to keep the change, or retrieve --force to discard it"
+                )
+        self._download(meta, artifact)
+        return FileResult(artifact, Outcome.RETRIEVED, meta.name, meta.size, meta.checksum)
+
+    def _local_state(self, artifact: Path) -> os.stat_result | None:
+        try:
+            st = os.lstat(artifact)
+        except FileNotFoundError:
+            return None
+        if statmod.S_ISREG(st.st_mode):
+            return st
+        what = "a symbolic link" if statmod.S_ISLNK(st.st_mode) else "not a regular file"
+        raise PathError(
+            f"{self.workspace.display(artifact)}: is {what}; move it aside and retrieve again"
+        )
+
+    def _download(self, meta: Metadata, artifact: Path) -> None:
+        ws = self.workspace
+        artifact.parent.mkdir(parents=True, exist_ok=True)
+        tmp = temp_path_for(artifact)
+        self.observer.started(artifact, meta.size)
+        try:
+            with open(tmp, "xb") as f:
+                sink = HashingWriter(f, lambda n: self.observer.advanced(artifact, n))
+                self._get(meta.name, sink, artifact)
+            got = sink.hexdigest()
+            if got != meta.checksum or (meta.size is not None and sink.size != meta.size):
+                raise IntegrityError(
+                    f"{ws.display(artifact)}: downloaded content does not match its cfile "
+                    f"(expected sha256 {meta.checksum}, got {got}); the download was deleted"
+                )
+            os.replace(tmp, artifact)
+            self.hasher.remember(artifact, os.stat(artifact), got)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _get(self, key: str, sink: HashingWriter, artifact: Path) -> None:
+        try:
+            self.store.get(key, cast(BinaryIO, sink))
+        except ObjectNotFound:
+            raise ObjectNotFound(
+                f"{self.workspace.display(artifact)}: object {key!r} is not in the store "
+                f"({self.store.describe()}); was it uploaded?"
+            ) from None
+
+
+def _os_message(exc: OSError) -> str:
+    return exc.strerror.lower() if exc.strerror else str(exc)

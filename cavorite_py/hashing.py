@@ -1,0 +1,60 @@
+"""Streaming sha256: large buffers, one pass, never a whole file in memory."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+from typing import Protocol
+
+from .stores.base import Progress
+
+CHUNK = 1 << 20
+
+
+def hash_file(path: Path) -> tuple[str, int]:
+    """Return ``(sha256 hex, size)`` of the file at ``path``, read once in large chunks."""
+    digest = hashlib.sha256()
+    size = 0
+    buf = bytearray(CHUNK)
+    view = memoryview(buf)
+    with open(path, "rb", buffering=0) as f:
+        while n := f.readinto(buf):
+            digest.update(view[:n])
+            size += n
+    return digest.hexdigest(), size
+
+
+class Sink(Protocol):
+    def write(self, data: bytes | bytearray | memoryview, /) -> int | None: ...
+
+
+class HashingWriter(io.RawIOBase):
+    """A non-seekable binary sink that hashes and counts what passes through to ``target``."""
+
+    def __init__(self, target: Sink, progress: Progress | None = None) -> None:
+        super().__init__()
+        self._target = target
+        self._digest = hashlib.sha256()
+        self._progress = progress
+        self.size = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+        self._digest.update(data)
+        n = self._target.write(data)
+        self.size += len(data)
+        if self._progress is not None:
+            self._progress(len(data))
+        return n if n is not None else len(data)
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def readable(self) -> bool:
+        return False
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()

@@ -1,0 +1,130 @@
+"""The metadata file (cfile): a few lines of JSON committed in place of an artifact.
+
+Compatible with the Go tool both ways: ``name``, ``checksum`` and ``date_modified`` are its
+fields; ``size`` is ours and optional; any other field is kept when the file is rewritten.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .errors import MetadataError
+from .fsutil import atomic_write_bytes
+
+MAX_CFILE_BYTES = 64 * 1024
+"""A cfile is a few hundred bytes; anything this large is not one."""
+
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def check_key(name: str) -> str:
+    """Refuse an object key that is empty, absolute, climbs with ``..`` or is otherwise unsafe.
+
+    Returns the key unchanged. Raises ``MetadataError``.
+    """
+    if not name:
+        raise MetadataError("object name is empty")
+    if "\x00" in name:
+        raise MetadataError("object name contains a NUL character")
+    if "\\" in name:
+        raise MetadataError(f"object name {name!r} contains a backslash; names use '/'")
+    if name.startswith("/") or re.match(r"[A-Za-z]:", name):
+        raise MetadataError(f"object name {name!r} is absolute")
+    parts = name.split("/")
+    if any(p in ("", ".", "..") for p in parts):
+        raise MetadataError(f"object name {name!r} has an empty, '.' or '..' segment")
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise MetadataError(f"object name {name!r} contains control characters")
+    return name
+
+
+def format_timestamp(mtime_ns: int) -> str:
+    """RFC 3339 with nanoseconds and the local offset, as the Go tool writes it."""
+    seconds, nanos = divmod(mtime_ns, 1_000_000_000)
+    stamp = datetime.fromtimestamp(seconds).astimezone()
+    base = stamp.strftime("%Y-%m-%dT%H:%M:%S")
+    frac = f".{nanos:09d}".rstrip("0").rstrip(".")
+    offset = stamp.strftime("%z")
+    zone = "Z" if offset == "+0000" else f"{offset[:3]}:{offset[3:]}"
+    return f"{base}{frac}{zone}"
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """One cfile's content."""
+
+    name: str
+    checksum: str
+    date_modified: str
+    size: int | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "name": self.name,
+            "checksum": self.checksum,
+            "date_modified": self.date_modified,
+        }
+        if self.size is not None:
+            data["size"] = self.size
+        data.update((k, v) for k, v in self.extra.items() if k not in data and k != "size")
+        return data
+
+    @classmethod
+    def from_dict(cls, data: object) -> Metadata:
+        if not isinstance(data, Mapping):
+            raise MetadataError("not a JSON object")
+        name, checksum, modified = (data.get(k) for k in ("name", "checksum", "date_modified"))
+        if not isinstance(name, str):
+            raise MetadataError("field 'name' is missing or not a string")
+        check_key(name)
+        if not isinstance(checksum, str) or not _SHA256.fullmatch(checksum):
+            raise MetadataError("field 'checksum' is not a sha256 (64 hex digits)")
+        if modified is None:
+            modified = ""
+        if not isinstance(modified, str):
+            raise MetadataError("field 'date_modified' is not a string")
+        size = data.get("size")
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+            raise MetadataError("field 'size' is not a non-negative whole number")
+        known = ("name", "checksum", "date_modified", "size")
+        extra = {k: v for k, v in data.items() if k not in known}
+        return cls(name, checksum.lower(), modified, size, extra)
+
+
+def read(path: Path) -> Metadata:
+    """Read and validate the cfile at ``path``. Raises ``MetadataError`` naming the file."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_CFILE_BYTES + 1)
+    except FileNotFoundError:
+        raise MetadataError(f"{path}: no such metadata file") from None
+    except IsADirectoryError:
+        raise MetadataError(f"{path}: is a directory, not a metadata file") from None
+    except OSError as exc:
+        raise MetadataError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    if len(raw) > MAX_CFILE_BYTES:
+        raise MetadataError(f"{path}: too large to be a metadata file")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+        return Metadata.from_dict(data)
+    except UnicodeDecodeError:
+        raise MetadataError(f"{path}: not UTF-8 text; is it a metadata file?") from None
+    except json.JSONDecodeError as exc:
+        what = "empty" if not raw.strip() else f"not valid JSON ({exc.msg})"
+        raise MetadataError(f"{path}: {what}; restore it from version control") from None
+    except MetadataError as exc:
+        raise MetadataError(f"{path}: {exc}; restore it from version control") from None
+
+
+def write(path: Path, meta: Metadata) -> None:
+    """Write ``meta`` to ``path`` atomically (temporary file, then rename)."""
+    atomic_write_bytes(
+        path, (json.dumps(meta.to_dict(), indent=2, ensure_ascii=False) + "\n").encode()
+    )

@@ -1,0 +1,194 @@
+"""The Python API: a cavorite repository, and the one place the CLI calls into.
+
+>>> from cavorite_py import Repo
+>>> with Repo.find() as repo:                      # doctest: +SKIP
+...     report = repo.upload(["assets/big.bin"])
+...     assert report.ok
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from . import config as configmod
+from . import gitignore, selection
+from .config import Config
+from .engine import Engine
+from .errors import ConfigError, UsageError
+from .results import NullObserver, Observer, Report
+from .stores import registry
+from .stores.base import Store, StoreSettings
+from .workspace import Workspace
+
+DEFAULT_STORE = "localstore"
+
+
+class Repo:
+    """A directory holding ``.cavorite/config``, and the store it names (opened when first used)."""
+
+    def __init__(self, root: Path, config: Config) -> None:
+        self.root = root.absolute()
+        self.config = config
+        self.workspace = Workspace(self.root, config.extension, config.key_prefix)
+        self._store: Store | None = None
+
+    @classmethod
+    def find(cls, start: Path | None = None) -> Repo:
+        """The repository containing ``start`` (default: the current directory)."""
+        root = configmod.find_root(start if start is not None else Path.cwd())
+        return cls(root, configmod.load(root))
+
+    # ----------------------------------------------------------------- store
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            settings = StoreSettings(self.config.backend_address, self.config.options, self.root)
+            self._store = registry.open_store(self.config.store_type, settings)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def __enter__(self) -> Repo:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # ----------------------------------------------------------------- commands
+
+    def engine(self, jobs: int | None = None, observer: Observer | None = None) -> Engine:
+        if jobs is not None and jobs < 1:
+            raise UsageError("--jobs must be at least 1")
+        store = self.store
+        jobs = jobs or self.config.int_option("jobs") or store.default_jobs
+        return Engine(self.workspace, store, jobs, observer or NullObserver())
+
+    def upload(
+        self,
+        paths: Sequence[str | Path],
+        *,
+        force: bool = False,
+        jobs: int | None = None,
+        observer: Observer | None = None,
+        update_gitignore: bool | None = None,
+        cwd: Path | None = None,
+    ) -> Report:
+        """Upload files (and every file under directories); write their cfiles."""
+        targets = selection.upload_targets(self.workspace, paths, cwd)
+        engine = self.engine(jobs, observer)
+        if update_gitignore is None:
+            update_gitignore = self.config.bool_option("gitignore", True)
+        if update_gitignore and gitignore.in_git_work_tree(self.root):
+            ws = self.workspace
+
+            def ignore(done: Sequence[Path]) -> None:
+                gitignore.ignore(self.root, map(ws.relative, done))
+
+            engine.on_uploaded = ignore
+        return engine.upload(targets, force)
+
+    def retrieve(
+        self,
+        targets: Sequence[str | Path] = (),
+        *,
+        force: bool = False,
+        jobs: int | None = None,
+        observer: Observer | None = None,
+        cwd: Path | None = None,
+    ) -> Report:
+        """Download and verify artifacts named by cfiles, artifact paths or directories
+        (every cfile in the repository when ``targets`` is empty)."""
+        cfiles = selection.retrieve_targets(self.workspace, targets, cwd)
+        if not cfiles:
+            return Report()
+        return self.engine(jobs, observer).retrieve(cfiles, force)
+
+
+# --------------------------------------------------------------------- init
+
+
+@dataclass(frozen=True)
+class InitResult:
+    repo: Repo
+    config_path: Path
+    notes: list[str]
+
+
+def default_root(cwd: Path) -> Path:
+    """The git work tree's top level when inside one, else ``cwd``."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return cwd
+    return Path(out.stdout.strip()) if out.returncode == 0 and out.stdout.strip() else cwd
+
+
+def default_local_directory(root: Path) -> Path:
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data_home) / "cavorite" / "localstore" / root.name
+
+
+def init(
+    root: Path,
+    store_type: str = DEFAULT_STORE,
+    *,
+    backend_address: str = "",
+    region: str = configmod.DEFAULT_REGION,
+    object_key_prefix: str = "",
+    plugin_address: str = "",
+    metadata_file_extension: str = configmod.DEFAULT_EXTENSION,
+    force: bool = False,
+) -> InitResult:
+    """Write ``.cavorite/config`` at ``root``; refuses to replace one unless ``force``."""
+    root = root.absolute()
+    if not root.is_dir():
+        raise UsageError(f"{root}: not a directory")
+    if store_type not in registry.available():
+        raise ConfigError(
+            f"unknown store type {store_type!r}; known store types: "
+            f"{', '.join(registry.known_names())}"
+        )
+    path = configmod.config_path(root)
+    if path.exists() and not force:
+        raise ConfigError(f"{path} already exists; use --force to replace it")
+    notes: list[str] = []
+    if store_type == DEFAULT_STORE and not backend_address:
+        directory = default_local_directory(root)
+        directory.mkdir(parents=True, exist_ok=True)
+        backend_address = directory.as_uri()
+        notes.append(f"objects will be stored in {directory}")
+    if store_type == "plugin" and not plugin_address:
+        raise UsageError("store type 'plugin' needs --plugin-address PATH_TO_EXECUTABLE")
+    if store_type not in (DEFAULT_STORE, "plugin") and not backend_address:
+        raise UsageError(f"store type {store_type!r} needs --backend-address")
+    options = {
+        "backend_address": backend_address,
+        "metadata_file_extension": metadata_file_extension,
+        "region": region,
+        "object_key_prefix": object_key_prefix.strip("/"),
+        "plugin_address": plugin_address,
+    }
+    cfg = Config.from_dict({"store_type": store_type, "options": options}, "the new config")
+    configmod.save(root, cfg)
+    return InitResult(Repo(root, cfg), path, notes)

@@ -1,0 +1,97 @@
+"""Where things are in a repository: artifacts, their cfiles, their object keys.
+
+An artifact's local path is always its cfile's path minus the extension, never derived from the
+cfile's ``name``; a hostile ``name`` can at worst choose a key, never a place on disk.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import CONFIG_DIR
+from .errors import PathError
+from .fsutil import is_temp_name
+from .metadata import check_key
+
+SKIP_DIRS = frozenset({".git", ".hg", ".svn", CONFIG_DIR})
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A repository root plus the two settings that shape paths and keys."""
+
+    root: Path
+    extension: str = "cfile"
+    key_prefix: str = ""
+
+    @property
+    def suffix(self) -> str:
+        return "." + self.extension
+
+    def is_cfile(self, path: Path) -> bool:
+        return path.name.endswith(self.suffix) and len(path.name) > len(self.suffix)
+
+    def cfile_for(self, artifact: Path) -> Path:
+        return artifact.with_name(artifact.name + self.suffix)
+
+    def artifact_for(self, cfile: Path) -> Path:
+        return cfile.with_name(cfile.name[: -len(self.suffix)])
+
+    def relative(self, path: Path) -> str:
+        """The repository-relative POSIX path of ``path`` (which must be inside the root)."""
+        return path.relative_to(self.root).as_posix()
+
+    def key_for(self, artifact: Path) -> str:
+        rel = self.relative(artifact)
+        return check_key(f"{self.key_prefix}/{rel}" if self.key_prefix else rel)
+
+    def display(self, path: Path) -> str:
+        """How a path is shown to the user: relative to the current directory when inside it."""
+        try:
+            return os.path.relpath(path)
+        except ValueError:
+            return str(path)
+
+    def resolve(self, arg: str | Path, cwd: Path | None = None) -> Path:
+        """An absolute, lexically normalised path for a user argument, refused if outside the root.
+
+        Symbolic links in the parent directories are resolved so that a link cannot smuggle a
+        path out of the repository; the last component is kept as named.
+        """
+        raw = Path(arg)
+        base = cwd if cwd is not None else Path.cwd()
+        path = Path(os.path.normpath(raw if raw.is_absolute() else base / raw))
+        real_root = self.root.resolve()
+        parent = path.parent.resolve()
+        if path in (self.root, real_root):
+            return self.root
+        if not (parent == real_root or parent.is_relative_to(real_root)):
+            raise PathError(
+                f"{arg}: outside the repository at {self.root}; only files inside it can be tracked"
+            )
+        return self.root / parent.relative_to(real_root) / path.name
+
+    def check_not_internal(self, path: Path) -> None:
+        rel = path.relative_to(self.root).parts
+        if rel and rel[0] in SKIP_DIRS:
+            raise PathError(f"{self.display(path)}: inside {rel[0]}/, which cavorite never tracks")
+        if is_temp_name(path.name):
+            raise PathError(f"{self.display(path)}: a temporary file of an interrupted run")
+
+    def walk_files(self, top: Path) -> Iterator[Path]:
+        """Every file under ``top``, sorted, skipping VCS and cavorite's own directories."""
+        for dirpath, dirnames, filenames in os.walk(top):
+            dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
+            base = Path(dirpath)
+            for name in sorted(filenames):
+                if not is_temp_name(name):
+                    yield base / name
+
+    def walk_cfiles(self, top: Path) -> Iterator[Path]:
+        suffix = self.suffix
+        for path in self.walk_files(top):
+            if path.name.endswith(suffix) and len(path.name) > len(suffix):
+                yield path
