@@ -21,6 +21,7 @@ from .config import Config
 from .engine import Engine
 from .errors import ConfigError, UsageError
 from .results import NullObserver, Observer, Report
+from .state import StateCache
 from .stores import registry
 from .stores.base import Store, StoreSettings
 from .workspace import Workspace
@@ -36,6 +37,7 @@ class Repo:
         self.config = config
         self.workspace = Workspace(self.root, config.extension, config.key_prefix)
         self._store: Store | None = None
+        self.state = StateCache(self.root)
 
     @classmethod
     def find(cls, start: Path | None = None) -> Repo:
@@ -53,6 +55,7 @@ class Repo:
         return self._store
 
     def close(self) -> None:
+        self.state.close()
         if self._store is not None:
             self._store.close()
             self._store = None
@@ -75,7 +78,7 @@ class Repo:
             raise UsageError("--jobs must be at least 1")
         store = self.store
         jobs = jobs or self.config.int_option("jobs") or store.default_jobs
-        return Engine(self.workspace, store, jobs, observer or NullObserver())
+        return Engine(self.workspace, store, jobs, observer or NullObserver(), self.state)
 
     def upload(
         self,
