@@ -64,6 +64,13 @@ class _Discard:
         return len(data)
 
 
+def measure(store: Store, key: str) -> str:
+    """The sha256 of a stored object, by streaming it (for stores that keep no sha256)."""
+    sink = HashingWriter(_Discard())
+    store.get(key, cast(BinaryIO, sink))
+    return sink.hexdigest()
+
+
 def same_file_state(a: os.stat_result, b: os.stat_result) -> bool:
     return (a.st_size, a.st_mtime_ns, a.st_ino, a.st_dev) == (
         b.st_size,
@@ -146,10 +153,7 @@ class Engine:
             return False
         if remote.sha256 is not None:
             return remote.sha256.lower() == info.sha256
-        # the store keeps no sha256: measure the stored object by streaming it
-        sink = HashingWriter(_Discard())
-        self.store.get(key, cast(BinaryIO, sink))
-        return sink.hexdigest() == info.sha256
+        return measure(self.store, key) == info.sha256  # the store keeps no sha256
 
     def _conflict(self, artifact: Path, key: str) -> ConflictError:
         return ConflictError(

@@ -20,6 +20,9 @@ from . import gitignore, selection
 from .config import Config
 from .engine import Engine
 from .errors import ConfigError, UsageError
+from .guard import GuardSettings
+from .inspection import Inspector
+from .precommit import Guard, Refusal
 from .results import NullObserver, Observer, Report
 from .state import StateCache
 from .stores import registry
@@ -119,6 +122,37 @@ class Repo:
         if not cfiles:
             return Report()
         return self.engine(jobs, observer).retrieve(cfiles, force)
+
+
+    def status(self, targets: Sequence[str | Path] = (), cwd: Path | None = None) -> Report:
+        """Every tracked artifact's state, plus untracked large or binary files (whole
+        repository only). Reads no artifact whose state cache entry is still valid."""
+        cfiles = selection.retrieve_targets(self.workspace, targets, cwd)
+        inspector = Inspector(self.workspace, self.state)
+        report = Report([inspector.local(c) for c in cfiles])
+        if not targets:
+            report.results.extend(inspector.untracked(GuardSettings.from_config(self.config)))
+        return report
+
+    def verify(
+        self, targets: Sequence[str | Path] = (), *, remote: bool = False, local: bool = True,
+        jobs: int | None = None, cwd: Path | None = None,
+    ) -> Report:
+        """Check artifacts against their cfiles; with ``remote``, check the store's objects too
+        (size and sha256, downloading only from stores that keep no sha256)."""
+        if not (remote or local):
+            raise UsageError("nothing to verify: choose local files, the store, or both")
+        cfiles = selection.retrieve_targets(self.workspace, targets, cwd)
+        store = self.store if remote else None
+        jobs = jobs or self.config.int_option("jobs") or (store.default_jobs if store else 1)
+        return Inspector(self.workspace, self.state).verify(cfiles, store, jobs, local)
+
+
+    def check(self, paths: Sequence[Path], remote: bool = True) -> tuple[Report, list[Refusal]]:
+        """The pre-commit guard over ``paths`` (see :mod:`cavorite_py.precommit`)."""
+        settings = GuardSettings.from_config(self.config)
+        store = self.store if remote and settings.remote_check else None
+        return Guard(self.workspace, settings, store).check(paths)
 
 
 # --------------------------------------------------------------------- init

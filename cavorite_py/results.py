@@ -12,11 +12,38 @@ from .errors import CavoriteError
 
 
 class Outcome(StrEnum):
+    """What happened to a file, or what state it is in. Values are part of the JSON output."""
+
     UPLOADED = "uploaded"
     ALREADY_STORED = "already-stored"
     RETRIEVED = "retrieved"
     UP_TO_DATE = "up-to-date"
+    STORED = "stored"
+    """verify --remote: the object is in the store with the right size and sha256"""
+    MISSING = "missing"
+    """the artifact is absent locally: retrieve needed"""
+    MODIFIED = "modified"
+    """the artifact differs from its cfile: upload (or retrieve --force) needed"""
+    UNTRACKED = "untracked"
+    """a large or binary file with no cfile, not ignored: upload needed"""
+    NOT_IN_STORE = "not-in-store"
+    STORE_DIFFERS = "store-differs"
     FAILED = "failed"
+
+    @property
+    def needs_action(self) -> bool:
+        return self not in _FINE
+
+
+_FINE = frozenset(
+    {
+        Outcome.UPLOADED,
+        Outcome.ALREADY_STORED,
+        Outcome.RETRIEVED,
+        Outcome.UP_TO_DATE,
+        Outcome.STORED,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -29,6 +56,8 @@ class FileResult:
     size: int | None = None
     checksum: str | None = None
     error: CavoriteError | None = None
+    detail: str | None = None
+    """a short explanation for states that need action (e.g. ``binary``, ``12.0 MiB``)"""
 
     @property
     def failed(self) -> bool:
@@ -42,6 +71,8 @@ class FileResult:
             "size": self.size,
             "sha256": self.checksum,
         }
+        if self.detail is not None:
+            data["detail"] = self.detail
         if self.error is not None:
             data["error"] = {"type": type(self.error).__name__, "message": str(self.error)}
         return data
@@ -59,7 +90,8 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        return not self.failed
+        """True when no file failed or needs action."""
+        return not any(r.outcome.needs_action for r in self.results)
 
     def counts(self) -> Counter[Outcome]:
         return Counter(r.outcome for r in self.results)

@@ -6,7 +6,7 @@ error (a bug: please report it); 130 interrupted.
 
 from __future__ import annotations
 
-from . import init, stores, transfer  # noqa: F401 - each module registers its commands
+from . import hook, init, inspect, stores, transfer  # noqa: F401 - each module registers its commands
 from .app import app, run
 
 __all__ = ["app", "run"]

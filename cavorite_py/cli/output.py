@@ -16,6 +16,12 @@ LABELS = {
     Outcome.ALREADY_STORED: "already stored",
     Outcome.RETRIEVED: "retrieved",
     Outcome.UP_TO_DATE: "up to date",
+    Outcome.STORED: "in store",
+    Outcome.MISSING: "missing",
+    Outcome.MODIFIED: "modified",
+    Outcome.UNTRACKED: "untracked",
+    Outcome.NOT_IN_STORE: "not in store",
+    Outcome.STORE_DIFFERS: "store differs",
     Outcome.FAILED: "failed",
 }
 
@@ -41,7 +47,8 @@ def file_line(ws: Workspace, result: FileResult) -> str:
         human_size(result.size) if result.outcome in (Outcome.UPLOADED, Outcome.RETRIEVED) else ""
     )
     label = LABELS[result.outcome]
-    return f"{label:<15} {safe(ws.display(result.path))}" + (f"  ({size})" if size else "")
+    note = result.detail or size
+    return f"{label:<15} {safe(ws.display(result.path))}" + (f"  ({safe(note)})" if note else "")
 
 
 def summary(report: Report) -> str:

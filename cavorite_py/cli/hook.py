@@ -1,0 +1,63 @@
+"""``cavorite check`` (the pre-commit guard) and ``cavorite install-hook``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+
+from .. import hookscript
+from ..precommit import git_root, staged_files
+from ..repo import Repo
+from . import options
+from .app import app
+from .output import render, safe
+
+
+@app.command()
+def check(
+    files: list[Path] = typer.Argument(
+        None, help="Files to check (as the pre-commit framework passes them)."
+    ),
+    staged: bool = typer.Option(False, "--staged", help="Check the files staged in git's index."),
+    remote: bool = typer.Option(
+        True,
+        "--remote/--no-remote",
+        help="Check that staged cfiles' objects are in the store (env CAVORITE_NO_REMOTE_CHECK=1 "
+        "turns it off too).",
+    ),
+    as_json: bool = options.JSON,
+) -> int:
+    """Refuse what must not be committed: untracked large or binary files, malformed cfiles,
+    and cfiles whose object is not in the store."""
+    with Repo.find() as repo:
+        paths = [Path(f).absolute() for f in files or []]
+        if staged:
+            paths.extend(staged_files(git_root(repo.root)))
+        offline = os.environ.get("CAVORITE_NO_REMOTE_CHECK", "") not in ("", "0")
+        report, refusals = repo.check(paths, remote=remote and not offline)
+        if as_json:
+            return render(repo.workspace, report, "check", True)
+        for refusal in refusals:
+            typer.echo(f"cavorite: refused: {safe(refusal.problem)}", err=True)
+            typer.echo(f"    fix: {safe(refusal.fix)}", err=True)
+        if refusals:
+            typer.echo(f"cavorite: {len(refusals)} of {len(paths)} files refused", err=True)
+            return 1
+        return 0
+
+
+@app.command("install-hook")
+def install_hook(
+    chain: bool = typer.Option(
+        False, "--chain", help="Move an existing foreign hook aside and run it first."
+    ),
+) -> int:
+    """Install a plain git pre-commit hook that runs `cavorite check --staged`."""
+    with Repo.find() as repo:
+        hook, moved = hookscript.install(git_root(repo.root), chain)
+    if moved:
+        typer.echo(f"moved the existing hook to {moved}; it runs first")
+    typer.echo(f"installed {hook}")
+    return 0

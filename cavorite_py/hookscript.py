@@ -1,0 +1,65 @@
+"""``cavorite install-hook``: a plain git pre-commit hook for teams without the pre-commit
+framework. It never clobbers a hook it did not write."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import stat
+import sys
+from pathlib import Path
+
+from .errors import UsageError
+from .fsutil import atomic_write_bytes
+from .guard import git
+
+HOOK_ID = "cavorite-py-hook 5f1c2a7e"
+"""marks hooks we wrote, so we can recognise (and replace) our own"""
+
+TEMPLATE = """#!/bin/sh
+# {hook_id}: installed by `cavorite install-hook`; remove this file to uninstall.
+# Refuses large or binary files that cavorite does not track, and cfiles whose object
+# is not in the store. Set CAVORITE_NO_REMOTE_CHECK=1 to skip the store check offline.
+{legacy}if command -v cavorite >/dev/null 2>&1; then
+    exec cavorite check --staged
+fi
+exec {python} -m cavorite_py check --staged
+"""
+
+LEGACY = """if [ -x "$(dirname "$0")/pre-commit.legacy" ]; then
+    "$(dirname "$0")/pre-commit.legacy" "$@" || exit $?
+fi
+"""
+
+
+def hooks_dir(repo: Path) -> Path:
+    """Where git looks for hooks (honours core.hooksPath)."""
+    path = Path(os.fsdecode(git(repo, "rev-parse", "--git-path", "hooks").strip()))
+    return path if path.is_absolute() else repo / path
+
+
+def install(repo: Path, chain: bool = False) -> tuple[Path, str | None]:
+    """Write the hook; return its path and, if a foreign hook was moved aside, where to."""
+    directory = hooks_dir(repo)
+    directory.mkdir(parents=True, exist_ok=True)
+    hook = directory / "pre-commit"
+    moved: str | None = None
+    legacy = directory / "pre-commit.legacy"
+    if hook.exists() and HOOK_ID not in hook.read_text(errors="replace"):
+        if not chain:
+            raise UsageError(
+                f"{hook} exists and was not written by cavorite; use --chain to move it to "
+                f"{legacy.name} and run it before cavorite's check"
+            )
+        if legacy.exists():
+            raise UsageError(f"{legacy} exists already; merge the hooks by hand")
+        os.replace(hook, legacy)
+        moved = str(legacy)
+    text = TEMPLATE.format(
+        hook_id=HOOK_ID,
+        python=shlex.quote(sys.executable),
+        legacy=LEGACY if legacy.exists() else "",
+    )
+    atomic_write_bytes(hook, text.encode())
+    hook.chmod(hook.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return hook, moved

@@ -1,0 +1,117 @@
+"""Status and verify: the state of every tracked artifact, locally and in the store.
+
+Part of the engine: the same rules as retrieve (an artifact is up to date when its sha256 is
+the cfile's) without changing anything.
+"""
+
+from __future__ import annotations
+
+import os
+import stat as statmod
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import metadata
+from .engine import Hasher, measure
+from .errors import CavoriteError, StoreError
+from .fsutil import is_temp_name
+from .gitignore import in_git_work_tree
+from .guard import GuardSettings, git_visible_files, reason_to_track
+from .metadata import Metadata
+from .parallel import bounded_map
+from .results import FileResult, Outcome, Report
+from .stores.base import Store
+from .workspace import SKIP_DIRS, Workspace
+
+
+@dataclass
+class Inspector:
+    """Looks at artifacts and objects; never changes anything."""
+
+    workspace: Workspace
+    hasher: Hasher
+
+    def local(self, cfile: Path) -> FileResult:
+        """up-to-date, missing or modified (failed for a cfile that cannot be read)."""
+        ws = self.workspace
+        artifact = ws.artifact_for(cfile)
+        try:
+            meta = metadata.read(cfile)
+        except CavoriteError as exc:
+            return FileResult(artifact, Outcome.FAILED, error=exc)
+        try:
+            st = os.lstat(artifact)
+        except FileNotFoundError:
+            return _result(artifact, meta, Outcome.MISSING)
+        if not statmod.S_ISREG(st.st_mode):
+            return _result(artifact, meta, Outcome.MODIFIED, "not a regular file")
+        same = self.hasher.sha256(artifact, st) == meta.checksum
+        return _result(artifact, meta, Outcome.UP_TO_DATE if same else Outcome.MODIFIED)
+
+    def status(self, cfiles: Iterable[Path], settings: GuardSettings) -> Report:
+        results = [self.local(c) for c in cfiles]
+        results.extend(self.untracked(settings))
+        return Report(results)
+
+    def untracked(self, settings: GuardSettings) -> list[FileResult]:
+        """Large or binary files with no cfile that git does not ignore."""
+        ws = self.workspace
+        if in_git_work_tree(ws.root):
+            candidates: Iterable[Path] = git_visible_files(ws.root)
+        else:
+            candidates = ws.walk_files(ws.root)
+        found = []
+        for path in candidates:
+            rel = path.relative_to(ws.root).parts
+            if rel[0] in SKIP_DIRS or is_temp_name(path.name) or ws.is_cfile(path):
+                continue
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:
+                continue  # deleted but still in git's index
+            if not statmod.S_ISREG(st.st_mode) or ws.cfile_for(path).exists():
+                continue
+            reason = reason_to_track(path, st.st_size, settings)
+            if reason is not None:
+                found.append(FileResult(path, Outcome.UNTRACKED, size=st.st_size, detail=reason))
+        return found
+
+    def remote(self, store: Store, cfile: Path) -> FileResult:
+        """stored, not-in-store or store-differs; streams the object only if the store keeps no
+        sha256."""
+        artifact = self.workspace.artifact_for(cfile)
+        try:
+            meta = metadata.read(cfile)
+            info = store.stat(meta.name)
+        except CavoriteError as exc:
+            return FileResult(artifact, Outcome.FAILED, error=exc)
+        if info is None:
+            return _result(artifact, meta, Outcome.NOT_IN_STORE, f"no object {meta.name!r}")
+        if meta.size is not None and info.size != meta.size:
+            return _result(artifact, meta, Outcome.STORE_DIFFERS, f"size {info.size}")
+        sha = info.sha256
+        if sha is None:
+            try:
+                sha = measure(store, meta.name)
+            except StoreError as exc:
+                return FileResult(artifact, Outcome.FAILED, error=exc)
+        if sha.lower() != meta.checksum:
+            return _result(artifact, meta, Outcome.STORE_DIFFERS, f"sha256 {sha}")
+        return _result(artifact, meta, Outcome.STORED)
+
+    def verify(
+        self, cfiles: list[Path], store: Store | None, jobs: int, local: bool = True
+    ) -> Report:
+        """Local check of every cfile's artifact; plus the store's copy when ``store`` is given."""
+        results: list[FileResult] = [self.local(c) for c in cfiles] if local else []
+        if store is not None:
+            by_cfile = dict(bounded_map(lambda c: (c, self.remote(store, c)), cfiles, jobs))
+            results.extend(by_cfile[c] for c in cfiles)
+        return Report(results)
+
+
+def _result(
+    artifact: Path, meta: Metadata, outcome: Outcome, detail: str | None = None
+) -> FileResult:
+    return FileResult(artifact, outcome, meta.name, meta.size, meta.checksum, detail=detail)
