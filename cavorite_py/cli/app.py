@@ -7,7 +7,6 @@ import sys
 import traceback
 from dataclasses import dataclass
 
-import click
 import typer
 
 from .. import __version__
@@ -88,12 +87,17 @@ def run(args: list[str]) -> int:
     """Run the CLI with ``args``; return the exit code. The only place errors become exit codes."""
     try:
         result = app(args=translate_go_spellings(args), prog_name="cavorite", standalone_mode=False)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return exc.exit_code
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except typer.TyperException as exc:  # bad usage: Typer has printed nothing yet
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            error(str(exc))
+        code = getattr(exc, "exit_code", EXIT_USAGE)
+        return code if isinstance(code, int) else EXIT_USAGE
+    except (typer.Abort, KeyboardInterrupt):
         typer.echo("cavorite: interrupted", err=True)
         return EXIT_INTERRUPTED
     except CavoriteError as exc:

@@ -10,6 +10,7 @@ from ..repo import Repo
 from . import options
 from .app import app
 from .output import render
+from .progress import observer
 
 
 @app.command()
@@ -23,11 +24,15 @@ def upload(
     as_json: bool = options.JSON,
 ) -> int:
     """Upload files to the store and write a cfile next to each."""
-    with Repo.find() as repo:
+    with Repo.find() as repo, observer(as_json) as progress:
         report = repo.upload(
-            paths, force=force, jobs=jobs, update_gitignore=False if no_gitignore else None
+            paths,
+            force=force,
+            jobs=jobs,
+            observer=progress,
+            update_gitignore=False if no_gitignore else None,
         )
-        return render(repo.workspace, report, "upload", as_json)
+    return render(repo.workspace, report, "upload", as_json)
 
 
 @app.command()
@@ -40,6 +45,6 @@ def retrieve(
     as_json: bool = options.JSON,
 ) -> int:
     """Download artifacts named by cfiles and verify their sha256."""
-    with Repo.find() as repo:
-        report = repo.retrieve(targets or [], force=force, jobs=jobs)
-        return render(repo.workspace, report, "retrieve", as_json)
+    with Repo.find() as repo, observer(as_json) as progress:
+        report = repo.retrieve(targets or [], force=force, jobs=jobs, observer=progress)
+    return render(repo.workspace, report, "retrieve", as_json)
