@@ -43,9 +43,9 @@ class Repo:
         self.state = StateCache(self.root)
 
     @classmethod
-    def find(cls, start: Path | None = None) -> Repo:
+    def find(cls, start: str | Path | None = None) -> Repo:
         """The repository containing ``start`` (default: the current directory)."""
-        root = configmod.find_root(start if start is not None else Path.cwd())
+        root = configmod.find_root(Path(start) if start is not None else Path.cwd())
         return cls(root, configmod.load(root))
 
     # ----------------------------------------------------------------- store
@@ -187,7 +187,7 @@ def default_local_directory(root: Path) -> Path:
 
 
 def init(
-    root: Path,
+    root: str | Path,
     store_type: str = DEFAULT_STORE,
     *,
     backend_address: str = "",
@@ -198,7 +198,7 @@ def init(
     force: bool = False,
 ) -> InitResult:
     """Write ``.cavorite/config`` at ``root``; refuses to replace one unless ``force``."""
-    root = root.absolute()
+    root = Path(root).absolute()
     if not root.is_dir():
         raise UsageError(f"{root}: not a directory")
     if store_type not in registry.available():
