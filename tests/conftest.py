@@ -2,4 +2,6 @@
 
 pytest_plugins = [
     "tests.fixtures.local",
+    "tests.fixtures.emulators",
+    "tests.fixtures.cloud",
 ]

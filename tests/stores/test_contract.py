@@ -18,7 +18,7 @@ import pytest
 from cavorite_py.errors import ObjectExists, ObjectNotFound
 from cavorite_py.stores.base import ObjectInfo, Store
 
-STORES = ["localstore"]
+STORES = ["localstore", "s3", "gcs", "azure", "fsspec", "fsspec_file"]
 
 MakeFile = Callable[[bytes], tuple[Path, ObjectInfo]]
 

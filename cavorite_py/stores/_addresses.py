@@ -1,0 +1,172 @@
+"""What the cloud stores read from their settings: address forms, object keys, numeric options.
+
+Pure parsing, no SDK imports, so it is cheap to import and easy to test. Every failure is a
+``ConfigError`` whose message says which form is expected. An address that carries credentials
+(``user:password@`` or a query string such as a SAS token) is refused *without* being echoed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import SplitResult, unquote, urlsplit
+
+from ..errors import ConfigError, StoreError
+
+_S3_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_GCS_BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
+_AZURE_CONTAINER = re.compile(r"^(?:[a-z0-9](?:[a-z0-9]|-(?!-)){1,61}[a-z0-9]|\$root|\$web)$")
+_AZURE_ACCOUNT = re.compile(r"^[a-z0-9]{3,24}$")
+
+
+@dataclass(frozen=True)
+class BucketAddress:
+    """Where a store keeps its objects: a bucket (or container) and a key prefix inside it.
+
+    ``endpoint`` is a custom service URL (``http://127.0.0.1:9000``) or None for the provider's
+    default; ``account`` is the Azure storage account, when the address names it.
+    """
+
+    scheme: str
+    bucket: str
+    prefix: str = ""
+    endpoint: str | None = None
+    account: str | None = None
+
+    def key(self, key: str) -> str:
+        """The full object name of ``key``: the prefix joined with a checked key."""
+        check_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def list_prefix(self, prefix: str) -> str:
+        """The full-name prefix to list for the key prefix ``prefix`` (which may be partial)."""
+        return f"{self.prefix}/{prefix}" if self.prefix else prefix
+
+    def strip(self, name: str) -> str:
+        """The store key of the full object name ``name`` (inverse of :meth:`key`)."""
+        return name[len(self.prefix) + 1 :] if self.prefix else name
+
+    def describe(self) -> str:
+        base = f"{self.endpoint}/{self.bucket}" if self.endpoint else f"{self.scheme}://{self.bucket}"
+        return f"{base}/{self.prefix}" if self.prefix else base
+
+
+def check_key(key: str) -> None:
+    """Refuse keys the engine should never send: empty, absolute, or with ``.``/``..`` parts."""
+    parts = key.split("/")
+    if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise StoreError(f"refusing unsafe object key {key!r}")
+
+
+def parse_s3(address: str) -> BucketAddress:
+    """``s3://bucket[/prefix]`` or ``http(s)://host[:port]/bucket[/prefix]`` (path-style)."""
+    forms = "s3://bucket[/prefix] or http(s)://host:port/bucket[/prefix]"
+    url = _split(address, "S3", ("s3", "http", "https"), forms)
+    if url.scheme == "s3":
+        bucket, prefix = url.netloc, _prefix(address, url.path)
+        endpoint = None
+    else:
+        bucket, _, rest = url.path.lstrip("/").partition("/")
+        prefix, endpoint = _prefix(address, rest), f"{url.scheme}://{url.netloc}"
+    if not _S3_BUCKET.match(bucket):
+        raise ConfigError(
+            f"S3 address {address!r} has no valid bucket name (3-63 characters: a-z, 0-9, '.', "
+            "'-'); use s3://bucket[/prefix] or http(s)://host:port/bucket[/prefix]"
+        )
+    return BucketAddress("s3", bucket, prefix, endpoint)
+
+
+def parse_gcs(address: str) -> BucketAddress:
+    """``gs://bucket[/prefix]``, or ``bucket[/prefix]`` as the Go tool writes it."""
+    if "://" in address:
+        url = _split(address, "GCS", ("gs",), "gs://bucket[/prefix] or a bucket name")
+        bucket, rest = url.netloc, url.path
+    else:
+        bucket, _, rest = address.partition("/")
+    if not _GCS_BUCKET.match(bucket) or ".." in bucket:
+        raise ConfigError(
+            f"GCS address {address!r} has no valid bucket name (a-z, 0-9, '-', '_', '.'); "
+            "use gs://bucket[/prefix]"
+        )
+    return BucketAddress("gs", bucket, _prefix(address, rest))
+
+
+def parse_azure(address: str) -> BucketAddress:
+    """``az://container[/prefix]``, ``https://ACCOUNT.blob.core.windows.net/container[/prefix]``,
+    or the emulator's path style ``http(s)://host:port/ACCOUNT/container[/prefix]``."""
+    url = _split(
+        address, "Azure", ("az", "http", "https"),
+        "az://container[/prefix] or https://ACCOUNT.blob.core.windows.net/container[/prefix]",
+    )
+    account: str | None = None
+    endpoint: str | None = None
+    if url.scheme == "az":
+        container, rest = url.netloc, url.path
+    elif ".blob." in (url.hostname or ""):
+        account = (url.hostname or "").split(".", 1)[0]
+        endpoint = f"{url.scheme}://{url.netloc}"
+        container, _, rest = url.path.lstrip("/").partition("/")
+    else:
+        account, _, tail = url.path.lstrip("/").partition("/")
+        endpoint = f"{url.scheme}://{url.netloc}/{account}"
+        container, _, rest = tail.partition("/")
+    if account is not None and not _AZURE_ACCOUNT.match(account):
+        raise ConfigError(
+            f"Azure address {address!r} has no valid storage account name (3-24 characters: a-z, "
+            "0-9); use https://ACCOUNT.blob.core.windows.net/container"
+        )
+    if not _AZURE_CONTAINER.match(container):
+        raise ConfigError(
+            f"Azure address {address!r} has no valid container name (3-63 characters: a-z, 0-9, "
+            "'-'); use az://container[/prefix] or https://ACCOUNT.blob.core.windows.net/container"
+        )
+    return BucketAddress("az", container, _prefix(address, rest), endpoint, account)
+
+
+def _split(address: str, kind: str, schemes: tuple[str, ...], forms: str) -> SplitResult:
+    if not address:
+        raise ConfigError(f"{kind} store needs backend_address in .cavorite/config: {forms}")
+    try:
+        url = urlsplit(address)
+        url.port  # noqa: B018 - validates the port
+    except ValueError as exc:
+        raise ConfigError(f"{kind} address is not a valid URL; use {forms}") from exc
+    if "@" in url.netloc or url.query or url.fragment:
+        raise ConfigError(
+            f"{kind} backend_address must not carry credentials, a query or a fragment (it is "
+            f"committed to the repository); use {forms} and give credentials in the environment"
+        )
+    if url.scheme not in schemes:
+        raise ConfigError(f"{kind} address {address!r} has an unsupported scheme; use {forms}")
+    return url
+
+
+def _prefix(address: str, path: str) -> str:
+    parts = [p for p in unquote(path).split("/") if p]
+    if any(p in (".", "..") for p in parts):
+        raise ConfigError(f"address {address!r} has a '.' or '..' segment in its prefix")
+    return "/".join(parts)
+
+
+def int_option(options: Mapping[str, Any], name: str, default: int, minimum: int = 1) -> int:
+    """An integer option of ``.cavorite/config`` (a JSON number or a string of digits)."""
+    value = options.get(name, default)
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"option {name!r} must be an integer >= {minimum}, not {value!r}")
+    return value
+
+
+def float_option(options: Mapping[str, Any], name: str, default: float) -> float:
+    """A positive number option of ``.cavorite/config`` (seconds, usually)."""
+    value = options.get(name, default)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = -1.0
+    if isinstance(value, bool) or not 0 < number < float("inf"):
+        raise ConfigError(f"option {name!r} must be a positive number, not {value!r}")
+    return number

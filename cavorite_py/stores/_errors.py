@@ -1,0 +1,74 @@
+"""The errors every cloud store raises, worded once.
+
+Each store translates its SDK's exceptions at its boundary and builds the resulting
+:mod:`cavorite_py.errors` value here, so that the same failure reads the same on every backend:
+one line, what is wrong, what to do. Nothing here ever formats an SDK exception or a URL given
+by the SDK, since those may carry credentials (SAS tokens, signed URLs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from ..errors import AccessDenied, ObjectExists, ObjectNotFound, StoreUnavailable
+
+E = TypeVar("E", bound=BaseException)
+
+
+def not_found(key: str, where: str) -> ObjectNotFound:
+    return ObjectNotFound(f"object {key!r} is not in {where}")
+
+
+def exists(key: str, where: str) -> ObjectExists:
+    return ObjectExists(f"object {key!r} already exists in {where}; pass --force to replace it")
+
+
+def missing_bucket(what: str, name: str, where: str) -> StoreUnavailable:
+    return StoreUnavailable(
+        f"{what} {name!r} does not exist ({where}); create it, or fix backend_address in "
+        ".cavorite/config"
+    )
+
+
+def unreachable(where: str, reason: str) -> StoreUnavailable:
+    return StoreUnavailable(
+        f"cannot reach {where} ({reason}); check backend_address and the network"
+    )
+
+
+def no_credentials(where: str, fix: str) -> AccessDenied:
+    return AccessDenied(f"no credentials found for {where}; {fix}")
+
+
+def denied(where: str, code: str, fix: str) -> AccessDenied:
+    return AccessDenied(f"access to {where} was refused ({code}); {fix}")
+
+
+def find_cause(exc: BaseException, kind: type[E] | tuple[type[E], ...]) -> E | None:
+    """The first exception of type ``kind`` in ``exc``'s chain of causes, ``exc`` included."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+class BucketProbe:
+    """Tells a missing object from a missing bucket after a 404, asking the service at most
+    until the bucket has been seen once (then every later 404 is about the object).
+
+    Thread-safe: the worst a race does is ask twice.
+    """
+
+    def __init__(self, exists: Callable[[], bool]) -> None:
+        self._exists = exists
+        self._seen = False
+
+    def bucket_exists(self) -> bool:
+        if not self._seen:
+            self._seen = self._exists()
+        return self._seen

@@ -1,0 +1,228 @@
+"""The Azure store: objects as block blobs in an Azure Storage container.
+
+Addresses: ``az://container[/prefix]`` (the account comes from the credentials below),
+``https://ACCOUNT.blob.core.windows.net/container[/prefix]``, or the emulator's path style
+``http://127.0.0.1:10000/ACCOUNT/container[/prefix]``.
+
+Credentials, first found wins, all from the environment: ``AZURE_STORAGE_CONNECTION_STRING``;
+``AZURE_STORAGE_SAS_TOKEN``; ``AZURE_STORAGE_KEY`` (an account key; the account is the address's
+or ``AZURE_STORAGE_ACCOUNT``); otherwise azure-identity's ``DefaultAzureCredential`` (Entra ID:
+environment, workload or managed identity, Azure CLI...), imported only then.
+
+Files above ``max_single_put_size`` are sent as blocks of ``max_block_size``, ``max_concurrency``
+at a time, then committed. The sha256 is kept in the blob's metadata. ``overwrite=False`` sends
+``If-None-Match: *``, so the service refuses to replace a blob, even one that appeared meanwhile.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, BinaryIO, ClassVar
+
+from azure.core import exceptions as aexc
+from azure.storage.blob import BlobServiceClient, ContainerClient, ExponentialRetry
+
+from ..errors import ConfigError, ObjectNotFound, StoreError
+from . import _errors
+from ._addresses import float_option, int_option, parse_azure
+from .base import ObjectInfo, Progress, Store, StoreSettings
+
+__all__ = ["AzureStore"]
+
+_MIB = 1 << 20
+_CREDENTIALS_FIX = (
+    "set AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_SAS_TOKEN or AZURE_STORAGE_KEY, or sign "
+    "in for Entra ID (az login, or a managed identity)"
+)
+_EXISTS = {"BlobAlreadyExists", "ConditionNotMet"}
+
+
+class AzureStore(Store):
+    """Objects in one Azure Storage container, under an optional prefix."""
+
+    default_jobs: ClassVar[int] = 16
+
+    def __init__(self, settings: StoreSettings) -> None:
+        super().__init__(settings)
+        self.address = parse_azure(settings.address)
+        opts = settings.options
+        self.max_concurrency = int_option(opts, "max_concurrency", 4)
+        self._client_options: dict[str, Any] = {
+            "max_single_put_size": int_option(opts, "max_single_put_size", 32 * _MIB),
+            "max_block_size": int_option(opts, "max_block_size", 8 * _MIB),
+            "max_single_get_size": int_option(opts, "max_single_get_size", 32 * _MIB),
+            "max_chunk_get_size": int_option(opts, "max_chunk_get_size", 8 * _MIB),
+            "connection_timeout": float_option(opts, "connect_timeout", 10),
+            "read_timeout": float_option(opts, "read_timeout", 60),
+            "retry_policy": ExponentialRetry(
+                initial_backoff=1, increment_base=2, random_jitter_range=1,
+                retry_total=int_option(opts, "max_attempts", 3) - 1,
+            ),
+        }
+        self._container: ContainerClient | None = None
+        self._credential: Any = None
+        self._lock = threading.Lock()
+        self._probe = _errors.BucketProbe(self._container_exists)
+
+    def describe(self) -> str:
+        return self.address.describe()
+
+    def _client(self) -> ContainerClient:
+        with self._lock:
+            if self._container is None:
+                service = self._service()
+                self._container = service.get_container_client(self.address.bucket)
+            return self._container
+
+    def _service(self) -> BlobServiceClient:
+        connection_string = os.environ.get("AZURE_STORAGE_CONNECTION_STRING")
+        if connection_string:
+            try:
+                service = BlobServiceClient.from_connection_string(
+                    connection_string, **self._client_options
+                )
+            except ValueError as exc:
+                raise ConfigError(
+                    "AZURE_STORAGE_CONNECTION_STRING is malformed; copy it again from the storage "
+                    "account's Access keys"
+                ) from exc
+            if self.address.account not in (None, service.account_name):
+                raise ConfigError(
+                    f"backend_address names the storage account {self.address.account!r}, but "
+                    "AZURE_STORAGE_CONNECTION_STRING is for another; use az://container, or the "
+                    "matching connection string"
+                )
+            return service
+        account = self.address.account or os.environ.get("AZURE_STORAGE_ACCOUNT")
+        if not account:
+            raise ConfigError(
+                "az:// addresses need the storage account: set AZURE_STORAGE_ACCOUNT or "
+                "AZURE_STORAGE_CONNECTION_STRING, or use https://ACCOUNT.blob.core.windows.net/container"
+            )
+        url = self.address.endpoint or f"https://{account}.blob.core.windows.net"
+        credential = self._credentials(account, url)
+        return BlobServiceClient(url, credential=credential, **self._client_options)
+
+    def _credentials(self, account: str, url: str) -> Any:
+        if sas := os.environ.get("AZURE_STORAGE_SAS_TOKEN"):
+            return sas.lstrip("?")
+        if key := os.environ.get("AZURE_STORAGE_KEY"):
+            return {"account_name": account, "account_key": key}
+        if not url.startswith("https://"):
+            raise _errors.no_credentials(url, f"{_CREDENTIALS_FIX} (Entra ID needs https)")
+        try:
+            from azure.identity import DefaultAzureCredential
+        except ImportError as exc:
+            raise ConfigError(
+                "Entra ID sign-in needs the package 'azure-identity'; install it with: "
+                "pip install \"cavorite-py[azure]\", or set AZURE_STORAGE_CONNECTION_STRING"
+            ) from exc
+        self._credential = DefaultAzureCredential()
+        return self._credential
+
+    def put(
+        self, key: str, path: Path, info: ObjectInfo, overwrite: bool = False,
+        progress: Progress | None = None,
+    ) -> None:
+        metadata = {"sha256": info.sha256} if info.sha256 is not None else None
+        try:
+            blob = self._client().get_blob_client(self.address.key(key))
+            with open(path, "rb") as f:
+                blob.upload_blob(
+                    f, length=os.fstat(f.fileno()).st_size, overwrite=overwrite, metadata=metadata,
+                    max_concurrency=self.max_concurrency,
+                    progress_hook=_ProgressHook(progress) if progress is not None else None,
+                )
+        except aexc.AzureError as exc:
+            raise self._translate(exc, key, writing=True) from exc
+
+    def get(self, key: str, fileobj: BinaryIO) -> None:
+        try:
+            blob = self._client().get_blob_client(self.address.key(key))
+            for chunk in blob.download_blob(max_concurrency=1).chunks():  # in order
+                fileobj.write(chunk)
+        except aexc.AzureError as exc:
+            raise self._translate(exc, key) from exc
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        try:
+            props = self._client().get_blob_client(self.address.key(key)).get_blob_properties()
+        except aexc.AzureError as exc:
+            error = self._translate(exc, key)
+            if isinstance(error, ObjectNotFound):
+                return None
+            raise error from exc
+        sha256 = (props.metadata or {}).get("sha256")
+        return ObjectInfo(size=props.size, sha256=sha256 or None)
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        try:
+            for name in self._client().list_blob_names(
+                name_starts_with=self.address.list_prefix(prefix) or None
+            ):
+                yield self.address.strip(name)
+        except aexc.AzureError as exc:
+            raise self._translate(exc, None) from exc
+
+    def delete(self, key: str) -> None:
+        try:
+            self._client().delete_blob(self.address.key(key), delete_snapshots="include")
+        except aexc.AzureError as exc:
+            raise self._translate(exc, key) from exc
+
+    def close(self) -> None:
+        with self._lock:
+            container, self._container = self._container, None
+            credential, self._credential = self._credential, None
+        if container is not None:
+            container.close()
+        if credential is not None:
+            credential.close()
+
+    def _container_exists(self) -> bool:
+        try:
+            return bool(self._client().exists())
+        except aexc.AzureError:
+            return True  # cannot tell: let the 404 speak about the blob
+
+    def _translate(
+        self, exc: aexc.AzureError, key: str | None, writing: bool = False
+    ) -> StoreError:
+        where = self.describe()
+        error_code = getattr(exc, "error_code", None)
+        code = str(getattr(error_code, "value", error_code) or "")
+        status = getattr(exc, "status_code", None)
+        if code == "ContainerNotFound" or (status == 404 and not self._probe.bucket_exists()):
+            return _errors.missing_bucket("container", self.address.bucket, where)
+        if status == 404 and key is not None:
+            return _errors.not_found(key, where)
+        if writing and key is not None and (code in _EXISTS or status == 412):
+            return _errors.exists(key, where)
+        if isinstance(exc, aexc.ClientAuthenticationError) and status is None:
+            return _errors.no_credentials(where, _CREDENTIALS_FIX)
+        if status in (401, 403) or isinstance(exc, aexc.ClientAuthenticationError):
+            return _errors.denied(where, code or f"HTTP {status}", f"check the credentials in use "
+                                  f"({_CREDENTIALS_FIX}) and their permissions on the container")
+        if isinstance(exc, (aexc.ServiceRequestError, aexc.ServiceResponseError)):
+            return _errors.unreachable(where, type(exc).__name__)
+        what = repr(key) if key else "a listing"
+        reason = code or status or type(exc).__name__
+        return StoreError(f"Azure refused the request for {what} at {where} ({reason})")
+
+
+class _ProgressHook:
+    """Turns the SDK's running totals, reported from several threads, into increments."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._done = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, current: int, total: int | None) -> None:
+        with self._lock:
+            step, self._done = current - self._done, max(current, self._done)
+        if step > 0:
+            self._progress(step)

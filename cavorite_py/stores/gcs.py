@@ -1,0 +1,249 @@
+"""The GCS store: objects in a Google Cloud Storage bucket.
+
+Addresses: ``gs://bucket[/prefix]``, or a bare ``bucket[/prefix]`` as the Go tool writes it.
+Credentials, first found wins: ``STORAGE_EMULATOR_HOST`` set means an emulator and anonymous
+access; ``CAVORITE_GCS_CREDENTIALS`` holds a credentials JSON document (a service account key, as
+the Go tool reads it); otherwise Application Default Credentials
+(``GOOGLE_APPLICATION_CREDENTIALS``, ``gcloud auth application-default login``, the metadata
+server).
+
+Files above ``resumable_threshold`` go as resumable uploads in ``chunk_size`` pieces. The sha256
+is kept in the object's custom metadata. ``overwrite=False`` sends ``ifGenerationMatch=0``, so
+the service refuses to replace an object that appeared meanwhile; it is also checked beforehand,
+because emulators ignore the precondition.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, BinaryIO, ClassVar
+
+import google.auth
+import requests
+from google.api_core import exceptions as gexc
+from google.api_core.retry import Retry
+from google.auth import exceptions as auth_exc
+from google.auth.credentials import AnonymousCredentials, Credentials
+from google.cloud import storage
+from google.cloud.storage.exceptions import DataCorruption, InvalidResponse
+from google.cloud.storage.retry import DEFAULT_RETRY
+
+from ..errors import ConfigError, StoreError
+from . import _errors
+from ._addresses import float_option, int_option, parse_gcs
+from .base import ObjectInfo, Progress, Store, StoreSettings
+
+__all__ = ["GCSStore"]
+
+_MIB = 1 << 20
+_CHUNK_QUANTUM = 256 * 1024  # resumable chunks are multiples of 256 KiB
+_SCOPES = ["https://www.googleapis.com/auth/devstorage.read_write"]
+_SDK_ERRORS = (
+    gexc.GoogleAPIError, auth_exc.GoogleAuthError, requests.RequestException, InvalidResponse,
+    DataCorruption,
+)
+_CREDENTIALS_FIX = (
+    "run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a "
+    "key file, or CAVORITE_GCS_CREDENTIALS to its JSON"
+)
+
+
+class GCSStore(Store):
+    """Objects in one GCS bucket, under an optional prefix."""
+
+    default_jobs: ClassVar[int] = 16
+
+    def __init__(self, settings: StoreSettings) -> None:
+        super().__init__(settings)
+        self.address = parse_gcs(settings.address)
+        opts = settings.options
+        self.chunk_size = int_option(opts, "chunk_size", 16 * _MIB, minimum=_CHUNK_QUANTUM)
+        if self.chunk_size % _CHUNK_QUANTUM:
+            raise ConfigError(f"option 'chunk_size' must be a multiple of {_CHUNK_QUANTUM} bytes")
+        self.resumable_threshold = int_option(opts, "resumable_threshold", 8 * _MIB)
+        self.timeout = (
+            float_option(opts, "connect_timeout", 10), float_option(opts, "read_timeout", 60)
+        )
+        self.retry: Retry = DEFAULT_RETRY.with_timeout(float_option(opts, "retry_timeout", 15))
+        self.project: str | None = opts.get("project") or None
+        self._client: storage.Client | None = None
+        self._lock = threading.Lock()
+        self._probe = _errors.BucketProbe(self._bucket_exists)
+
+    def describe(self) -> str:
+        return self.address.describe()
+
+    def _bucket(self) -> storage.Bucket:
+        with self._lock:
+            if self._client is None:
+                credentials, project = _credentials()
+                self._client = storage.Client(
+                    project=self.project or project, credentials=credentials
+                )
+            return self._client.bucket(self.address.bucket)
+
+    def put(
+        self, key: str, path: Path, info: ObjectInfo, overwrite: bool = False,
+        progress: Progress | None = None,
+    ) -> None:
+        if not overwrite and self.stat(key) is not None:
+            raise _errors.exists(key, self.describe())
+        try:
+            blob = self._bucket().blob(self.address.key(key), chunk_size=self.chunk_size)
+            if info.sha256 is not None:
+                blob.metadata = {"sha256": info.sha256}
+            with _ProgressReader(path, progress) as f:
+                blob.upload_from_file(
+                    f, size=None if info.size > self.resumable_threshold else info.size,
+                    content_type="application/octet-stream",
+                    if_generation_match=None if overwrite else 0,
+                    timeout=self.timeout, retry=self.retry,
+                )
+        except _SDK_ERRORS as exc:
+            raise self._translate(exc, key) from exc
+
+    def get(self, key: str, fileobj: BinaryIO) -> None:
+        try:
+            blob = self._bucket().blob(self.address.key(key))  # streamed in one request
+            blob.download_to_file(
+                fileobj, raw_download=True, timeout=self.timeout, retry=self.retry
+            )
+        except _SDK_ERRORS as exc:
+            raise self._translate(exc, key) from exc
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        try:
+            bucket = self._bucket()
+            blob = bucket.get_blob(self.address.key(key), timeout=self.timeout, retry=self.retry)
+        except _SDK_ERRORS as exc:
+            raise self._translate(exc, key) from exc
+        if blob is None:
+            if not self._probe.bucket_exists():
+                raise _errors.missing_bucket("bucket", self.address.bucket, self.describe())
+            return None
+        sha256 = (blob.metadata or {}).get("sha256")
+        return ObjectInfo(size=blob.size or 0, sha256=sha256 or None)
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        try:
+            bucket = self._bucket()
+            blobs = bucket.list_blobs(
+                prefix=self.address.list_prefix(prefix), timeout=self.timeout, retry=self.retry
+            )
+            for blob in blobs:
+                yield self.address.strip(blob.name)
+        except _SDK_ERRORS as exc:
+            raise self._translate(exc, None) from exc
+
+    def delete(self, key: str) -> None:
+        try:
+            blob = self._bucket().blob(self.address.key(key))
+            blob.delete(timeout=self.timeout, retry=self.retry)
+        except _SDK_ERRORS as exc:
+            raise self._translate(exc, key) from exc
+
+    def close(self) -> None:
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    def _bucket_exists(self) -> bool:
+        try:
+            return bool(self._bucket().exists(timeout=self.timeout, retry=self.retry))
+        except _SDK_ERRORS:
+            return True  # cannot tell: let the 404 speak about the object
+
+    def _translate(self, exc: BaseException, key: str | None) -> StoreError:
+        where = self.describe()
+        if isinstance(exc, gexc.NotFound):
+            if key is None or not self._probe.bucket_exists():
+                return _errors.missing_bucket("bucket", self.address.bucket, where)
+            return _errors.not_found(key, where)
+        if isinstance(exc, gexc.PreconditionFailed) and key is not None:
+            return _errors.exists(key, where)
+        if isinstance(exc, (gexc.Forbidden, gexc.Unauthorized)):
+            return _errors.denied(
+                where, f"HTTP {exc.code}",
+                f"check the credentials in use ({_CREDENTIALS_FIX}) and the bucket's IAM roles",
+            )
+        network = (requests.ConnectionError, requests.Timeout, auth_exc.TransportError)
+        if _errors.find_cause(exc, network):
+            return _errors.unreachable(where, "connection failed or timed out")
+        if isinstance(exc, auth_exc.DefaultCredentialsError):
+            return _errors.no_credentials(where, _CREDENTIALS_FIX)
+        if isinstance(exc, auth_exc.GoogleAuthError):
+            return _errors.denied(where, "the credentials were refused", _CREDENTIALS_FIX)
+        if isinstance(exc, gexc.RetryError):
+            return _errors.unreachable(where, "gave up retrying")
+        code = getattr(exc, "code", None) or type(exc).__name__
+        what = repr(key) if key else "a listing"
+        return StoreError(f"GCS refused the request for {what} at {where} ({code})")
+
+
+def _credentials() -> tuple[Credentials, str | None]:
+    """The credentials to use, and the project they name if any (never logged or printed)."""
+    if os.environ.get("STORAGE_EMULATOR_HOST"):
+        anonymous = AnonymousCredentials()  # type: ignore[no-untyped-call]
+        return anonymous, os.environ.get("GOOGLE_CLOUD_PROJECT") or "emulator"
+    document = os.environ.get("CAVORITE_GCS_CREDENTIALS")
+    try:
+        if document:
+            info: Any = _json_object(document)
+            credentials, project = google.auth.load_credentials_from_dict(  # type: ignore[no-untyped-call]
+                info, scopes=_SCOPES
+            )
+        else:
+            credentials, project = google.auth.default(scopes=_SCOPES)
+    except auth_exc.DefaultCredentialsError as exc:
+        if document:
+            raise ConfigError(
+                "CAVORITE_GCS_CREDENTIALS is not a usable credentials JSON document; set it to the "
+                "contents of a service account key file"
+            ) from exc
+        raise _errors.no_credentials("Google Cloud Storage", _CREDENTIALS_FIX) from exc
+    return credentials, project
+
+
+def _json_object(document: str) -> dict[str, Any]:
+    try:
+        value = json.loads(document)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise ConfigError(
+            "CAVORITE_GCS_CREDENTIALS is not JSON; set it to the contents of a service account "
+            "key file"
+        ) from None
+    return value
+
+
+class _ProgressReader(io.FileIO):
+    """A file that reports how far it has been read, counting re-reads after a retry once."""
+
+    def __init__(self, path: Path, progress: Callable[[int], None] | None) -> None:
+        super().__init__(path, "rb")
+        self._progress = progress
+        self._high = 0
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        data = super().read(size)
+        self._advance()
+        return data
+
+    def readinto(self, buffer: Any, /) -> int | None:
+        count = super().readinto(buffer)
+        self._advance()
+        return count
+
+    def _advance(self) -> None:
+        position = self.tell()
+        if self._progress is not None and position > self._high:
+            self._progress(position - self._high)
+        self._high = max(self._high, position)
+

@@ -1,0 +1,223 @@
+"""The S3 store: objects in an S3 bucket, on AWS or any S3-compatible service (MinIO, moto...).
+
+Addresses: ``s3://bucket[/prefix]``, or ``http(s)://host:port/bucket[/prefix]`` for a custom
+endpoint (path-style addressing). Credentials come only from boto3's standard chain (environment,
+shared profiles, instance or task roles), never from ``.cavorite/config``.
+
+Transfers go through boto3's transfer manager: multipart uploads and parallel ranged downloads
+above ``multipart_threshold``. Downloads are written strictly in order (the engine hashes while
+writing). The sha256 is kept as the object metadata ``x-amz-meta-sha256``; single-part uploads
+also send it as S3's own ``ChecksumSHA256``, so a body corrupted on the way is rejected.
+``overwrite=False`` is a conditional write: ``If-None-Match: *`` on the PutObject or on the
+CompleteMultipartUpload, so two writers racing for one key cannot both win.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, cast
+
+import boto3
+import botocore.exceptions as bex
+from boto3.exceptions import Boto3Error
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from s3transfer.exceptions import RetriesExceededError
+
+from ..errors import AccessDenied, ObjectNotFound, StoreError, StoreUnavailable
+from . import _errors
+from ._addresses import float_option, int_option, parse_s3
+from .base import ObjectInfo, Progress, Store, StoreSettings
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+__all__ = ["S3Store"]
+
+_MIB = 1 << 20
+_SDK_ERRORS = (bex.BotoCoreError, bex.ClientError, Boto3Error, RetriesExceededError)
+_MISSING = {"404", "NoSuchKey", "NotFound"}
+_DENIED = {
+    "403", "AccessDenied", "AllAccessDisabled", "ExpiredToken", "InvalidAccessKeyId",
+    "InvalidToken", "SignatureDoesNotMatch",
+}
+_WRONG_REGION = {"301", "PermanentRedirect", "AuthorizationHeaderMalformed"}
+_CREDENTIALS_FIX = (
+    "set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run with an instance role"
+)
+
+
+class S3Store(Store):
+    """Objects in one S3 bucket, under an optional prefix."""
+
+    default_jobs: ClassVar[int] = 16
+
+    def __init__(self, settings: StoreSettings) -> None:
+        super().__init__(settings)
+        self.address = parse_s3(settings.address)
+        opts = settings.options
+        self.region = str(opts.get("region") or "us-east-1")
+        self.transfer = TransferConfig(
+            multipart_threshold=int_option(opts, "multipart_threshold", 16 * _MIB),
+            multipart_chunksize=int_option(opts, "multipart_chunksize", 16 * _MIB),
+            max_concurrency=int_option(opts, "max_concurrency", 8),
+        )
+        self._config = Config(
+            region_name=self.region,
+            connect_timeout=float_option(opts, "connect_timeout", 10),
+            read_timeout=float_option(opts, "read_timeout", 60),
+            retries={"mode": "standard", "max_attempts": int_option(opts, "max_attempts", 3)},
+            max_pool_connections=int_option(opts, "max_pool_connections", 32),
+            s3={"addressing_style": "path"} if self.address.endpoint else None,
+        )
+        self._clients: dict[bool, S3Client] = {}
+        self._lock = threading.Lock()
+        self._probe = _errors.BucketProbe(self._bucket_exists)
+
+    def describe(self) -> str:
+        return self.address.describe()
+
+    def _client(self, conditional: bool = False) -> S3Client:
+        """The shared client; the ``conditional`` one adds ``If-None-Match: *`` to every write."""
+        with self._lock:
+            client = self._clients.get(conditional)
+            if client is None:
+                session = boto3.session.Session()
+                client = session.client(
+                    "s3", endpoint_url=self.address.endpoint, config=self._config
+                )
+                if conditional:
+                    for op in ("PutObject", "CompleteMultipartUpload"):
+                        event = f"before-parameter-build.s3.{op}"
+                        client.meta.events.register(event, _if_none_match)
+                self._clients[conditional] = client
+            return client
+
+    def put(
+        self, key: str, path: Path, info: ObjectInfo, overwrite: bool = False,
+        progress: Progress | None = None,
+    ) -> None:
+        extra: dict[str, Any] = {}
+        if info.sha256 is not None:
+            extra["Metadata"] = {"sha256": info.sha256}
+            if info.size < self.transfer.multipart_threshold:
+                extra["ChecksumSHA256"] = base64.b64encode(bytes.fromhex(info.sha256)).decode()
+        try:
+            self._client(conditional=not overwrite).upload_file(
+                str(path), self.address.bucket, self.address.key(key),
+                ExtraArgs=extra, Config=self.transfer, Callback=progress,
+            )
+        except _SDK_ERRORS as exc:
+            raise self._translate(exc, key) from exc
+
+    def get(self, key: str, fileobj: BinaryIO) -> None:
+        try:
+            self._client().download_fileobj(
+                self.address.bucket, self.address.key(key), cast(Any, _InOrder(fileobj)),
+                Config=self.transfer,
+            )
+        except _SDK_ERRORS as exc:
+            raise self._translate(exc, key) from exc
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        try:
+            head = self._client().head_object(Bucket=self.address.bucket, Key=self.address.key(key))
+        except _SDK_ERRORS as exc:
+            error = self._translate(exc, key)
+            if isinstance(error, ObjectNotFound):
+                return None
+            raise error from exc
+        sha256 = head.get("Metadata", {}).get("sha256")
+        return ObjectInfo(size=head["ContentLength"], sha256=sha256 or None)
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        try:
+            pages = self._client().get_paginator("list_objects_v2").paginate(
+                Bucket=self.address.bucket, Prefix=self.address.list_prefix(prefix)
+            )
+            for page in pages:
+                for obj in page.get("Contents", []):
+                    yield self.address.strip(obj["Key"])
+        except _SDK_ERRORS as exc:
+            raise self._translate(exc, None) from exc
+
+    def delete(self, key: str) -> None:
+        if self.stat(key) is None:  # S3 deletes a missing key silently
+            raise _errors.not_found(key, self.describe())
+        try:
+            self._client().delete_object(Bucket=self.address.bucket, Key=self.address.key(key))
+        except _SDK_ERRORS as exc:
+            raise self._translate(exc, key) from exc
+
+    def close(self) -> None:
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            client.close()
+
+    def _bucket_exists(self) -> bool:
+        try:
+            self._client().head_bucket(Bucket=self.address.bucket)
+        except bex.ClientError as exc:
+            return _code(exc) not in (_MISSING | {"NoSuchBucket"})
+        except _SDK_ERRORS:
+            return True  # cannot tell: let the 404 speak about the object
+        return True
+
+    def _translate(self, exc: BaseException, key: str | None) -> StoreError:
+        where = self.describe()
+        error = _errors.find_cause(exc, bex.ClientError)
+        if error is not None:
+            code = _code(error)
+            if code == "NoSuchBucket" or (code in _MISSING and not self._probe.bucket_exists()):
+                return _errors.missing_bucket("bucket", self.address.bucket, where)
+            if code in _MISSING and key is not None:
+                return _errors.not_found(key, where)
+            if code in ("412", "PreconditionFailed") and key is not None:
+                return _errors.exists(key, where)
+            if code in _DENIED:
+                return _errors.denied(
+                    where, code, f"check the AWS credentials in use ({_CREDENTIALS_FIX}) and the "
+                    "bucket policy; stat and delete also need s3:ListBucket"
+                )
+            if code in _WRONG_REGION:
+                return StoreUnavailable(
+                    f"bucket {self.address.bucket!r} is not in region {self.region!r}; set "
+                    "\"region\" in the options of .cavorite/config"
+                )
+            what = repr(key) if key else "a listing"
+            return StoreError(f"S3 refused the request for {what} at {where} ({code})")
+        if _errors.find_cause(exc, (bex.NoCredentialsError, bex.PartialCredentialsError)):
+            return _errors.no_credentials(where, _CREDENTIALS_FIX)
+        if _errors.find_cause(exc, bex.ProfileNotFound):
+            return AccessDenied(
+                f"the AWS profile in AWS_PROFILE is not configured; {_CREDENTIALS_FIX}"
+            )
+        net = _errors.find_cause(exc, (bex.ConnectionError, bex.HTTPClientError))
+        if net is not None or isinstance(exc, RetriesExceededError):
+            return _errors.unreachable(where, type(net or exc).__name__)
+        what = repr(key) if key else "a listing"
+        return StoreError(f"S3 transfer of {what} at {where} failed ({type(exc).__name__})")
+
+
+def _code(error: bex.ClientError) -> str:
+    code = error.response.get("Error", {}).get("Code")
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    return str(code or status)
+
+
+def _if_none_match(params: dict[str, Any], **_: Any) -> None:
+    params["IfNoneMatch"] = "*"
+
+
+class _InOrder:
+    """Hides ``seek`` from the transfer manager, which then writes ranges in order."""
+
+    def __init__(self, fileobj: BinaryIO) -> None:
+        self._fileobj = fileobj
+
+    def write(self, data: bytes) -> int:
+        return self._fileobj.write(data)
