@@ -19,6 +19,9 @@ from cavorite_py.errors import ObjectExists, ObjectNotFound
 from cavorite_py.stores.base import ObjectInfo, Store
 
 STORES = ["localstore", "s3", "gcs", "azure", "fsspec", "fsspec_file"]
+STORES += ["plugin_python", "plugin_sh"]  # executable plugins, through the protocol
+if os.environ.get("CAVORITE_TEST_PLUGIN"):  # your own plugin: see docs/plugins.md
+    STORES.append("plugin_custom")
 
 MakeFile = Callable[[bytes], tuple[Path, ObjectInfo]]
 

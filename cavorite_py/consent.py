@@ -1,0 +1,182 @@
+"""Consent: cavorite runs an executable store plugin only if the user allowed that program.
+
+A repository's ``.cavorite/config`` comes with the clone, so whoever writes the repository could
+otherwise make ``cavorite retrieve`` run any program, including one the repository ships. As git-lfs
+refuses such settings from a repository's own config, cavorite refuses to start a plugin unless
+its real path (symlinks resolved) is allowed by the user, in one of two places the repository
+cannot write:
+
+* the user's config file, ``$XDG_CONFIG_HOME/cavorite/config.json`` (default
+  ``~/.config/cavorite/config.json``), key ``allowed_plugins``, written by
+  ``cavorite allow-plugin PATH``::
+
+      {"allowed_plugins": [{"path": "/home/me/bin/s3-plugin", "sha256": "9f86d0..."}]}
+
+  An entry pins the program's content by sha256, so a repository cannot swap the program after
+  consent; an entry with ``"sha256": null`` (``allow-plugin --any-content``), or a plain path
+  string, allows the path whatever its content, for programs upgraded in place.
+* the environment variable ``CAVORITE_ALLOW_PLUGIN``: absolute paths separated by ``os.pathsep``
+  (``:`` on POSIX), allowed whatever their content; relative entries are ignored. Meant for CI.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shlex
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, ConsentError
+
+ENV_VAR = "CAVORITE_ALLOW_PLUGIN"
+CONFIG_KEY = "allowed_plugins"
+
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """One allowed program: its resolved path and, when pinned, the sha256 of its content."""
+
+    path: str
+    sha256: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "sha256": self.sha256}
+
+
+def user_config_path() -> Path:
+    """``$XDG_CONFIG_HOME/cavorite/config.json``, or ``~/.config/cavorite/config.json``."""
+    xdg = os.environ.get("XDG_CONFIG_HOME", "")
+    base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".config"
+    return base / "cavorite" / "config.json"
+
+
+def resolve(path: str | os.PathLike[str]) -> Path:
+    """The real absolute path: ``~`` expanded, symlinks resolved."""
+    return Path(os.path.realpath(os.path.expanduser(path)))
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def allow(path: str | os.PathLike[str], *, pin: bool = True) -> Allowance:
+    """Allow the program at ``path`` in the user's config file (replacing an earlier entry for
+    the same program), pinned to its current content unless ``pin`` is false."""
+    real = resolve(path)
+    if not real.is_file():
+        raise ConfigError(f"cannot allow plugin {real}: no such file")
+    allowance = Allowance(str(real), file_sha256(real) if pin else None)
+    config_path = user_config_path()
+    data = _read_config(config_path)
+    kept = [e for e in _entries(data, config_path) if e.path != allowance.path]
+    data[CONFIG_KEY] = [e.to_json() for e in [*kept, allowance]]
+    _write_config(config_path, data)
+    return allowance
+
+
+def is_allowed(path: str | os.PathLike[str]) -> bool:
+    """Whether the user allowed the program at ``path`` (as it is now) to run."""
+    try:
+        require(path)
+    except ConsentError:
+        return False
+    return True
+
+
+def require(path: str | os.PathLike[str]) -> None:
+    """Raise ``ConsentError``, saying how to give consent, unless ``path`` is allowed."""
+    real = resolve(path)
+    if str(real) in _env_allowed():
+        return
+    config_path = user_config_path()
+    pins = [
+        e.sha256 for e in _entries(_read_config(config_path), config_path) if e.path == str(real)
+    ]
+    if None in pins:
+        return
+    how = how_to_allow(real)
+    if not pins:
+        raise ConsentError(
+            f"plugin {real} is not allowed to run: a repository's configuration cannot run a "
+            f"program without your consent; if you trust it, {how}"
+        )
+    current = file_sha256(real)
+    if current not in pins:
+        raise ConsentError(
+            f"plugin {real} changed since you allowed it (its sha256 is now {current[:12]}..., "
+            f"not {str(pins[-1])[:12]}...); if you trust the new content, {how}"
+        )
+
+
+def how_to_allow(real: Path) -> str:
+    quoted = shlex.quote(str(real))
+    return f"run: cavorite allow-plugin {quoted}  (or set {ENV_VAR}={quoted})"
+
+
+def _env_allowed() -> set[str]:
+    entries = os.environ.get(ENV_VAR, "").split(os.pathsep)
+    return {str(resolve(e)) for e in entries if os.path.isabs(e)}
+
+
+def _read_config(config_path: Path) -> dict[str, Any]:
+    try:
+        text = config_path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read {config_path}: {exc.strerror or exc}") from exc
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"{config_path} is not valid JSON ({exc}); fix or remove it") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{config_path} must hold a JSON object; fix or remove it")
+    return data
+
+
+def _entries(data: dict[str, Any], config_path: Path) -> list[Allowance]:
+    raw = data.get(CONFIG_KEY, [])
+    if not isinstance(raw, list):
+        raise ConfigError(f"{CONFIG_KEY!r} in {config_path} must be a list; fix or remove it")
+    return [_entry(item, config_path) for item in raw]
+
+
+def _entry(item: Any, config_path: Path) -> Allowance:
+    if isinstance(item, str):
+        item = {"path": item, "sha256": None}
+    path = item.get("path") if isinstance(item, dict) else None
+    sha256 = item.get("sha256") if isinstance(item, dict) else None
+    if not (isinstance(path, str) and os.path.isabs(path)) or not (
+        sha256 is None or isinstance(sha256, str)
+    ):
+        raise ConfigError(
+            f"{CONFIG_KEY!r} in {config_path} holds {item!r}; each entry must be an absolute "
+            'path or {"path": "/abs/path", "sha256": "<hex>" or null}'
+        )
+    return Allowance(str(resolve(path)), sha256)
+
+
+def _write_config(config_path: Path, data: dict[str, Any]) -> None:
+    try:
+        config_path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".config-", dir=config_path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(data, f, indent=2)
+                f.write("\n")
+            os.replace(tmp, config_path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise ConfigError(f"cannot write {config_path}: {exc.strerror or exc}") from exc

@@ -1,0 +1,260 @@
+"""A conversation with one plugin process: the handshake, then one request at a time.
+
+Every way a plugin can fail the protocol (exiting, hanging past the timeout, sending something
+that is not a protocol message, speaking another version) stops the process and leaves the session
+failed: that request and every later one raise one ``PluginError`` line that names the plugin and
+says what happened. Error responses (``not_found``...) are normal answers and leave it working.
+
+A session is not thread-safe; its owner serialises calls.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import queue
+import shutil
+import signal
+import tempfile
+from collections.abc import Callable, Mapping
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..errors import ConfigError, ObjectNotFound, PluginError
+from ..stores.base import ObjectInfo, Progress, StoreSettings
+from . import messages
+from .child import MAX_LINE, Child, Eof, Overlong
+from .messages import ProtocolViolation
+
+T = TypeVar("T")
+
+_STDERR_LINES = 5
+
+
+def client_name() -> str:
+    try:
+        return f"cavorite-py {version('cavorite-py')}"
+    except PackageNotFoundError:
+        return "cavorite-py"
+
+
+class Session:
+    """A started plugin that completed the handshake.
+
+    ``executable`` is the plugin's resolved path; ``timeout`` bounds the wait for each message
+    of an answer, ``handshake_timeout`` the wait for the handshake's answer.
+    """
+
+    def __init__(
+        self, executable: Path, settings: StoreSettings, timeout: float, handshake_timeout: float
+    ) -> None:
+        self.label = self.name = f"plugin {executable}"
+        self.timeout = timeout
+        self.failure: str | None = None
+        self._ids = itertools.count(1)
+        try:
+            self._child = Child([str(executable)], settings.root, str(executable))
+        except OSError as exc:
+            raise ConfigError(cannot_run(executable, exc)) from exc
+        self.tempdir = Path(tempfile.mkdtemp(prefix="cavorite-plugin-"))
+        try:
+            self.hello = self._handshake(settings, handshake_timeout)
+        except BaseException:
+            self.stop(grace=0.2)
+            raise
+        self.name = f"plugin {self.hello.name}"
+
+    @property
+    def pid(self) -> int:
+        return self._child.pid
+
+    def _handshake(self, settings: StoreSettings, timeout: float) -> messages.Hello:
+        what = "the handshake"
+        fields = messages.hello(settings, client_name())
+        [reply] = self._exchange("hello", fields, what, timeout=timeout)
+        hello = self._parse(what, messages.parse_hello, reply)
+        if hello.protocol != messages.PROTOCOL_VERSION:
+            raise self._fatal(
+                f"speaks protocol version {hello.protocol}, but {client_name()} speaks version "
+                f"{messages.PROTOCOL_VERSION}; use a release of the plugin for protocol version "
+                f"{messages.PROTOCOL_VERSION}"
+            )
+        return hello
+
+    # --- the store operations -------------------------------------------------------------
+
+    def put(
+        self, key: str, path: Path, info: ObjectInfo, overwrite: bool, progress: Progress | None
+    ) -> None:
+        fields = {
+            "key": key,
+            "path": os.path.abspath(path),
+            "size": info.size,
+            "sha256": info.sha256,
+            "overwrite": overwrite,
+        }
+        self._exchange("put", fields, f"put {key!r}", progress=progress)
+
+    def get(self, key: str) -> Path:
+        """Have the plugin write ``key`` to a new file in the session's temporary directory."""
+        target = self.tempdir / f"get-{next(self._ids)}"
+        try:
+            self._exchange("get", {"key": key, "path": str(target)}, f"get {key!r}")
+        except BaseException:
+            target.unlink(missing_ok=True)
+            raise
+        if not target.is_file():
+            raise self._fatal(f"answered get {key!r} with success but wrote no file at {target}")
+        return target
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        what = f"stat {key!r}"
+        try:
+            [reply] = self._exchange("stat", {"key": key}, what)
+        except ObjectNotFound:
+            return None  # a plugin may answer not_found instead of found: false
+        return self._parse(what, messages.parse_stat, reply)
+
+    def list_keys(self, prefix: str) -> list[str]:
+        what = f"list {prefix!r}"
+        keys: list[str] = []
+        for reply in self._exchange("list", {"prefix": prefix}, what, many=True):
+            chunk, _ = self._parse(what, messages.parse_keys, reply)
+            keys.extend(k for k in chunk if k.startswith(prefix))
+        return keys
+
+    def delete(self, key: str) -> None:
+        self._exchange("delete", {"key": key}, f"delete {key!r}")
+
+    def close(self, timeout: float) -> None:
+        """Ask the plugin to exit, then make sure it did."""
+        try:
+            if self.failure is None:
+                self._exchange("close", {}, "close", timeout=timeout)
+        except PluginError:
+            pass  # it is being stopped anyway; the failure is in the log of stderr
+        finally:
+            self.stop(grace=timeout)
+
+    def stop(self, grace: float) -> None:
+        """Stop the process (see :meth:`Child.stop`) and remove the temporary directory."""
+        self._child.stop(grace)
+        shutil.rmtree(self.tempdir, ignore_errors=True)
+
+    # --- the exchange ---------------------------------------------------------------------
+
+    def _exchange(
+        self,
+        op: str,
+        fields: Mapping[str, Any],
+        what: str,
+        *,
+        timeout: float | None = None,
+        progress: Progress | None = None,
+        many: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Send one request and collect its successful answers (several for ``many``, until one
+        without ``"more": true``); an error answer raises its ``StoreError`` type."""
+        if self.failure is not None:
+            raise PluginError(self.failure)
+        request_id = next(self._ids)
+        try:
+            line = messages.encode({"id": request_id, "op": op, **fields})
+        except ValueError as exc:
+            raise PluginError(f"cannot send {what} to {self.label}: {exc}") from exc
+        done = False
+        try:
+            self._send(line, what)
+            replies: list[dict[str, Any]] = []
+            while True:
+                reply = self._receive(request_id, what, timeout or self.timeout)
+                if messages.is_progress(reply):
+                    size = self._parse(what, messages.progress_bytes, reply)
+                    if progress is not None:
+                        progress(size)
+                    continue
+                if not self._parse(what, messages.is_ok, reply):
+                    done = True
+                    raise messages.error(reply, self.name)
+                replies.append(reply)
+                if not (many and reply.get("more") is True):
+                    done = True
+                    return replies
+        except BaseException as exc:
+            if not done and self.failure is None:
+                self._fatal(f"was stopped: {type(exc).__name__} during {what}")
+            raise
+
+    def _send(self, line: bytes, what: str) -> None:
+        try:
+            self._child.send(line)
+        except OSError as exc:
+            raise self._crashed(what) from exc
+
+    def _receive(self, request_id: int, what: str, timeout: float) -> dict[str, Any]:
+        try:
+            line = self._child.receive(timeout)
+        except queue.Empty:
+            setting = "plugin_handshake_timeout" if what == "the handshake" else "plugin_timeout"
+            raise self._fatal(
+                f"did not answer {what} within {timeout:g} s and was stopped "
+                f"(raise {setting} in .cavorite/config if it needs longer)"
+            ) from None
+        if isinstance(line, Eof):
+            raise self._crashed(what)
+        if isinstance(line, Overlong):
+            raise self._fatal(f"broke the protocol during {what}: a line over {MAX_LINE} bytes")
+        reply = self._parse(what, messages.decode, line)
+        if reply["id"] != request_id:
+            raise self._fatal(
+                f"broke the protocol during {what}: answered request id {reply['id']!r}, "
+                f"expected {request_id}"
+            )
+        return reply
+
+    def _parse(self, what: str, parse: Callable[[Any], T], value: Any) -> T:
+        try:
+            return parse(value)
+        except ProtocolViolation as exc:
+            hint = " (is it a cavorite-py store plugin?)" if what == "the handshake" else ""
+            raise self._fatal(f"broke the protocol during {what}: {exc}{hint}") from None
+
+    def _crashed(self, what: str) -> PluginError:
+        code = self._child.exit_code(2.0)
+        if code is None:
+            event = f"closed its output during {what} and was stopped"
+        elif code < 0:
+            event = f"was killed by {_signal_name(-code)} during {what}"
+        else:
+            event = f"exited with code {code} during {what}"
+        tail = self._child.stderr_tail(_STDERR_LINES)
+        if tail:
+            event += "; its last stderr lines: " + " | ".join(_clip(t) for t in tail)
+        return self._fatal(event)
+
+    def _fatal(self, event: str) -> PluginError:
+        """Record the failure, stop the process, and return the error to raise."""
+        self.failure = f"{self.label} {event}"
+        self.stop(grace=0.2)
+        return PluginError(self.failure)
+
+
+def cannot_run(executable: Path, exc: OSError) -> str:
+    reason = exc.strerror or str(exc)
+    if isinstance(exc, FileNotFoundError):
+        reason = "its interpreter was not found (check its #! line)"
+    elif isinstance(exc, PermissionError):
+        reason = f"permission denied; make it executable with: chmod +x {executable}"
+    return f"cannot run plugin {executable}: {reason}"
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def _clip(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
