@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, MetadataError
 from .fsutil import atomic_write_bytes
+from .metadata import check_key
 
 CONFIG_DIR = ".cavorite"
 CONFIG_NAME = "config"
@@ -107,8 +108,14 @@ class Config:
         extra = {k: v for k, v in data.items() if k not in ("store_type", "options")}
         config = cls(store_type, dict(options), extra)
         ext = config.extension
-        if "/" in ext or "\\" in ext or ext.startswith(".") or ext in ("", "."):
+        unusable = any(ord(c) < 32 or ord(c) == 127 for c in ext) or "/" in ext or "\\" in ext
+        if unusable or ext.startswith(".") or ext in ("", "."):
             raise ConfigError(f"{source}: metadata_file_extension {ext!r} is not a file extension")
+        if config.key_prefix:
+            try:
+                check_key(config.key_prefix)
+            except MetadataError as exc:
+                raise ConfigError(f"{source}: object_key_prefix is unusable: {exc}") from None
         return config
 
 

@@ -27,16 +27,30 @@ def pattern_for(relative_posix: str) -> str:
     return "/" + escaped
 
 
+def expressible(relative_posix: str) -> bool:
+    """Whether a .gitignore line can name this path: git has no escape for a line break, and a
+    name cut at one would add a different pattern (``x\n*`` would ignore everything)."""
+    return "\n" not in relative_posix and "\r" not in relative_posix
+
+
 def ignore(root: Path, relative_paths: Iterable[str]) -> list[str]:
-    """Add an entry for every path not listed yet; return the entries added."""
+    """Add an entry for every path not listed yet; return the entries added.
+
+    Paths that no .gitignore line can express (see :func:`expressible`) are skipped.
+    """
     path = root / ".gitignore"
     try:
-        text = path.read_text(encoding="utf-8")
+        # bytes that are not UTF-8 (a name written by another tool) are kept as they were
+        text = path.read_bytes().decode("utf-8", "surrogateescape")
     except FileNotFoundError:
         text = ""
-    present = set(text.splitlines())
+    # lines as git splits them: at "\n" only (not at the other separators of str.splitlines),
+    # a trailing "\r" dropped
+    present = {line.removesuffix("\r") for line in text.split("\n")}
     added: list[str] = []
     for rel in relative_paths:
+        if not expressible(rel):
+            continue
         entry = pattern_for(rel)
         if entry not in present:
             present.add(entry)
@@ -44,5 +58,6 @@ def ignore(root: Path, relative_paths: Iterable[str]) -> list[str]:
     if added:
         if text and not text.endswith("\n"):
             text += "\n"
-        atomic_write_bytes(path, (text + "\n".join(added) + "\n").encode("utf-8"))
+        data = text + "\n".join(added) + "\n"
+        atomic_write_bytes(path, data.encode("utf-8", "surrogateescape"))
     return added

@@ -40,12 +40,15 @@ class HashingWriter(io.RawIOBase):
         self.size = 0
 
     def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
-        self._digest.update(data)
+        """Pass ``data`` on; hash and count only the bytes the target accepted."""
+        view = memoryview(data).cast("B")  # counts bytes, whatever the item size of ``data``
         n = self._target.write(data)
-        self.size += len(data)
+        written = len(view) if n is None else n
+        self._digest.update(view[:written])
+        self.size += written
         if self._progress is not None:
-            self._progress(len(data))
-        return n if n is not None else len(data)
+            self._progress(written)
+        return written
 
     def writable(self) -> bool:
         return True

@@ -41,6 +41,12 @@ def check_key(name: str) -> str:
         raise MetadataError(f"object name {name!r} has an empty, '.' or '..' segment")
     if any(ord(c) < 32 or ord(c) == 127 for c in name):
         raise MetadataError(f"object name {name!r} contains control characters")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        # a file name that is not valid UTF-8 (decoded with surrogate escapes): no store key
+        # and no JSON cfile can hold it
+        raise MetadataError(f"object name {name!r} is not valid UTF-8") from None
     return name
 
 
@@ -119,12 +125,19 @@ def read(path: Path) -> Metadata:
     except json.JSONDecodeError as exc:
         what = "empty" if not raw.strip() else f"not valid JSON ({exc.msg})"
         raise MetadataError(f"{path}: {what}; restore it from version control") from None
+    except RecursionError:
+        raise MetadataError(
+            f"{path}: nested too deeply to be a metadata file; restore it from version control"
+        ) from None
     except MetadataError as exc:
         raise MetadataError(f"{path}: {exc}; restore it from version control") from None
 
 
 def write(path: Path, meta: Metadata) -> None:
     """Write ``meta`` to ``path`` atomically (temporary file, then rename)."""
-    atomic_write_bytes(
-        path, (json.dumps(meta.to_dict(), indent=2, ensure_ascii=False) + "\n").encode()
-    )
+    data = meta.to_dict()
+    try:
+        raw = (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode()
+    except UnicodeEncodeError:  # a lone surrogate kept from a \u escape: write escapes instead
+        raw = (json.dumps(data, indent=2) + "\n").encode()
+    atomic_write_bytes(path, raw)

@@ -63,9 +63,9 @@ def retrieve_targets(
     found: list[Path] = []
     for arg in args:
         path = ws.resolve(arg, cwd)
+        if path != ws.root:
+            ws.check_not_internal(path)
         if path.is_dir() and not path.is_symlink():
-            if path != ws.root:
-                ws.check_not_internal(path)
             found.extend(ws.walk_cfiles(path))
         elif ws.is_cfile(path) and path.is_file():
             found.append(path)

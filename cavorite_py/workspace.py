@@ -76,8 +76,11 @@ class Workspace:
 
     def check_not_internal(self, path: Path) -> None:
         rel = path.relative_to(self.root).parts
-        if rel and rel[0] in SKIP_DIRS:
-            raise PathError(f"{self.display(path)}: inside {rel[0]}/, which cavorite never tracks")
+        # at any depth, as walk_files skips them: a submodule's .git, a nested repository's config
+        internal = next((part for part in rel if part in SKIP_DIRS), None)
+        if internal is not None:
+            where = self.display(path)
+            raise PathError(f"{where}: inside {internal}/, which cavorite never tracks")
         if is_temp_name(path.name):
             raise PathError(f"{self.display(path)}: a temporary file of an interrupted run")
 

@@ -2,6 +2,7 @@
 
 pytest_plugins = [
     "tests.fixtures.local",
+    "tests.fixtures.repos",
     "tests.fixtures.plugins",
     "tests.fixtures.emulators",
     "tests.fixtures.cloud",
