@@ -1,0 +1,309 @@
+"""Where things are: artifacts, cfiles, keys, user paths; and which files a command covers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from cavorite_py import selection
+from cavorite_py.errors import MetadataError, PathError
+from cavorite_py.fsutil import temp_path_for
+from cavorite_py.workspace import Workspace
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    (root / ".cavorite").mkdir(parents=True)
+    (root / ".cavorite" / "config").write_text("{}")
+    return root
+
+
+@pytest.fixture
+def ws(root: Path) -> Workspace:
+    return Workspace(root)
+
+
+def touch(path: Path, data: bytes = b"x") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+# --------------------------------------------------------------------- names and keys
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("a.bin.cfile", True),
+        ("a.cfile", True),
+        (".cfile", False),
+        ("a.cfile.bak", False),
+        ("a.CFILE", False),
+        ("acfile", False),
+    ],
+)
+def test_is_cfile(ws: Workspace, name: str, expected: bool) -> None:
+    assert ws.is_cfile(ws.root / name) is expected
+
+
+def test_custom_extension(root: Path) -> None:
+    ws = Workspace(root, extension="meta")
+    assert ws.is_cfile(root / "a.meta")
+    assert not ws.is_cfile(root / "a.cfile")
+    assert ws.cfile_for(root / "a.bin") == root / "a.bin.meta"
+
+
+def test_cfile_and_artifact_are_inverse(ws: Workspace) -> None:
+    artifact = ws.root / "dir" / "big.dmg"
+    assert ws.cfile_for(artifact) == ws.root / "dir" / "big.dmg.cfile"
+    assert ws.artifact_for(ws.cfile_for(artifact)) == artifact
+    # the artifact is the cfile's path minus the extension, whatever its name looks like
+    assert ws.artifact_for(ws.root / "x.cfile.cfile") == ws.root / "x.cfile"
+
+
+def test_keys_are_repo_relative_posix_paths(ws: Workspace) -> None:
+    assert ws.key_for(ws.root / "a.bin") == "a.bin"
+    assert ws.key_for(ws.root / "d" / "e" / "f g.bin") == "d/e/f g.bin"
+
+
+def test_keys_carry_the_prefix(root: Path) -> None:
+    ws = Workspace(root, key_prefix="team-a/x")
+    assert ws.key_for(root / "d" / "a.bin") == "team-a/x/d/a.bin"
+
+
+@pytest.mark.parametrize("name", ["back\\slash.bin", "bad-\udcff.bin", "line\nbreak"])
+def test_keys_refuse_names_no_store_can_hold(ws: Workspace, name: str) -> None:
+    with pytest.raises(MetadataError):
+        ws.key_for(ws.root / name)
+
+
+def test_display_is_relative_to_the_current_directory(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (ws.root / "sub").mkdir()
+    monkeypatch.chdir(ws.root / "sub")
+    assert ws.display(ws.root / "a.bin") == os.path.join("..", "a.bin")
+    assert ws.display(ws.root / "sub" / "b.bin") == "b.bin"
+
+
+# --------------------------------------------------------------------- resolve
+
+
+def test_resolve_relative_to_cwd_and_absolute(ws: Workspace) -> None:
+    sub = ws.root / "sub"
+    sub.mkdir()
+    assert ws.resolve("a.bin", sub) == sub / "a.bin"
+    assert ws.resolve("../a.bin", sub) == ws.root / "a.bin"
+    assert ws.resolve(ws.root / "x" / ".." / "a.bin", sub) == ws.root / "a.bin"
+    assert ws.resolve(".", ws.root) == ws.root
+    assert ws.resolve("..", sub) == ws.root
+
+
+def test_resolve_uses_the_process_cwd_by_default(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ws.root)
+    assert ws.resolve("a.bin") == ws.root / "a.bin"
+
+
+@pytest.mark.parametrize("arg", ["../outside.bin", "../../x", "/", "/etc/passwd", "sub/../../x"])
+def test_resolve_refuses_paths_outside(ws: Workspace, arg: str) -> None:
+    (ws.root / "sub").mkdir()
+    with pytest.raises(PathError, match="outside the repository") as info:
+        ws.resolve(arg, ws.root)
+    assert info.value.exit_code == 2
+
+
+def test_resolve_refuses_a_sibling_with_a_common_prefix(ws: Workspace, tmp_path: Path) -> None:
+    touch(tmp_path / "repo-other" / "a.bin")
+    with pytest.raises(PathError, match="outside"):
+        ws.resolve(tmp_path / "repo-other" / "a.bin", ws.root)
+
+
+def test_resolve_refuses_a_symlinked_directory_leading_outside(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    touch(tmp_path / "elsewhere" / "secret.bin")
+    (ws.root / "link").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    with pytest.raises(PathError, match="outside"):
+        ws.resolve("link/secret.bin", ws.root)
+
+
+def test_resolve_through_a_symlinked_root(ws: Workspace, tmp_path: Path) -> None:
+    alias = tmp_path / "alias"
+    alias.symlink_to(ws.root, target_is_directory=True)
+    touch(ws.root / "d" / "a.bin")
+    assert ws.resolve(alias / "d" / "a.bin", alias) == ws.root / "d" / "a.bin"
+    aliased = Workspace(alias)
+    assert aliased.resolve(ws.root / "d" / "a.bin") == alias / "d" / "a.bin"
+    assert aliased.key_for(aliased.resolve("d/a.bin", alias)) == "d/a.bin"
+
+
+def test_resolve_keeps_the_last_component_as_named(ws: Workspace) -> None:
+    touch(ws.root / "real.bin")
+    (ws.root / "link.bin").symlink_to(ws.root / "real.bin")
+    assert ws.resolve("link.bin", ws.root) == ws.root / "link.bin"
+
+
+# --------------------------------------------------------------------- internal paths
+
+
+@pytest.mark.parametrize(
+    "rel",
+    [
+        ".git/config",
+        ".git",
+        ".cavorite/config",
+        ".hg/store",
+        ".svn/entries",
+        "sub/.git/config",  # a submodule's or nested repository's git directory
+        "vendor/lib/.hg/x",
+    ],
+)
+def test_internal_paths_are_refused(ws: Workspace, rel: str) -> None:
+    with pytest.raises(PathError, match="which cavorite never tracks"):
+        ws.check_not_internal(ws.root / rel)
+
+
+def test_temporary_files_are_refused(ws: Workspace) -> None:
+    with pytest.raises(PathError, match="temporary file"):
+        ws.check_not_internal(temp_path_for(ws.root / "a.bin"))
+
+
+@pytest.mark.parametrize("rel", ["a.bin", "git/x", "x.git", "d/.gitignore", "d/.cavoritex"])
+def test_ordinary_paths_pass(ws: Workspace, rel: str) -> None:
+    ws.check_not_internal(ws.root / rel)
+
+
+# --------------------------------------------------------------------- walking
+
+
+def test_walk_files_is_sorted_and_skips_internal_dirs_and_temp_files(ws: Workspace) -> None:
+    for rel in [
+        "b.bin",
+        "a.bin",
+        "d/z",
+        "d/c",
+        ".git/HEAD",
+        "x/.git/HEAD",
+        ".cavorite/x",
+        "e/.hg/y",
+    ]:
+        touch(ws.root / rel)
+    touch(temp_path_for(ws.root / "d" / "c"))
+    got = [ws.relative(p) for p in ws.walk_files(ws.root)]
+    assert got == ["a.bin", "b.bin", "d/c", "d/z"]
+
+
+def test_walk_cfiles(ws: Workspace) -> None:
+    for rel in ["a.bin", "a.bin.cfile", "d/b.cfile", ".cfile", ".git/x.cfile", "c.cfile.old"]:
+        touch(ws.root / rel)
+    assert [ws.relative(p) for p in ws.walk_cfiles(ws.root)] == ["a.bin.cfile", "d/b.cfile"]
+
+
+# --------------------------------------------------------------------- upload targets
+
+
+def test_upload_targets_files_and_directories(ws: Workspace) -> None:
+    for rel in ["a.bin", "d/b.bin", "d/b.bin.cfile", "d/.gitignore", "d/e/c.bin"]:
+        touch(ws.root / rel)
+    (ws.root / "d" / "link").symlink_to(ws.root / "a.bin")
+    got = selection.upload_targets(ws, ["a.bin", "d", "d/b.bin"], ws.root)
+    assert [ws.relative(p) for p in got] == ["a.bin", "d/b.bin", "d/e/c.bin"]
+
+
+def test_upload_targets_from_a_subdirectory(ws: Workspace) -> None:
+    touch(ws.root / "a.bin")
+    touch(ws.root / "sub" / "b.bin")
+    got = selection.upload_targets(ws, ["../a.bin", "b.bin", ws.root / "a.bin"], ws.root / "sub")
+    assert got == [ws.root / "a.bin", ws.root / "sub" / "b.bin"]
+
+
+def test_upload_targets_of_the_root_walks_everything_trackable(ws: Workspace) -> None:
+    touch(ws.root / "a.bin")
+    touch(ws.root / ".git" / "HEAD")
+    assert selection.upload_targets(ws, ["."], ws.root) == [ws.root / "a.bin"]
+
+
+def test_upload_needs_an_argument(ws: Workspace) -> None:
+    with pytest.raises(PathError, match="at least one"):
+        selection.upload_targets(ws, [], ws.root)
+
+
+@pytest.mark.parametrize(
+    ("arg", "message"),
+    [
+        ("missing.bin", "missing.bin: no such file"),
+        ("a.bin.cfile", "is a metadata file; upload its artifact"),
+        (".cavorite/config", "inside .cavorite/"),
+        (".git/HEAD", "inside .git/"),
+        ("sub/.git/HEAD", "inside .git/"),
+        ("link.bin", "is a symbolic link"),
+        ("../outside.bin", "outside the repository"),
+    ],
+)
+def test_upload_refusals(ws: Workspace, arg: str, message: str) -> None:
+    touch(ws.root / "a.bin")
+    touch(ws.root / "a.bin.cfile")
+    touch(ws.root / ".git" / "HEAD")
+    touch(ws.root / "sub" / ".git" / "HEAD")
+    touch(ws.root.parent / "outside.bin")
+    (ws.root / "link.bin").symlink_to(ws.root / "a.bin")
+    with pytest.raises(PathError, match=message) as info:
+        selection.upload_targets(ws, ["a.bin", arg], ws.root)
+    assert info.value.exit_code == 2
+
+
+def test_upload_refuses_a_fifo(ws: Workspace) -> None:
+    os.mkfifo(ws.root / "pipe")
+    with pytest.raises(PathError, match="not a regular file"):
+        selection.upload_targets(ws, ["pipe"], ws.root)
+
+
+# --------------------------------------------------------------------- retrieve targets
+
+
+@pytest.fixture
+def tracked(ws: Workspace) -> Workspace:
+    for rel in ["a.bin.cfile", "d/b.bin.cfile", "d/e/c.bin.cfile", ".git/x.cfile", "notes.txt"]:
+        touch(ws.root / rel)
+    return ws
+
+
+def test_retrieve_everything_by_default(tracked: Workspace) -> None:
+    got = selection.retrieve_targets(tracked, [], tracked.root)
+    assert [tracked.relative(p) for p in got] == ["a.bin.cfile", "d/b.bin.cfile", "d/e/c.bin.cfile"]
+
+
+def test_retrieve_by_cfile_artifact_and_directory(tracked: Workspace) -> None:
+    ws = tracked
+    got = selection.retrieve_targets(ws, ["a.bin.cfile", "d/e/c.bin", "d", "a.bin"], ws.root)
+    assert [ws.relative(p) for p in got] == ["a.bin.cfile", "d/e/c.bin.cfile", "d/b.bin.cfile"]
+
+
+def test_retrieve_from_a_subdirectory(tracked: Workspace) -> None:
+    ws = tracked
+    got = selection.retrieve_targets(ws, ["b.bin", "../a.bin.cfile"], ws.root / "d")
+    assert [ws.relative(p) for p in got] == ["d/b.bin.cfile", "a.bin.cfile"]
+
+
+@pytest.mark.parametrize(
+    ("arg", "message"),
+    [
+        ("notes.txt", "no metadata file"),
+        ("missing.bin", "no metadata file"),
+        (".git", "inside .git/"),
+        # named explicitly, a cfile inside .git would still write next to it: refused
+        (".git/x.cfile", "inside .git/"),
+        (".git/x", "inside .git/"),
+        ("../elsewhere.cfile", "outside the repository"),
+    ],
+)
+def test_retrieve_refusals(tracked: Workspace, arg: str, message: str) -> None:
+    touch(tracked.root.parent / "elsewhere.cfile")
+    with pytest.raises(PathError, match=message):
+        selection.retrieve_targets(tracked, [arg], tracked.root)
