@@ -44,7 +44,7 @@ class BucketAddress:
         """The full-name prefix to list for the key prefix ``prefix`` (which may be partial)."""
         return f"{self.prefix}/{prefix}" if self.prefix else prefix
 
-    def strip(self, name: str) -> str:
+    def unprefix(self, name: str) -> str:
         """The store key of the full object name ``name`` (inverse of :meth:`key`)."""
         return name[len(self.prefix) + 1 :] if self.prefix else name
 
@@ -80,7 +80,7 @@ def parse_s3(address: str) -> BucketAddress:
 
 def parse_gcs(address: str) -> BucketAddress:
     """``gs://bucket[/prefix]``, or ``bucket[/prefix]`` as the Go tool writes it."""
-    if "://" in address:
+    if "://" in address or not address:
         url = _split(address, "GCS", ("gs",), "gs://bucket[/prefix] or a bucket name")
         bucket, rest = url.netloc, url.path
     else:

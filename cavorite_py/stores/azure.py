@@ -163,7 +163,7 @@ class AzureStore(Store):
             for name in self._client().list_blob_names(
                 name_starts_with=self.address.list_prefix(prefix) or None
             ):
-                yield self.address.strip(name)
+                yield self.address.unprefix(name)
         except aexc.AzureError as exc:
             raise self._translate(exc, None) from exc
 

@@ -32,6 +32,7 @@ from google.auth.credentials import AnonymousCredentials, Credentials
 from google.cloud import storage
 from google.cloud.storage.exceptions import DataCorruption, InvalidResponse
 from google.cloud.storage.retry import DEFAULT_RETRY
+from google.oauth2 import service_account
 
 from ..errors import ConfigError, StoreError
 from . import _errors
@@ -136,7 +137,7 @@ class GCSStore(Store):
                 prefix=self.address.list_prefix(prefix), timeout=self.timeout, retry=self.retry
             )
             for blob in blobs:
-                yield self.address.strip(blob.name)
+                yield self.address.unprefix(blob.name)
         except _SDK_ERRORS as exc:
             raise self._translate(exc, None) from exc
 
@@ -192,35 +193,32 @@ def _credentials() -> tuple[Credentials, str | None]:
         anonymous = AnonymousCredentials()  # type: ignore[no-untyped-call]
         return anonymous, os.environ.get("GOOGLE_CLOUD_PROJECT") or "emulator"
     document = os.environ.get("CAVORITE_GCS_CREDENTIALS")
+    if document:
+        return _service_account(document)
     try:
-        if document:
-            info: Any = _json_object(document)
-            credentials, project = google.auth.load_credentials_from_dict(  # type: ignore[no-untyped-call]
-                info, scopes=_SCOPES
-            )
-        else:
-            credentials, project = google.auth.default(scopes=_SCOPES)
+        credentials, project = google.auth.default(scopes=_SCOPES)
     except auth_exc.DefaultCredentialsError as exc:
-        if document:
-            raise ConfigError(
-                "CAVORITE_GCS_CREDENTIALS is not a usable credentials JSON document; set it to the "
-                "contents of a service account key file"
-            ) from exc
         raise _errors.no_credentials("Google Cloud Storage", _CREDENTIALS_FIX) from exc
     return credentials, project
 
 
-def _json_object(document: str) -> dict[str, Any]:
+def _service_account(document: str) -> tuple[Credentials, str | None]:
+    """Credentials from a service account key given as JSON text (never echoed: it is secret)."""
+    fix = "set CAVORITE_GCS_CREDENTIALS to the contents of a service account key file"
     try:
-        value = json.loads(document)
+        info = json.loads(document)
     except ValueError:
-        value = None
-    if not isinstance(value, dict):
-        raise ConfigError(
-            "CAVORITE_GCS_CREDENTIALS is not JSON; set it to the contents of a service account "
-            "key file"
-        ) from None
-    return value
+        info = None
+    if not isinstance(info, dict) or info.get("type") != "service_account":
+        raise ConfigError(f"CAVORITE_GCS_CREDENTIALS is not a service account key in JSON; {fix}")
+    try:
+        credentials = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+            info, scopes=_SCOPES
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"CAVORITE_GCS_CREDENTIALS holds an unusable key; {fix}") from exc
+    project = info.get("project_id")
+    return credentials, project if isinstance(project, str) else None
 
 
 class _ProgressReader(io.FileIO):

@@ -104,6 +104,7 @@ class S3Store(Store):
         if info.sha256 is not None:
             extra["Metadata"] = {"sha256": info.sha256}
             if info.size < self.transfer.multipart_threshold:
+                extra["ChecksumAlgorithm"] = "SHA256"  # with the value below: sent, not computed
                 extra["ChecksumSHA256"] = base64.b64encode(bytes.fromhex(info.sha256)).decode()
         try:
             self._client(conditional=not overwrite).upload_file(
@@ -140,7 +141,7 @@ class S3Store(Store):
             )
             for page in pages:
                 for obj in page.get("Contents", []):
-                    yield self.address.strip(obj["Key"])
+                    yield self.address.unprefix(obj["Key"])
         except _SDK_ERRORS as exc:
             raise self._translate(exc, None) from exc
 

@@ -1,0 +1,228 @@
+"""The S3 store against moto_server: what it records, and the errors users really hit.
+
+moto does not check a ``ChecksumSHA256`` against the body, so a corrupted single-part upload is
+only shown to carry the checksum (S3 itself rejects a mismatch with ``BadDigest``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import os
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cavorite_py.errors import AccessDenied, ConfigError, ObjectExists, StoreUnavailable
+from cavorite_py.stores.base import ObjectInfo, Store, StoreSettings
+from cavorite_py.stores.s3 import S3Store
+from tests.fixtures.cloud import S3_TEST_OPTIONS
+from tests.fixtures.emulators import S3Emulator, isolated_env, running_moto
+
+MIB = 1 << 20
+
+
+def make(tmp_path: Path, data: bytes) -> tuple[Path, ObjectInfo]:
+    path = tmp_path / f"f-{hashlib.sha256(data).hexdigest()[:12]}-{threading.get_ident()}"
+    path.write_bytes(data)
+    return path, ObjectInfo(len(data), hashlib.sha256(data).hexdigest())
+
+
+def open_s3(address: str, tmp_path: Path, **options: Any) -> S3Store:
+    return S3Store(StoreSettings(address, {**S3_TEST_OPTIONS, **options}, tmp_path))
+
+
+def one_line(exc: pytest.ExceptionInfo[BaseException]) -> str:
+    message = str(exc.value)
+    assert "\n" not in message
+    assert exc.value.__cause__ is not None  # the SDK's error is kept as the cause
+    return message
+
+
+def raw_name(store: Store, key: str) -> tuple[str, str]:
+    assert isinstance(store, S3Store)
+    return store.address.bucket, store.address.key(key)
+
+
+def test_sha256_is_metadata_and_single_part_uploads_carry_s3s_checksum(
+    s3_store: Store, s3_emulator: S3Emulator, tmp_path: Path
+) -> None:
+    path, info = make(tmp_path, b"checked content")
+    s3_store.put("small.bin", path, info)
+    bucket, name = raw_name(s3_store, "small.bin")
+    head = s3_emulator.client().head_object(Bucket=bucket, Key=name, ChecksumMode="ENABLED")
+    assert head["Metadata"]["sha256"] == info.sha256
+    assert head["ChecksumSHA256"] == base64.b64encode(bytes.fromhex(info.sha256 or "")).decode()
+    assert s3_store.stat("small.bin") == info
+
+
+def test_large_uploads_are_multipart_and_still_conditional(
+    s3_store: Store, s3_emulator: S3Emulator, tmp_path: Path
+) -> None:
+    first, first_info = make(tmp_path, os.urandom(6 * MIB))
+    second, second_info = make(tmp_path, os.urandom(6 * MIB + 1))
+    s3_store.put("big.bin", first, first_info)
+    bucket, name = raw_name(s3_store, "big.bin")
+    assert "-" in s3_emulator.client().head_object(Bucket=bucket, Key=name)["ETag"]  # multipart
+    with pytest.raises(ObjectExists):
+        s3_store.put("big.bin", second, second_info)
+    assert s3_store.stat("big.bin") == first_info
+    s3_store.put("big.bin", second, second_info, overwrite=True)
+    assert s3_store.stat("big.bin") == second_info
+
+
+def test_racing_writers_of_one_key_cannot_both_win(s3_store: Store, tmp_path: Path) -> None:
+    files = [make(tmp_path, f"writer {i}".encode()) for i in range(8)]
+
+    def put(i: int) -> bool:
+        try:
+            s3_store.put("race.bin", *files[i])
+        except ObjectExists:
+            return False
+        return True
+
+    with ThreadPoolExecutor(8) as pool:
+        won = [i for i, ok in enumerate(pool.map(put, range(8))) if ok]
+    assert len(won) == 1
+    assert s3_store.stat("race.bin") == files[won[0]][1]
+
+
+def test_missing_bucket(
+    s3_emulator: S3Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    isolated_env(monkeypatch, s3_emulator)
+    store = open_s3(f"{s3_emulator.endpoint}/no-such-bucket/p", tmp_path)
+    path, info = make(tmp_path, b"x")
+    for call in (
+        lambda: store.put("a.bin", path, info), lambda: store.stat("a.bin"),
+        lambda: list(store.list("")), lambda: store.get("a.bin", io.BytesIO()),
+    ):
+        with pytest.raises(StoreUnavailable) as exc:
+            call()
+        assert "bucket 'no-such-bucket' does not exist" in one_line(exc)
+        assert "backend_address" in str(exc.value)
+
+
+def test_no_credentials(
+    s3_emulator: S3Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    isolated_env(monkeypatch)
+    store = open_s3(f"{s3_emulator.endpoint}/{s3_emulator.new_bucket()}", tmp_path)
+    with pytest.raises(AccessDenied) as exc:
+        store.stat("a.bin")
+    assert "no credentials" in one_line(exc)
+    assert "AWS_ACCESS_KEY_ID" in str(exc.value)
+
+
+def test_unknown_profile(
+    s3_emulator: S3Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    isolated_env(monkeypatch)
+    monkeypatch.setenv("AWS_PROFILE", "no-such-profile")
+    store = open_s3(f"{s3_emulator.endpoint}/some-bucket", tmp_path)
+    with pytest.raises(AccessDenied) as exc:
+        store.stat("a.bin")
+    assert "AWS_PROFILE" in one_line(exc)
+
+
+Locked = tuple[S3Emulator, str, dict[str, str]]
+
+
+@pytest.fixture(scope="module")
+def locked_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Locked]:
+    """A moto_server that checks credentials after its first three requests, with a bucket and
+    an IAM user who has no permission on it."""
+    auth_after_three = {"INITIAL_NO_AUTH_ACTION_COUNT": "3"}
+    with running_moto(tmp_path_factory.mktemp("moto-auth"), auth_after_three) as emulator:
+        emulator.client().create_bucket(Bucket="locked")
+        import boto3
+
+        iam = boto3.session.Session().client(
+            "iam", endpoint_url=emulator.endpoint, region_name="us-east-1",
+            aws_access_key_id="x", aws_secret_access_key="y",
+        )
+        iam.create_user(UserName="nobody")
+        key = iam.create_access_key(UserName="nobody")["AccessKey"]
+        yield emulator, "locked", {"AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+                                   "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
+
+
+def test_access_denied(
+    locked_s3: Locked, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    emulator, bucket, credentials = locked_s3
+    isolated_env(monkeypatch)
+    for name, value in credentials.items():
+        monkeypatch.setenv(name, value)
+    store = open_s3(f"{emulator.endpoint}/{bucket}", tmp_path)
+    path, info = make(tmp_path, b"x")
+    for call in (lambda: store.put("a.bin", path, info), lambda: store.stat("a.bin")):
+        with pytest.raises(AccessDenied) as exc:
+            call()
+        message = one_line(exc)
+        assert "refused" in message
+        assert "bucket policy" in message
+        assert credentials["AWS_SECRET_ACCESS_KEY"] not in message
+
+
+def test_unknown_access_key(
+    locked_s3: Locked, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    emulator, bucket, _ = locked_s3
+    isolated_env(monkeypatch)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAUNKNOWN")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+    store = open_s3(f"{emulator.endpoint}/{bucket}", tmp_path)
+    with pytest.raises(AccessDenied) as exc:
+        store.list("").__next__()
+    assert "InvalidAccessKeyId" in one_line(exc)
+    assert "not-the-secret" not in str(exc.value)
+
+
+def test_unreachable_endpoint_fails_fast(
+    closed_endpoint: str, s3_emulator: S3Emulator, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    isolated_env(monkeypatch, s3_emulator)
+    store = open_s3(f"{closed_endpoint}/bucket", tmp_path)  # default timeouts and retries
+    path, info = make(tmp_path, b"x")
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable) as exc:
+        store.put("a.bin", path, info)
+    assert time.monotonic() - started < 15
+    assert f"cannot reach {closed_endpoint}/bucket" in one_line(exc)
+
+
+def test_silent_endpoint_times_out(
+    silent_endpoint: str, s3_emulator: S3Emulator, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    isolated_env(monkeypatch, s3_emulator)
+    store = open_s3(f"{silent_endpoint}/bucket", tmp_path, read_timeout=1, max_attempts=2)
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable) as exc:
+        store.stat("a.bin")
+    assert time.monotonic() - started < 10
+    assert "cannot reach" in one_line(exc)
+
+
+@pytest.mark.parametrize(
+    ("address", "options"),
+    [
+        ("s3:/bucket", {}),
+        ("ftp://host/bucket", {}),
+        ("s3://bucket", {"multipart_threshold": "big"}),
+        ("s3://bucket", {"read_timeout": 0}),
+    ],
+)
+def test_malformed_settings(address: str, options: dict[str, Any], tmp_path: Path) -> None:
+    with pytest.raises(ConfigError):
+        S3Store(StoreSettings(address, options, tmp_path))
