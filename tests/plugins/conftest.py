@@ -65,7 +65,7 @@ def make_plugin(tmp_path: Path) -> MakePlugin:
 
 @pytest.fixture
 def open_store(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, user_config: Path
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, consent_config: Path
 ) -> Iterator[OpenStore]:
     """``open_store(plugin, **options)``: a PluginStore over ``plugin``, allowed (or the
     program ``allowed``) through the environment, closed after the test."""

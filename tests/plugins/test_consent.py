@@ -20,7 +20,7 @@ from .conftest import write_executable
 
 
 @pytest.fixture
-def plugin(tmp_path: Path, user_config: Path) -> Path:
+def plugin(tmp_path: Path, consent_config: Path) -> Path:
     """A copy of the example plugin, as a cloned repository might ship it."""
     repo_tools = tmp_path / "repo" / "tools"
     repo_tools.mkdir(parents=True)
@@ -44,12 +44,12 @@ def test_refused_without_consent_saying_how_to_give_it(plugin: Path) -> None:
     assert exc.value.exit_code == 2
 
 
-def test_allowed_through_the_user_config(plugin: Path, user_config: Path) -> None:
+def test_allowed_through_the_user_config(plugin: Path, consent_config: Path) -> None:
     allowance = consent.allow(plugin)
     assert allowance.path == str(plugin)
     assert allowance.sha256 == consent.file_sha256(plugin)
     assert consent.is_allowed(plugin)
-    saved = json.loads(user_config.read_text())
+    saved = json.loads(consent_config.read_text())
     assert saved == {"allowed_plugins": [{"path": str(plugin), "sha256": allowance.sha256}]}
     with open_store(plugin) as store:
         assert store.stat("a") is None
@@ -118,23 +118,23 @@ def test_content_changed_after_the_store_was_opened(plugin: Path) -> None:
     assert store.pid is None
 
 
-def test_unpinned_consent_allows_any_content(plugin: Path, user_config: Path) -> None:
+def test_unpinned_consent_allows_any_content(plugin: Path, consent_config: Path) -> None:
     assert consent.allow(plugin, pin=False).sha256 is None
     with plugin.open("a") as f:
         f.write("# upgraded in place\n")
     assert consent.is_allowed(plugin)
-    user_config.write_text(json.dumps({"allowed_plugins": [str(plugin)]}))
+    consent_config.write_text(json.dumps({"allowed_plugins": [str(plugin)]}))
     assert consent.is_allowed(plugin)
 
 
 def test_allow_keeps_other_settings_and_replaces_its_own_entry(
-    plugin: Path, user_config: Path
+    plugin: Path, consent_config: Path
 ) -> None:
-    user_config.parent.mkdir(parents=True)
-    user_config.write_text(json.dumps({"theme": "dark", "allowed_plugins": ["/opt/x"]}))
+    consent_config.parent.mkdir(parents=True)
+    consent_config.write_text(json.dumps({"theme": "dark", "allowed_plugins": ["/opt/x"]}))
     consent.allow(plugin, pin=False)
     consent.allow(plugin)
-    saved = json.loads(user_config.read_text())
+    saved = json.loads(consent_config.read_text())
     assert saved["theme"] == "dark"
     assert [e if isinstance(e, str) else e["path"] for e in saved["allowed_plugins"]] == [
         "/opt/x",
@@ -146,14 +146,14 @@ def test_allow_keeps_other_settings_and_replaces_its_own_entry(
 @pytest.mark.parametrize(
     "content", ["{not json", "[]", '{"allowed_plugins": "/x"}', '{"allowed_plugins": ["rel"]}']
 )
-def test_broken_user_config_is_named(plugin: Path, user_config: Path, content: str) -> None:
-    user_config.parent.mkdir(parents=True)
-    user_config.write_text(content)
-    with pytest.raises(ConfigError, match=str(user_config)):
+def test_broken_user_config_is_named(plugin: Path, consent_config: Path, content: str) -> None:
+    consent_config.parent.mkdir(parents=True)
+    consent_config.write_text(content)
+    with pytest.raises(ConfigError, match=str(consent_config)):
         consent.is_allowed(plugin)
 
 
-def test_allowing_a_missing_file(tmp_path: Path, user_config: Path) -> None:
+def test_allowing_a_missing_file(tmp_path: Path, consent_config: Path) -> None:
     with pytest.raises(ConfigError, match="no such file"):
         consent.allow(tmp_path / "nothing")
 
@@ -167,7 +167,7 @@ def test_default_config_location(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 
 def test_allow_plugin_command(
-    plugin: Path, user_config: Path, capsys: pytest.CaptureFixture[str]
+    plugin: Path, consent_config: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     register(app)
     register(app)  # harmless twice
@@ -175,7 +175,7 @@ def test_allow_plugin_command(
     assert run(["allow-plugin", str(plugin)]) == 0
     out = capsys.readouterr().out
     assert f"allowed plugin {plugin} (sha256 {consent.file_sha256(plugin)})" in out
-    assert str(user_config) in out
+    assert str(consent_config) in out
     assert consent.is_allowed(plugin)
     assert run(["allow-plugin", "--any-content", str(plugin)]) == 0
     assert "(any content)" in capsys.readouterr().out

@@ -153,7 +153,7 @@ def wait_gone(pid: int, timeout: float = 5.0) -> bool:
 
 
 def test_sigint_to_cavorite_leaves_no_plugin_behind(
-    make_plugin: MakePlugin, tmp_path: Path, pidfile: Path, user_config: Path
+    make_plugin: MakePlugin, tmp_path: Path, pidfile: Path, consent_config: Path
 ) -> None:
     """A real Ctrl-C: the plugin has its own process group, so only cavorite gets the signal,
     and it must stop the plugin itself."""
@@ -167,7 +167,7 @@ def test_sigint_to_cavorite_leaves_no_plugin_behind(
     assert wait_gone(plugin_pid)
 
 
-def test_interpreter_exit_stops_a_plugin_left_open(tmp_path: Path, user_config: Path) -> None:
+def test_interpreter_exit_stops_a_plugin_left_open(tmp_path: Path, consent_config: Path) -> None:
     """Without close(), and with a plugin that ignores the end of its input."""
     plugin = write_executable(
         tmp_path / "stubborn.py",

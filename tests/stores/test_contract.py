@@ -22,6 +22,8 @@ STORES = ["localstore", "s3", "gcs", "azure", "fsspec", "fsspec_file"]
 STORES += ["plugin_python", "plugin_sh"]  # executable plugins, through the protocol
 if os.environ.get("CAVORITE_TEST_PLUGIN"):  # your own plugin: see docs/plugins.md
     STORES.append("plugin_custom")
+if os.environ.get("CAVORITE_TEST_STORE"):  # your own installed store type: the same
+    STORES.append("custom")
 
 MakeFile = Callable[[bytes], tuple[Path, ObjectInfo]]
 
