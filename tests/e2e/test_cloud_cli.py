@@ -1,0 +1,112 @@
+"""The installed ``cavorite`` against every cloud store's emulator, in a real git repository:
+init, upload, delete the artifact, retrieve it byte for byte; then corrupt the stored object
+through the backend's own SDK and check that retrieve fails and leaves no file behind."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.support import set_options
+from tests.fixtures.cloud import AZURE_TEST_OPTIONS, GCS_TEST_OPTIONS, S3_TEST_OPTIONS
+from tests.fixtures.emulators import AzureEmulator, GCSEmulator, S3Emulator, cli_cloud_env
+from tests.fixtures.repos import Cavorite
+
+MIB = 1 << 20
+
+
+@dataclass
+class Backend:
+    store_type: str
+    address: str
+    env: dict[str, str]
+    options: dict[str, object]
+    corrupt: Callable[[str], None]
+    """Replaces the stored object of this full object name with other bytes, through the SDK."""
+
+
+def s3_backend(emulator: S3Emulator) -> Backend:
+    bucket = emulator.new_bucket()
+
+    def corrupt(name: str) -> None:
+        emulator.client().put_object(Bucket=bucket, Key=name, Body=b"corrupted")
+
+    return Backend("s3", f"{emulator.endpoint}/{bucket}/store", cli_cloud_env(emulator),
+                   S3_TEST_OPTIONS, corrupt)
+
+
+def gcs_backend(emulator: GCSEmulator) -> Backend:
+    bucket = emulator.new_bucket()
+
+    def corrupt(name: str) -> None:
+        emulator.client().bucket(bucket).blob(name).upload_from_string(b"corrupted")
+
+    return Backend("gcs", f"gs://{bucket}/store", cli_cloud_env(emulator), GCS_TEST_OPTIONS,
+                   corrupt)
+
+
+def azure_backend(emulator: AzureEmulator) -> Backend:
+    container = emulator.new_container()
+
+    def corrupt(name: str) -> None:
+        with emulator.client() as service:
+            service.get_blob_client(container, name).upload_blob(b"corrupted", overwrite=True)
+
+    return Backend("azure", f"az://{container}/store", cli_cloud_env(emulator),
+                   AZURE_TEST_OPTIONS, corrupt)
+
+
+def fsspec_backend(objects: Path) -> Backend:
+    def corrupt(name: str) -> None:
+        (objects / name).write_bytes(b"corrupted")
+
+    return Backend("fsspec", objects.as_uri(), cli_cloud_env(), {}, corrupt)
+
+
+@pytest.fixture(params=["s3", "gcs", "azure", "fsspec"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    name = request.param
+    if name == "s3":
+        return s3_backend(request.getfixturevalue("s3_emulator"))
+    if name == "gcs":
+        return gcs_backend(request.getfixturevalue("gcs_emulator"))
+    if name == "azure":
+        return azure_backend(request.getfixturevalue("azure_emulator"))
+    return fsspec_backend(tmp_path / "fsspec-objects")
+
+
+def test_upload_retrieve_and_refuse_corruption(
+    backend: Backend, git_repo: Path, cavorite: Cavorite
+) -> None:
+    def run(*args: str) -> tuple[int, str]:
+        code, out, err = cavorite(*args, cwd=git_repo, env=backend.env, timeout=300)
+        return code, out + err
+
+    code, output = run("init", "--store-type", backend.store_type,
+                       "--backend-address", backend.address)
+    assert code == 0, output
+    set_options(git_repo, **backend.options)
+    data = os.urandom(3 * MIB + 17)  # above every lowered multipart threshold
+    artifact = git_repo / "assets" / "big.bin"
+    artifact.parent.mkdir()
+    artifact.write_bytes(data)
+
+    code, output = run("upload", "assets/big.bin")
+    assert code == 0, output
+    cfile = json.loads((git_repo / "assets" / "big.bin.cfile").read_text())
+    artifact.unlink()
+    code, output = run("retrieve", "assets/big.bin.cfile")
+    assert code == 0, output
+    assert artifact.read_bytes() == data
+
+    backend.corrupt(f"store/{cfile['name']}" if backend.store_type != "fsspec" else cfile["name"])
+    artifact.unlink()
+    code, output = run("retrieve", "assets/big.bin.cfile")
+    assert code != 0, output
+    assert not artifact.exists()
+    assert sorted(p.name for p in artifact.parent.iterdir()) == ["big.bin.cfile"]
