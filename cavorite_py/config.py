@@ -151,6 +151,9 @@ def load(root: Path) -> Config:
 
 def save(root: Path, config: Config) -> Path:
     path = config_path(root)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, (json.dumps(config.to_dict(), indent=2) + "\n").encode())
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, (json.dumps(config.to_dict(), indent=2) + "\n").encode())
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from exc
     return path

@@ -66,6 +66,8 @@ def retrieve_targets(
         if path != ws.root:
             ws.check_not_internal(path)
         if path.is_dir() and not path.is_symlink():
+            if ws.cfile_for(path).is_file():  # a directory where an artifact belongs: report it
+                found.append(ws.cfile_for(path))
             found.extend(ws.walk_cfiles(path))
         elif ws.is_cfile(path) and path.is_file():
             found.append(path)

@@ -254,3 +254,11 @@ def test_bool_option(value: object, expected: bool) -> None:
 def test_bool_option_refuses(value: object) -> None:
     with pytest.raises(ConfigError, match="'gitignore' must be true or false"):
         Config("s3", {"gitignore": value}).bool_option("gitignore", True)
+
+
+def test_save_where_the_config_directory_is_a_file_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / ".cavorite").write_text("not a directory")
+    with pytest.raises(ConfigError, match="cannot write") as info:
+        configmod.save(tmp_path, Config("localstore", {"backend_address": "x"}))
+    assert info.value.exit_code == 2
+    assert (tmp_path / ".cavorite").read_text() == "not a directory"

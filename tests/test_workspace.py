@@ -307,3 +307,13 @@ def test_retrieve_refusals(tracked: Workspace, arg: str, message: str) -> None:
     touch(tracked.root.parent / "elsewhere.cfile")
     with pytest.raises(PathError, match=message):
         selection.retrieve_targets(tracked, [arg], tracked.root)
+
+
+def test_retrieve_reports_a_directory_standing_where_an_artifact_belongs(
+    tracked: Workspace,
+) -> None:
+    ws = tracked
+    (ws.root / "a.bin").mkdir()
+    touch(ws.root / "a.bin" / "inner.bin.cfile")
+    got = selection.retrieve_targets(ws, ["a.bin"], ws.root)
+    assert [ws.relative(p) for p in got] == ["a.bin.cfile", "a.bin/inner.bin.cfile"]

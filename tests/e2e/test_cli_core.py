@@ -508,3 +508,19 @@ def test_json_of_nothing_to_do(cavorite_repo: Path, cavorite: Cavorite) -> None:
     doc = json_doc(ok(cavorite("retrieve", "--json", cwd=cavorite_repo)), "retrieve")
     assert doc["files"] == []
     assert doc["ok"] is True
+
+
+def test_init_where_cavorite_is_a_file(git_repo: Path, cavorite: Cavorite) -> None:
+    (git_repo / ".cavorite").write_text("in the way")
+    line = refused(cavorite("init", "--backend-address", "/o", cwd=git_repo), 2)
+    assert "cannot write" in line and ".cavorite/config" in line
+    assert (git_repo / ".cavorite").read_text() == "in the way"
+
+
+def test_retrieve_onto_a_directory_is_reported(
+    cavorite_repo: Path, cavorite: Cavorite, uploaded: dict[str, bytes]
+) -> None:
+    (cavorite_repo / "a.bin").mkdir()
+    line = refused(cavorite("retrieve", "a.bin", cwd=cavorite_repo), 1)
+    assert "a.bin" in line and "not a regular file" in line
+    assert (cavorite_repo / "a.bin").is_dir()
