@@ -99,23 +99,27 @@ class Child:
             with contextlib.suppress(OSError, ValueError):
                 _stream(self.process.stdin).close()
             if self.exit_code(grace) is None:
-                self._signal(signal.SIGTERM)
+                self._signal(hard=False)
                 if self.exit_code(min(grace, 2.0)) is None:
-                    self._signal(signal.SIGKILL)
+                    self._signal(hard=True)
                     self.process.wait()
-            self._signal(signal.SIGKILL)  # whatever it left behind in its group
-            for thread in self._threads:
+            self._signal(hard=True)  # whatever it left behind in its group
+            for thread, stream in zip(
+                self._threads, (self.process.stdout, self.process.stderr), strict=True
+            ):
                 thread.join(1.0)
-            for stream in (self.process.stdout, self.process.stderr):
-                with contextlib.suppress(OSError, ValueError):
-                    _stream(stream).close()
+                if not thread.is_alive():  # else a process outside the group holds the pipe,
+                    with contextlib.suppress(OSError, ValueError):  # and close() would block
+                        _stream(stream).close()
 
-    def _signal(self, signum: signal.Signals) -> None:
+    def _signal(self, hard: bool) -> None:
+        """SIGKILL (``hard``) or SIGTERM to the child's process group; kill or terminate the child
+        alone where there are no process groups."""
         with contextlib.suppress(OSError):
             if _POSIX:
-                os.killpg(self.process.pid, signum)
+                os.killpg(self.process.pid, signal.SIGKILL if hard else signal.SIGTERM)
             elif self.process.returncode is None:
-                self.process.kill()
+                (self.process.kill if hard else self.process.terminate)()
 
     def _read_stdout(self) -> None:
         stdout = _stream(self.process.stdout)

@@ -53,11 +53,13 @@ class Session:
         self.timeout = timeout
         self.failure: str | None = None
         self._ids = itertools.count(1)
+        self._downloads = itertools.count(1)
+        self.tempdir = Path(tempfile.mkdtemp(prefix="cavorite-plugin-"))
         try:
             self._child = Child([str(executable)], settings.root, str(executable))
         except OSError as exc:
+            shutil.rmtree(self.tempdir, ignore_errors=True)
             raise ConfigError(cannot_run(executable, exc)) from exc
-        self.tempdir = Path(tempfile.mkdtemp(prefix="cavorite-plugin-"))
         try:
             self.hello = self._handshake(settings, handshake_timeout)
         except BaseException:
@@ -98,7 +100,7 @@ class Session:
 
     def get(self, key: str) -> Path:
         """Have the plugin write ``key`` to a new file in the session's temporary directory."""
-        target = self.tempdir / f"get-{next(self._ids)}"
+        target = self.tempdir / f"get-{next(self._downloads)}"
         try:
             self._exchange("get", {"key": key, "path": str(target)}, f"get {key!r}")
         except BaseException:

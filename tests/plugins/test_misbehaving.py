@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import shutil
+import signal
 import time
 from pathlib import Path
 
@@ -277,3 +280,25 @@ def _gone(pid: int) -> bool:
     from .conftest import gone
 
     return gone(pid)
+
+
+@pytest.mark.skipif(shutil.which("setsid") is None, reason="needs setsid")
+def test_a_process_escaping_the_group_with_the_pipes_does_not_hang_us(
+    tmp_path: Path, open_store: OpenStore
+) -> None:
+    pidfile = tmp_path / "pid"
+    plugin = write_executable(
+        tmp_path / "escape.sh",
+        "#!/bin/sh\nread -r line\n"
+        'echo \'{"id":1,"ok":true,"protocol":1,"name":"escape"}\'\n'
+        f"read -r line\nsetsid sh -c 'echo $$ > {pidfile}; exec sleep 30' &\nsleep 60\n",
+    )
+    store = open_store(plugin, plugin_timeout=0.5)
+    start = time.monotonic()
+    try:
+        with pytest.raises(PluginError, match="did not answer stat"):
+            store.stat("x")
+        assert time.monotonic() - start < 6
+    finally:
+        with contextlib.suppress(OSError, ValueError, AssertionError):
+            os.kill(int(wait_for_file(pidfile)), signal.SIGKILL)
