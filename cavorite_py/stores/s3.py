@@ -60,17 +60,19 @@ class S3Store(Store):
         self.address = parse_s3(settings.address)
         opts = settings.options
         self.region = str(opts.get("region") or "us-east-1")
+        concurrency = int_option(opts, "max_concurrency", 8)
         self.transfer = TransferConfig(
             multipart_threshold=int_option(opts, "multipart_threshold", 16 * _MIB),
             multipart_chunksize=int_option(opts, "multipart_chunksize", 16 * _MIB),
-            max_concurrency=int_option(opts, "max_concurrency", 8),
+            max_concurrency=concurrency,
         )
+        pool = int_option(opts, "max_pool_connections", self.default_jobs * concurrency)
         self._config = Config(
             region_name=self.region,
             connect_timeout=float_option(opts, "connect_timeout", 10),
             read_timeout=float_option(opts, "read_timeout", 60),
             retries={"mode": "standard", "max_attempts": int_option(opts, "max_attempts", 3)},
-            max_pool_connections=int_option(opts, "max_pool_connections", 32),
+            max_pool_connections=pool,  # enough for every file of a run to use all its threads
             s3={"addressing_style": "path"} if self.address.endpoint else None,
         )
         self._clients: dict[bool, S3Client] = {}
