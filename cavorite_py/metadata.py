@@ -10,7 +10,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,11 +50,24 @@ def check_key(name: str) -> str:
     return name
 
 
+_EARLIEST = datetime(1, 1, 1, tzinfo=UTC)
+_LATEST = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+
+
 def format_timestamp(mtime_ns: int) -> str:
-    """RFC 3339 with nanoseconds and the local offset, as the Go tool writes it."""
+    """RFC 3339 with nanoseconds and the local offset, as the Go tool writes it.
+
+    A time outside the years 1 to 9999, which RFC 3339 (and so the Go tool) cannot express, is
+    clamped to the nearest end of that range.
+    """
     seconds, nanos = divmod(mtime_ns, 1_000_000_000)
-    stamp = datetime.fromtimestamp(seconds).astimezone()
-    base = stamp.strftime("%Y-%m-%dT%H:%M:%S")
+    try:
+        stamp = datetime.fromtimestamp(seconds).astimezone()
+        if not 1 <= stamp.year <= 9999:
+            raise ValueError(f"year {stamp.year} is out of range")
+    except (OverflowError, OSError, ValueError):
+        stamp, nanos = (_EARLIEST, 0) if seconds < 0 else (_LATEST, 999_999_999)
+    base = f"{stamp.year:04d}-{stamp:%m-%dT%H:%M:%S}"  # strftime pads no year below 1000
     frac = f".{nanos:09d}".rstrip("0").rstrip(".")
     offset = stamp.strftime("%z")
     zone = "Z" if offset == "+0000" else f"{offset[:3]}:{offset[3:]}"

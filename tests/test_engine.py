@@ -836,3 +836,32 @@ def test_long_non_ascii_names_round_trip(ws: Workspace, local: LocalStore) -> No
     result = only(make_engine(ws, local).retrieve([ws.cfile_for(artifact)]))
     assert result.outcome is Outcome.RETRIEVED, result.error
     assert artifact.read_bytes() == b"data"
+
+
+# --------------------------------------------------------------------- odd times
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="state.py StateCache._write: an mtime after 2262 (st_mtime_ns beyond 2**63) raises "
+    "OverflowError from sqlite3, which flush() does not catch; Repo.close() crashes after the "
+    "upload (the CLI reports an internal error, exit 3)",
+)
+def test_a_file_dated_after_2262_uploads(repo: cavorite_py.Repo) -> None:
+    artifact = write(repo.root / "future.bin", b"from the future")
+    year_2300 = 10_413_792_000 * 1_000_000_000
+    os.utime(artifact, ns=(year_2300, year_2300))
+    report = repo.upload(["future.bin"], cwd=repo.root)
+    assert report.ok
+    repo.close()  # writes the state cache
+    stamp = metadata.read(repo.root / "future.bin.cfile").date_modified
+    assert stamp.startswith("2300-01-01T")
+
+
+def test_a_file_dated_before_1970_uploads(repo: cavorite_py.Repo) -> None:
+    artifact = write(repo.root / "old.bin", b"from the past")
+    os.utime(artifact, ns=(-1_000_000_000_000_000_000, -1_000_000_000_000_000_000))
+    with repo:
+        assert repo.upload(["old.bin"], cwd=repo.root).ok
+    stamp = metadata.read(repo.root / "old.bin.cfile").date_modified
+    assert stamp.startswith("1938-")

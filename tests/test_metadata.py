@@ -116,6 +116,24 @@ def test_timestamp_before_the_epoch(timezone: object) -> None:
     assert format_timestamp(-1) == "1969-12-31T23:59:59.999999999Z"
 
 
+@pytest.mark.parametrize(
+    ("mtime_ns", "expected"),
+    [
+        (253402300800 * 10**9, "9999-12-31T23:59:59.999999999Z"),  # year 10000
+        (10**30, "9999-12-31T23:59:59.999999999Z"),
+        (-62135596801 * 10**9, "0001-01-01T00:00:00Z"),  # before year 1
+        (-(10**30), "0001-01-01T00:00:00Z"),
+        (-50000000000 * 10**9, "0385-07-25T07:06:40Z"),  # four-digit years, zero padded
+    ],
+)
+def test_timestamps_rfc3339_cannot_express_are_clamped(
+    timezone: object, mtime_ns: int, expected: str
+) -> None:
+    timezone.set("UTC")  # type: ignore[attr-defined]
+    assert format_timestamp(mtime_ns) == expected
+    assert RFC3339_NANO.fullmatch(expected)
+
+
 # --------------------------------------------------------------------- from_dict / to_dict
 
 
