@@ -12,12 +12,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.support import set_options
 from tests.fixtures.cloud import AZURE_TEST_OPTIONS, GCS_TEST_OPTIONS, S3_TEST_OPTIONS
 from tests.fixtures.emulators import AzureEmulator, GCSEmulator, S3Emulator, cli_cloud_env
 from tests.fixtures.repos import Cavorite
 
 MIB = 1 << 20
+
+
+def set_options(repo: Path, options: dict[str, object]) -> None:
+    """Add options to ``.cavorite/config``, as a user would by editing it."""
+    path = repo / ".cavorite" / "config"
+    config = json.loads(path.read_text())
+    config["options"].update(options)
+    path.write_text(json.dumps(config, indent=2) + "\n")
 
 
 @dataclass
@@ -90,7 +97,7 @@ def test_upload_retrieve_and_refuse_corruption(
     code, output = run("init", "--store-type", backend.store_type,
                        "--backend-address", backend.address)
     assert code == 0, output
-    set_options(git_repo, **backend.options)
+    set_options(git_repo, backend.options)
     data = os.urandom(3 * MIB + 17)  # above every lowered multipart threshold
     artifact = git_repo / "assets" / "big.bin"
     artifact.parent.mkdir()
