@@ -1,0 +1,1 @@
+"""End-to-end tests: the installed command in real git repositories."""
