@@ -21,7 +21,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..errors import ConfigError, ObjectNotFound, PluginError
+from ..errors import ConfigError, ObjectNotFound, PluginError, StoreError
 from ..stores.base import ObjectInfo, Progress, StoreSettings
 from . import messages
 from .child import MAX_LINE, Child, Eof, Overlong
@@ -135,7 +135,7 @@ class Session:
             if self.failure is None:
                 self._exchange("close", {}, "close", timeout=timeout)
         except PluginError:
-            pass  # it is being stopped anyway; the failure is in the log of stderr
+            pass  # a plugin that fails to say goodbye is stopped below all the same
         finally:
             self.stop(grace=timeout)
 
@@ -164,7 +164,7 @@ class Session:
         try:
             line = messages.encode({"id": request_id, "op": op, **fields})
         except ValueError as exc:
-            raise PluginError(f"cannot send {what} to {self.label}: {exc}") from exc
+            raise StoreError(f"cannot send {what} to {self.label}: {exc}") from exc
         done = False
         try:
             self._send(line, what)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cavorite_py.errors import ConfigError, PluginError
+from cavorite_py.errors import ConfigError, PluginError, StoreError
 from cavorite_py.stores.base import ObjectInfo
 
 from .conftest import MakePlugin, OpenStore, reaped, wait_for_file, write_executable
@@ -302,3 +302,13 @@ def test_a_process_escaping_the_group_with_the_pipes_does_not_hang_us(
     finally:
         with contextlib.suppress(OSError, ValueError, AssertionError):
             os.kill(int(wait_for_file(pidfile)), signal.SIGKILL)
+
+
+def test_a_file_name_that_cannot_travel_as_utf8(
+    tmp_path: Path, make_plugin: MakePlugin, open_store: OpenStore
+) -> None:
+    store = open_store(make_plugin())
+    with pytest.raises(StoreError, match="cannot send put 'k' to plugin") as exc:
+        store.put("k", tmp_path / "bad-\udcff.bin", ObjectInfo(1))
+    assert not isinstance(exc.value, PluginError)
+    assert store.stat("k") is None  # nothing was sent; the plugin still works
