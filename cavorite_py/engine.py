@@ -1,12 +1,14 @@
 """The rules of upload and retrieve, the same for every store.
 
-Upload, per file: hash (one pass); derive the key; ``stat`` the key: the same sha256 means
-nothing to send, different content is refused unless ``force``; upload; check the file did not
-change meanwhile; only then write the cfile (atomically).
+Upload, per file: derive the key and check that a cfile can be written beside the file; hash
+(one pass); ``stat`` the key: the same sha256 means nothing to send, different content is refused
+unless ``force``; upload; check the file did not change meanwhile; only then write the cfile
+(atomically).
 
 Retrieve, per cfile: validate; a local file with the right hash means nothing to do, a different
 one is left alone unless ``force``; otherwise download into a temporary file beside the artifact,
-hashing as bytes arrive, and rename it into place only on a match.
+hashing as bytes arrive, and rename it into place only on a match. Temporary files that runs
+killed long ago left beside the cfiles are removed first (see ``fsutil.remove_stale_temps``).
 
 Many files run in parallel; every file gets a result; one failure does not stop the others.
 """
@@ -32,7 +34,7 @@ from .errors import (
     PathError,
     StoreError,
 )
-from .fsutil import temp_path_for
+from .fsutil import remove_stale_temps, temp_path_for
 from .hashing import HashingWriter, hash_file
 from .metadata import Metadata
 from .parallel import bounded_map
@@ -80,6 +82,14 @@ def same_file_state(a: os.stat_result, b: os.stat_result) -> bool:
     )
 
 
+def name_max(directory: Path) -> int:
+    """The longest file name, in bytes, that ``directory``'s file system accepts."""
+    try:
+        return os.pathconf(directory, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255
+
+
 @dataclass
 class Engine:
     """Uploads and retrieves files of one workspace through one store."""
@@ -104,6 +114,8 @@ class Engine:
 
     def retrieve(self, cfiles: Sequence[Path], force: bool = False) -> Report:
         ws = self.workspace
+        for directory in dict.fromkeys(c.parent for c in cfiles):
+            remove_stale_temps(directory)  # partial downloads of runs killed long ago
         return self._run(cfiles, lambda c: self._retrieve_one(c, force), ws.artifact_for)
 
     def _run(
@@ -131,11 +143,12 @@ class Engine:
 
     def _upload_one(self, artifact: Path, force: bool) -> FileResult:
         ws = self.workspace
-        before = os.stat(artifact)
+        before = os.lstat(artifact)  # a file replaced by a link since it was chosen is refused
         if not statmod.S_ISREG(before.st_mode):
             raise PathError(f"{ws.display(artifact)}: not a regular file")
-        sha = self.hasher.sha256(artifact, before)
         key = ws.key_for(artifact)
+        self._check_cfile_target(artifact)
+        sha = self.hasher.sha256(artifact, before)
         info = ObjectInfo(before.st_size, sha)
         remote = self.store.stat(key)
         if remote is not None and self._holds(key, remote, info):
@@ -143,9 +156,41 @@ class Engine:
         else:
             if remote is not None and not force:
                 raise self._conflict(artifact, key)
+            self._probe_cfile_directory(artifact)
             outcome = self._put(key, artifact, info, before, overwrite=remote is not None)
         self._write_cfile(artifact, key, info, before)
         return FileResult(artifact, outcome, key, info.size, sha)
+
+    def _check_cfile_target(self, artifact: Path) -> None:
+        """Refuse, before anything is read or sent, a file whose cfile could not be written: an
+        object stored for it would be pointed at by no cfile."""
+        ws = self.workspace
+        cfile = ws.cfile_for(artifact)
+        if len(os.fsencode(cfile.name)) > name_max(cfile.parent):
+            raise PathError(
+                f"{ws.display(artifact)}: name too long for a cfile beside it "
+                f"({len(os.fsencode(cfile.name))} bytes with the extension); rename the file"
+            )
+        try:
+            st: os.stat_result | None = os.lstat(cfile)
+        except FileNotFoundError:
+            st = None
+        if st is not None and not statmod.S_ISREG(st.st_mode):
+            what = "a symbolic link" if statmod.S_ISLNK(st.st_mode) else "not a regular file"
+            raise PathError(f"{ws.display(cfile)}: is {what}; move it aside and upload again")
+
+    def _probe_cfile_directory(self, artifact: Path) -> None:
+        """Before an object is sent: prove that a cfile can be created beside ``artifact``."""
+        cfile = self.workspace.cfile_for(artifact)
+        probe = temp_path_for(cfile)
+        try:
+            probe.open("xb").close()
+        except OSError as exc:
+            raise CavoriteError(
+                f"{self.workspace.display(cfile)}: cannot be written ({_os_message(exc)}); "
+                "nothing was uploaded"
+            ) from exc
+        probe.unlink(missing_ok=True)
 
     def _holds(self, key: str, remote: ObjectInfo, info: ObjectInfo) -> bool:
         """Whether the stored object ``remote`` has exactly the content described by ``info``."""
@@ -179,7 +224,7 @@ class Engine:
             if remote is not None and self._holds(key, remote, info):
                 return Outcome.ALREADY_STORED
             raise self._conflict(artifact, key) from None
-        after = os.stat(artifact)
+        after = os.lstat(artifact)
         if not same_file_state(before, after):
             with contextlib.suppress(StoreError):  # if it stays, retrieve refuses it by its hash
                 self.store.delete(key)
@@ -206,8 +251,13 @@ class Engine:
 
     def _retrieve_one(self, cfile: Path, force: bool) -> FileResult:
         ws = self.workspace
-        meta = metadata.read(cfile)
         artifact = ws.artifact_for(cfile)
+        if ws.is_cfile(artifact):
+            raise PathError(
+                f"{ws.display(cfile)}: the metadata file of a metadata file; cavorite never "
+                "tracks cfiles, remove it"
+            )
+        meta = metadata.read(cfile)
         result = FileResult(artifact, Outcome.UP_TO_DATE, meta.name, meta.size, meta.checksum)
         local = self._local_state(artifact)
         if local is not None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
+import stat
+import time
 import uuid
 from pathlib import Path
 
@@ -29,6 +32,36 @@ def _shorten(name: str) -> str:
 
 def is_temp_name(name: str) -> bool:
     return TMP_MARK in name
+
+
+STALE_AFTER = 3600.0
+"""Seconds a temporary file must go unmodified before it is taken for the leftover of an
+interrupted run: a live transfer writes to its file far more often (stores time out sooner)."""
+
+_OUR_TEMP = re.compile(r"\..*" + re.escape(TMP_MARK) + r"[0-9a-f]{12}", re.DOTALL)
+
+
+def remove_stale_temps(directory: Path, older_than: float = STALE_AFTER) -> list[Path]:
+    """Delete the temporary files of :func:`temp_path_for` in ``directory`` (not below it) that
+    nothing has modified for ``older_than`` seconds; return them. Younger ones may belong to a
+    run still going and are left alone; errors are ignored, as the files are harmless."""
+    limit = time.time() - older_than
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not _OUR_TEMP.fullmatch(entry.name):
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+            if stat.S_ISREG(st.st_mode) and st.st_mtime < limit:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:
+            continue
+    return removed
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -6,8 +6,11 @@ fields; ``size`` is ours and optional; any other field is kept when the file is 
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -118,16 +121,12 @@ class Metadata:
 
 
 def read(path: Path) -> Metadata:
-    """Read and validate the cfile at ``path``. Raises ``MetadataError`` naming the file."""
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_CFILE_BYTES + 1)
-    except FileNotFoundError:
-        raise MetadataError(f"{path}: no such metadata file") from None
-    except IsADirectoryError:
-        raise MetadataError(f"{path}: is a directory, not a metadata file") from None
-    except OSError as exc:
-        raise MetadataError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    """Read and validate the cfile at ``path``. Raises ``MetadataError`` naming the file.
+
+    Only a regular file is read: a symbolic link (which could lead anywhere, e.g. to a FIFO
+    that blocks forever) or any other kind of file is refused without waiting on it.
+    """
+    raw = _read_head(path)
     if len(raw) > MAX_CFILE_BYTES:
         raise MetadataError(f"{path}: too large to be a metadata file")
     try:
@@ -142,8 +141,41 @@ def read(path: Path) -> Metadata:
         raise MetadataError(
             f"{path}: nested too deeply to be a metadata file; restore it from version control"
         ) from None
+    except ValueError as exc:  # e.g. an integer beyond Python's digit limit for conversions
+        raise MetadataError(
+            f"{path}: not a metadata file ({str(exc).partition(':')[0]}); "
+            "restore it from version control"
+        ) from None
     except MetadataError as exc:
         raise MetadataError(f"{path}: {exc}; restore it from version control") from None
+
+
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+
+
+def _read_head(path: Path) -> bytes:
+    """At most ``MAX_CFILE_BYTES + 1`` bytes of the regular file at ``path``."""
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except FileNotFoundError:
+        raise MetadataError(f"{path}: no such metadata file") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise MetadataError(
+                f"{path}: is a symbolic link; a metadata file must be a regular file"
+            ) from None
+        raise MetadataError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise MetadataError(f"{path}: is a directory, not a metadata file")
+        raise MetadataError(f"{path}: not a regular file, so not a metadata file")
+    with os.fdopen(fd, "rb") as f:
+        try:
+            return f.read(MAX_CFILE_BYTES + 1)
+        except OSError as exc:
+            raise MetadataError(f"{path}: cannot read: {exc.strerror or exc}") from exc
 
 
 def write(path: Path, meta: Metadata) -> None:

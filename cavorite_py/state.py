@@ -87,10 +87,14 @@ class StateCache:
     # ----------------------------------------------------------------- storage
 
     def _rel(self, path: Path) -> str | None:
+        """The cache key of ``path``; None (not cached) outside the root, or for a name that is
+        not valid UTF-8, which SQLite cannot store as text."""
         try:
-            return path.relative_to(self.root).as_posix()
-        except ValueError:
+            rel = path.relative_to(self.root).as_posix()
+            rel.encode("utf-8")
+        except ValueError:  # UnicodeEncodeError included
             return None
+        return rel
 
     def _record(self, rel: str | None, st: os.stat_result, sha: str, hashed_ns: int) -> None:
         if rel is None:
@@ -118,6 +122,10 @@ class StateCache:
                     "SELECT path, size, mtime_ns, ctime_ns, ino, dev, hashed_ns, sha256 FROM hashes"
                 ).fetchall()
         except sqlite3.Error as exc:
+            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                # another run is writing it: hash everything this time, leave its file alone
+                log.info("state cache busy; not used this time")
+                return {}
             log.info("state cache %s unusable (%s); rebuilding it", self.path, exc)
             self._discard()
             return {}

@@ -85,13 +85,22 @@ class Workspace:
             raise PathError(f"{self.display(path)}: a temporary file of an interrupted run")
 
     def walk_files(self, top: Path) -> Iterator[Path]:
-        """Every file under ``top``, sorted, skipping VCS and cavorite's own directories."""
-        for dirpath, dirnames, filenames in os.walk(top):
+        """Every file under ``top``, sorted, skipping VCS and cavorite's own directories.
+
+        A directory that cannot be listed (permissions, a path beyond the system's limit)
+        raises ``PathError``: skipped in silence, its files would be missing from an upload or
+        a retrieve that reports success."""
+        for dirpath, dirnames, filenames in os.walk(top, onerror=self._unlistable):
             dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
             base = Path(dirpath)
             for name in sorted(filenames):
                 if not is_temp_name(name):
                     yield base / name
+
+    def _unlistable(self, exc: OSError) -> None:
+        where = self.display(Path(os.fsdecode(exc.filename))) if exc.filename else "a directory"
+        why = exc.strerror.lower() if exc.strerror else str(exc)
+        raise PathError(f"{where}: cannot list this directory ({why})") from exc
 
     def walk_cfiles(self, top: Path) -> Iterator[Path]:
         suffix = self.suffix
