@@ -39,9 +39,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "GIT_CONFIG_NOSYSTEM": "1",
         }
     )
-    result = run(
-        "init", "--store-type", "localstore", "--backend-address", "../objects", cwd=repo
-    )
+    result = run("init", "--store-type", "localstore", "--backend-address", "../objects", cwd=repo)
     assert result.code == 0, result.stderr
     (repo / "good.bin").write_bytes(GOOD)
     result = run("upload", "good.bin", cwd=repo)

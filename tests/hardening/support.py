@@ -69,7 +69,8 @@ def assert_unchanged(before: dict[Path, Snapshot]) -> None:
         added = sorted(set(new) - set(old))
         removed = sorted(set(old) - set(new))
         changed = sorted(k for k in set(old) & set(new) if old[k] != new[k])
-        assert (added, removed, changed) == ([], [], []), f"{top} changed: {added=} {removed=} {changed=}"
+        diff = f"{added=} {removed=} {changed=}"
+        assert (added, removed, changed) == ([], [], []), f"{top} changed: {diff}"
 
 
 def error_lines(result: CliResult) -> list[str]:
