@@ -74,12 +74,12 @@ def measure(store: Store, key: str) -> str:
 
 
 def same_file_state(a: os.stat_result, b: os.stat_result) -> bool:
-    return (a.st_size, a.st_mtime_ns, a.st_ino, a.st_dev) == (
-        b.st_size,
-        b.st_mtime_ns,
-        b.st_ino,
-        b.st_dev,
-    )
+    """Whether nothing wrote to the file between two stats (ctime catches a restored mtime)."""
+
+    def sig(st: os.stat_result) -> tuple[int, ...]:
+        return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+
+    return sig(a) == sig(b)
 
 
 def name_max(directory: Path) -> int:

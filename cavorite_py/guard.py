@@ -6,7 +6,7 @@ Binary means git's own rule: a NUL byte in the first 8000 bytes.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +19,8 @@ DEFAULT_THRESHOLD = 1024 * 1024
 
 @dataclass(frozen=True)
 class GuardSettings:
-    """``large_file_threshold`` (bytes, 0 turns it off), ``detect_binary``, ``remote_check``."""
+    """``large_file_threshold`` (bytes; larger files count as large; 0 turns it off),
+    ``detect_binary``, ``remote_check``."""
 
     threshold: int = DEFAULT_THRESHOLD
     detect_binary: bool = True
@@ -35,16 +36,24 @@ class GuardSettings:
         )
 
 
-def is_binary(path: Path) -> bool:
+def read_head(path: Path) -> bytes:
     with open(path, "rb") as f:
-        return b"\0" in f.read(BINARY_SNIFF)
+        return f.read(BINARY_SNIFF)
 
 
-def reason_to_track(path: Path, size: int, settings: GuardSettings) -> str | None:
-    """Why this file belongs in the store rather than in git (``large``/``binary``), or None."""
-    if settings.threshold and size >= settings.threshold:
+def is_binary(path: Path) -> bool:
+    """Git's rule: a NUL byte in the first 8000 bytes."""
+    return b"\0" in read_head(path)
+
+
+def reason_to_track(size: int, head: Callable[[], bytes], settings: GuardSettings) -> str | None:
+    """Why a file belongs in the store rather than in git (``large``/``binary``), or None.
+
+    ``head`` gives the file's first bytes; it is called only when the size does not decide.
+    """
+    if settings.threshold and size > settings.threshold:
         return "large"
-    if settings.detect_binary and size and is_binary(path):
+    if settings.detect_binary and size and b"\0" in head()[:BINARY_SNIFF]:
         return "binary"
     return None
 

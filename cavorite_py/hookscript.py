@@ -26,6 +26,9 @@ fi
 exec {python} -m cavorite_py check --staged
 """
 
+PRE_COMMIT_FRAMEWORK_ID = "138fd403232d2ddd5efb44317e38bf03"
+"""the marker the pre-commit framework puts in the hooks it installs"""
+
 LEGACY = """if [ -x "$(dirname "$0")/pre-commit.legacy" ]; then
     "$(dirname "$0")/pre-commit.legacy" "$@" || exit $?
 fi
@@ -45,7 +48,13 @@ def install(repo: Path, chain: bool = False) -> tuple[Path, str | None]:
     hook = directory / "pre-commit"
     moved: str | None = None
     legacy = directory / "pre-commit.legacy"
-    if hook.exists() and HOOK_ID not in hook.read_text(errors="replace"):
+    existing = hook.read_text(errors="replace") if hook.exists() else ""
+    if PRE_COMMIT_FRAMEWORK_ID in existing:
+        raise UsageError(
+            f"{hook} belongs to the pre-commit framework; add the cavorite-check hook to "
+            ".pre-commit-config.yaml instead (see the README)"
+        )
+    if hook.exists() and HOOK_ID not in existing:
         if not chain:
             raise UsageError(
                 f"{hook} exists and was not written by cavorite; use --chain to move it to "

@@ -6,6 +6,7 @@ the cfile's) without changing anything.
 
 from __future__ import annotations
 
+import functools
 import os
 import stat as statmod
 from collections.abc import Iterable
@@ -17,7 +18,7 @@ from .engine import Hasher, measure
 from .errors import CavoriteError, StoreError
 from .fsutil import is_temp_name
 from .gitignore import in_git_work_tree
-from .guard import GuardSettings, git_visible_files, reason_to_track
+from .guard import GuardSettings, git_visible_files, read_head, reason_to_track
 from .metadata import Metadata
 from .parallel import bounded_map
 from .results import FileResult, Outcome, Report
@@ -70,9 +71,9 @@ class Inspector:
                 st = os.lstat(path)
             except FileNotFoundError:
                 continue  # deleted but still in git's index
-            if not statmod.S_ISREG(st.st_mode) or ws.cfile_for(path).exists():
+            if not statmod.S_ISREG(st.st_mode) or os.path.exists(ws.cfile_for(path)):
                 continue
-            reason = reason_to_track(path, st.st_size, settings)
+            reason = reason_to_track(st.st_size, functools.partial(read_head, path), settings)
             if reason is not None:
                 found.append(FileResult(path, Outcome.UNTRACKED, size=st.st_size, detail=reason))
         return found

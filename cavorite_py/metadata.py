@@ -126,7 +126,11 @@ def read(path: Path) -> Metadata:
     Only a regular file is read: a symbolic link (which could lead anywhere, e.g. to a FIFO
     that blocks forever) or any other kind of file is refused without waiting on it.
     """
-    raw = _read_head(path)
+    return parse(_read_head(path), str(path))
+
+
+def parse(raw: bytes, path: str) -> Metadata:
+    """Validate a cfile's bytes; ``path`` names it in errors."""
     if len(raw) > MAX_CFILE_BYTES:
         raise MetadataError(f"{path}: too large to be a metadata file")
     try:

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import os
 import shlex
-import stat as statmod
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import metadata
-from .config import CONFIG_DIR
+from .config import CONFIG_DIR, config_path
 from .errors import CavoriteError
 from .guard import GuardSettings, git, reason_to_track
+from .metadata import MAX_CFILE_BYTES
 from .results import FileResult, Outcome, Report
+from .sources import Source, WorkingTree
 from .stores.base import Store
 from .workspace import Workspace
 
@@ -34,11 +35,36 @@ class Refusal:
 def staged_files(git_root: Path) -> list[Path]:
     """Files added, copied, modified or renamed in git's index."""
     out = git(git_root, "diff", "--cached", "--name-only", "-z", "--diff-filter=ACMR")
-    return [git_root / p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p]
+    return [git_root / os.fsdecode(p) for p in out.split(b"\0") if p]
 
 
 def git_root(start: Path) -> Path:
     return Path(os.fsdecode(git(start, "rev-parse", "--show-toplevel").strip()))
+
+
+def group_by_root(paths: Iterable[Path]) -> dict[Path, list[Path]]:
+    """Paths grouped by the cavorite repository holding them; paths in none are left out.
+
+    Git runs hooks at its top level, which need not be a cavorite root (or may hold several).
+    """
+    roots: dict[Path, Path | None] = {}
+    groups: dict[Path, list[Path]] = {}
+    for path in paths:
+        root = _root_of(path.parent, roots)
+        if root is not None:
+            groups.setdefault(root, []).append(path)
+    return groups
+
+
+def _root_of(directory: Path, memo: dict[Path, Path | None]) -> Path | None:
+    if directory not in memo:
+        if config_path(directory).is_file():
+            memo[directory] = directory
+        elif directory.parent == directory:
+            memo[directory] = None
+        else:
+            memo[directory] = _root_of(directory.parent, memo)
+    return memo[directory]
 
 
 @dataclass
@@ -47,58 +73,59 @@ class Guard:
     settings: GuardSettings
     store: Store | None
     """None when the remote check is off"""
+    source: Source = field(default_factory=WorkingTree)
+    """where file contents are read: the working tree, or git's index (``sources.Index``)"""
 
     def check(self, paths: Iterable[Path]) -> tuple[Report, list[Refusal]]:
+        """Judge every path inside the repository; paths outside it are not in the report."""
         results: list[FileResult] = []
         refusals: list[Refusal] = []
         for path in paths:
+            if not path.is_relative_to(self.workspace.root):
+                continue
             refusal = self._check_one(path)
             if refusal is not None:
                 refusals.append(refusal)
-                results.append(
-                    FileResult(path, Outcome.FAILED, error=CavoriteError(refusal.problem))
-                )
+                error = CavoriteError(refusal.problem)
+                results.append(FileResult(path, Outcome.FAILED, error=error))
             else:
                 results.append(FileResult(path, Outcome.UP_TO_DATE))
         return Report(results), refusals
 
     def _check_one(self, path: Path) -> Refusal | None:
         ws = self.workspace
-        try:
-            rel = path.relative_to(ws.root)
-        except ValueError:
-            return None  # outside the cavorite repository: not ours to judge
+        rel = path.relative_to(ws.root)
         if rel.parts and rel.parts[0] == CONFIG_DIR:
             return None
-        try:
-            st = os.lstat(path)
-        except FileNotFoundError:
-            return None
-        if not statmod.S_ISREG(st.st_mode):
-            return None
+        size = self.source.size(path)
+        if size is None:
+            return None  # being deleted, or not a regular file
         shown = ws.display(path)
         if ws.is_cfile(path):
-            return self._check_cfile(path, shown)
-        if ws.cfile_for(path).exists():
+            return self._check_cfile(path, shown, size)
+        if os.path.exists(ws.cfile_for(path)):
             return Refusal(
                 path,
                 f"{shown} is tracked by {ws.display(ws.cfile_for(path))} but staged itself",
                 f"git rm --cached {shlex.quote(shown)}",
             )
-        reason = reason_to_track(path, st.st_size, self.settings)
+        reason = reason_to_track(size, lambda: self.source.head(path, 8000), self.settings)
         if reason is None:
             return None
+        quoted = shlex.quote(shown)
         return Refusal(
             path,
             f"{shown} is a {reason} file and is not tracked by cavorite",
-            f"cavorite upload {shlex.quote(shown)} && git rm --cached {shlex.quote(shown)} "
-            f"&& git add {shlex.quote(ws.display(ws.cfile_for(path)))}",
+            f"cavorite upload {quoted} && git rm --cached {quoted} && "
+            f"git add {shlex.quote(ws.display(ws.cfile_for(path)))} "
+            f"{shlex.quote(ws.display(ws.root / '.gitignore'))}",
         )
 
-    def _check_cfile(self, cfile: Path, shown: str) -> Refusal | None:
+    def _check_cfile(self, cfile: Path, shown: str, size: int) -> Refusal | None:
         artifact = self.workspace.display(self.workspace.artifact_for(cfile))
         try:
-            meta = metadata.read(cfile)
+            raw = self.source.head(cfile, MAX_CFILE_BYTES + 1)
+            meta = metadata.parse(raw, shown)
         except CavoriteError as exc:
             return Refusal(cfile, f"malformed metadata file: {exc}", "restore or regenerate it")
         if self.store is None:
@@ -116,7 +143,7 @@ class Guard:
             return Refusal(
                 cfile, f"{shown} points at object {meta.name!r}, which is not in the store", upload
             )
-        if info.size != (meta.size if meta.size is not None else info.size) or (
+        if (meta.size is not None and info.size != meta.size) or (
             info.sha256 is not None and info.sha256.lower() != meta.checksum
         ):
             return Refusal(

@@ -19,11 +19,12 @@ from . import config as configmod
 from . import gitignore, selection
 from .config import Config
 from .engine import Engine
-from .errors import ConfigError, UsageError
+from .errors import CavoriteError, ConfigError, UsageError
 from .guard import GuardSettings
 from .inspection import Inspector
 from .precommit import Guard, Refusal
 from .results import NullObserver, Observer, Report
+from .sources import Source, WorkingTree
 from .state import StateCache
 from .stores import registry
 from .stores.base import Store, StoreSettings
@@ -102,7 +103,13 @@ class Repo:
             ws = self.workspace
 
             def ignore(done: Sequence[Path]) -> None:
-                gitignore.ignore(self.root, map(ws.relative, done))
+                try:
+                    gitignore.ignore(self.root, map(ws.relative, done))
+                except OSError as exc:
+                    raise CavoriteError(
+                        f"uploaded, but could not update {self.root / '.gitignore'}: "
+                        f"{exc.strerror or exc}; add the artifacts to it by hand"
+                    ) from exc
 
             engine.on_uploaded = ignore
         return engine.upload(targets, force)
@@ -148,11 +155,14 @@ class Repo:
         return Inspector(self.workspace, self.state).verify(cfiles, store, jobs, local)
 
 
-    def check(self, paths: Sequence[Path], remote: bool = True) -> tuple[Report, list[Refusal]]:
-        """The pre-commit guard over ``paths`` (see :mod:`cavorite_py.precommit`)."""
+    def check(
+        self, paths: Sequence[Path], remote: bool = True, source: Source | None = None
+    ) -> tuple[Report, list[Refusal]]:
+        """The pre-commit guard over ``paths`` (see :mod:`cavorite_py.precommit`), reading
+        files from ``source`` (default: the working tree)."""
         settings = GuardSettings.from_config(self.config)
         store = self.store if remote and settings.remote_check else None
-        return Guard(self.workspace, settings, store).check(paths)
+        return Guard(self.workspace, settings, store, source or WorkingTree()).check(paths)
 
 
 # --------------------------------------------------------------------- init
@@ -210,9 +220,9 @@ def init(
     if path.exists() and not force:
         raise ConfigError(f"{path} already exists; use --force to replace it")
     notes: list[str] = []
+    directory: Path | None = None
     if store_type == DEFAULT_STORE and not backend_address:
         directory = default_local_directory(root)
-        directory.mkdir(parents=True, exist_ok=True)
         backend_address = directory.as_uri()
         notes.append(f"objects will be stored in {directory}")
     if store_type == "plugin" and not plugin_address:
@@ -227,5 +237,9 @@ def init(
         "plugin_address": plugin_address,
     }
     cfg = Config.from_dict({"store_type": store_type, "options": options}, "the new config")
+    if store_type != "plugin":  # a plugin is not started (nor consented to) by init
+        registry.open_store(store_type, StoreSettings(backend_address, options, root)).close()
+    if directory is not None:
+        directory.mkdir(parents=True, exist_ok=True)
     configmod.save(root, cfg)
     return InitResult(Repo(root, cfg), path, notes)

@@ -147,6 +147,7 @@ class StateCache:
         if not pending or not self.path.parent.is_dir():
             return
         rows = [(p, *sig, hashed, sha) for p, (sig, hashed, sha) in pending.items()]
+        rows = [r for r in rows if all(-(2**63) <= v < 2**63 for v in r if isinstance(v, int))]
         try:
             self._write(rows)
         except sqlite3.DatabaseError as exc:

@@ -775,11 +775,6 @@ def test_no_gitignore_outside_git(repo: cavorite_py.Repo) -> None:
     assert not (repo.root / ".gitignore").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="repo.py: an OSError from updating .gitignore escapes Repo.upload after every file "
-    "was uploaded (the CLI then reports an internal error, exit 3, and no results)",
-)
 def test_an_unwritable_gitignore_does_not_crash_the_upload(git_cavorite: Path) -> None:
     (git_cavorite / ".gitignore").mkdir()  # stands for any .gitignore that cannot be written
     write(git_cavorite / "a.bin", b"a")
@@ -841,12 +836,6 @@ def test_long_non_ascii_names_round_trip(ws: Workspace, local: LocalStore) -> No
 # --------------------------------------------------------------------- odd times
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="state.py StateCache._write: an mtime after 2262 (st_mtime_ns beyond 2**63) raises "
-    "OverflowError from sqlite3, which flush() does not catch; Repo.close() crashes after the "
-    "upload (the CLI reports an internal error, exit 3)",
-)
 def test_a_file_dated_after_2262_uploads(repo: cavorite_py.Repo) -> None:
     artifact = write(repo.root / "future.bin", b"from the future")
     year_2300 = 10_413_792_000 * 1_000_000_000

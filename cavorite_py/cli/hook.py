@@ -8,8 +8,12 @@ from pathlib import Path
 import typer
 
 from .. import hookscript
-from ..precommit import git_root, staged_files
+from ..config import find_root
+from ..precommit import Refusal, git_root, group_by_root, staged_files
 from ..repo import Repo
+from ..results import Report
+from ..sources import Index, Source, WorkingTree
+from ..workspace import Workspace
 from . import options
 from .app import app
 from .output import render, safe
@@ -20,7 +24,9 @@ def check(
     files: list[Path] = typer.Argument(
         None, help="Files to check (as the pre-commit framework passes them)."
     ),
-    staged: bool = typer.Option(False, "--staged", help="Check the files staged in git's index."),
+    staged: bool = typer.Option(
+        False, "--staged", help="Check the files staged in git's index, as staged."
+    ),
     remote: bool = typer.Option(
         True,
         "--remote/--no-remote",
@@ -31,21 +37,30 @@ def check(
 ) -> int:
     """Refuse what must not be committed: untracked large or binary files, malformed cfiles,
     and cfiles whose object is not in the store."""
-    with Repo.find() as repo:
-        paths = [Path(f).absolute() for f in files or []]
-        if staged:
-            paths.extend(staged_files(git_root(repo.root)))
-        offline = os.environ.get("CAVORITE_NO_REMOTE_CHECK", "") not in ("", "0")
-        report, refusals = repo.check(paths, remote=remote and not offline)
-        if as_json:
-            return render(repo.workspace, report, "check", True)
-        for refusal in refusals:
-            typer.echo(f"cavorite: refused: {safe(refusal.problem)}", err=True)
-            typer.echo(f"    fix: {safe(refusal.fix)}", err=True)
-        if refusals:
-            typer.echo(f"cavorite: {len(refusals)} of {len(paths)} files refused", err=True)
-            return 1
-        return 0
+    paths = [Path(f).absolute() for f in files or []]
+    source: Source = WorkingTree()
+    if staged:
+        top = git_root(Path.cwd())
+        paths.extend(staged_files(top))
+        source = Index(top)
+    if not paths:
+        find_root(Path.cwd())  # outside any cavorite repository: say so (exit 2)
+    offline = os.environ.get("CAVORITE_NO_REMOTE_CHECK", "") not in ("", "0")
+    report, refusals = Report(), list[Refusal]()
+    for root, group in group_by_root(paths).items():
+        with Repo.find(root) as repo:
+            part, refused = repo.check(group, remote=remote and not offline, source=source)
+        report.results.extend(part.results)
+        refusals.extend(refused)
+    if as_json:
+        return render(Workspace(Path.cwd()), report, "check", True)
+    for refusal in refusals:
+        typer.echo(f"cavorite: refused: {safe(refusal.problem)}", err=True)
+        typer.echo(f"    fix: {safe(refusal.fix)}", err=True)
+    if refusals:
+        typer.echo(f"cavorite: {len(refusals)} of {len(report.results)} files refused", err=True)
+        return 1
+    return 0
 
 
 @app.command("install-hook")

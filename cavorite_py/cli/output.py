@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -80,5 +81,10 @@ def report_dict(ws: Workspace, report: Report, command: str) -> dict[str, Any]:
         "command": command,
         "ok": report.ok,
         "summary": {o.value: counts[o] for o in Outcome},
-        "files": [r.to_dict(ws.relative(r.path)) for r in report.results],
+        "files": [r.to_dict(_relative(ws, r.path)) for r in report.results],
     }
+
+
+def _relative(ws: Workspace, path: Path) -> str:
+    """Relative to the repository root, or to the current directory for paths outside it."""
+    return ws.relative(path) if path.is_relative_to(ws.root) else ws.display(path)

@@ -198,11 +198,6 @@ def test_init_refuses_unusable_settings(
     assert not (git_repo / ".cavorite").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="repo.init creates the default local store directory before validating the "
-    "settings, so a refused init (exit 2) still changes the file system",
-)
 def test_a_refused_init_creates_no_store_directory(
     git_repo: Path, cavorite: Cavorite, cli_env: dict[str, str]
 ) -> None:

@@ -301,11 +301,6 @@ def test_install_hook_from_a_subdirectory(
 # --------------------------------------------------------------------- known bugs
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the plain hook checks the working tree, not the index: a staged binary whose "
-    "working copy was deleted or replaced by text is committed (precommit.Guard._check_one)",
-)
 @pytest.mark.parametrize("working_copy", ["deleted", "replaced by text"])
 def test_hook_checks_what_is_staged_not_the_working_tree(
     repo: Path, cavorite: Cavorite, cli_env: dict[str, str], working_copy: str
@@ -323,11 +318,6 @@ def test_hook_checks_what_is_staged_not_the_working_tree(
     assert code == 1, out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="in a cavorite repository below the git top level the hook runs `cavorite check` "
-    "from the top level, finds no .cavorite/config and refuses every commit",
-)
 def test_hook_in_a_cavorite_repository_below_the_git_top_level(
     git_repo: Path, cavorite: Cavorite, cli_env: dict[str, str], local_objects: Path
 ) -> None:
