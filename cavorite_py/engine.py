@@ -90,6 +90,12 @@ def name_max(directory: Path) -> int:
         return 255
 
 
+LIST_MIN_FILES = 64
+"""from this many files on, upload lists the store once instead of asking about each file"""
+LIST_MAX_FACTOR = 4
+"""a listing that returns more than this many keys per file is abandoned"""
+
+
 @dataclass
 class Engine:
     """Uploads and retrieves files of one workspace through one store."""
@@ -101,10 +107,12 @@ class Engine:
     hasher: Hasher = field(default_factory=PlainHasher)
     on_uploaded: Callable[[Sequence[Path]], None] | None = None
     """called once with every artifact whose cfile was written (e.g. to update .gitignore)"""
+    _absent: frozenset[str] = field(default=frozenset(), init=False, repr=False)
 
     # ----------------------------------------------------------------- many files
 
     def upload(self, artifacts: Sequence[Path], force: bool = False) -> Report:
+        self._absent = self._absent_keys(artifacts)
         report = self._run(artifacts, lambda p: self._upload_one(p, force), lambda p: p)
         if self.on_uploaded is not None:
             done = [r.path for r in report.results if not r.failed]
@@ -117,6 +125,28 @@ class Engine:
         for directory in dict.fromkeys(c.parent for c in cfiles):
             remove_stale_temps(directory)  # partial downloads of runs killed long ago
         return self._run(cfiles, lambda c: self._retrieve_one(c, force), ws.artifact_for)
+
+    def _absent_keys(self, artifacts: Sequence[Path]) -> frozenset[str]:
+        """Keys that one listing shows are not in the store, for batches where a listing is
+        cheaper than a ``stat`` per file. A new file then costs one request (its put, which
+        refuses to overwrite, so a key stored meanwhile is still caught)."""
+        if len(artifacts) < LIST_MIN_FILES:
+            return frozenset()
+        keys = set()
+        for artifact in artifacts:
+            with contextlib.suppress(CavoriteError, ValueError):
+                keys.add(self.workspace.key_for(artifact))
+        prefix = os.path.commonprefix(sorted(keys))  # noqa: RUF071 - cut back to a "/" below
+        prefix = prefix[: prefix.rfind("/") + 1]
+        listed: set[str] = set()
+        try:
+            for listed_key in self.store.list(prefix):
+                listed.add(listed_key)
+                if len(listed) > LIST_MAX_FACTOR * len(keys):
+                    return frozenset()  # the store holds far more: stat each file instead
+        except StoreError:
+            return frozenset()  # each file's own stat will report the problem
+        return frozenset(keys - listed)
 
     def _run(
         self,
@@ -150,7 +180,7 @@ class Engine:
         self._check_cfile_target(artifact)
         sha = self.hasher.sha256(artifact, before)
         info = ObjectInfo(before.st_size, sha)
-        remote = self.store.stat(key)
+        remote = None if key in self._absent else self.store.stat(key)
         if remote is not None and self._holds(key, remote, info):
             outcome = Outcome.ALREADY_STORED
         else:

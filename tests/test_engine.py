@@ -18,7 +18,7 @@ from cavorite_localstore import LocalStore
 import cavorite_py
 from cavorite_py import config as configmod
 from cavorite_py import metadata
-from cavorite_py.engine import Engine
+from cavorite_py.engine import LIST_MIN_FILES, Engine
 from cavorite_py.errors import (
     CavoriteError,
     ConflictError,
@@ -854,3 +854,41 @@ def test_a_file_dated_before_1970_uploads(repo: cavorite_py.Repo) -> None:
         assert repo.upload(["old.bin"], cwd=repo.root).ok
     stamp = metadata.read(repo.root / "old.bin.cfile").date_modified
     assert stamp.startswith("1938-")
+
+
+# --------------------------------------------------------------------- batches list once
+
+
+def test_a_large_batch_lists_once_instead_of_a_stat_per_new_file(
+    ws: Workspace, recording: Recording
+) -> None:
+    files = [write(ws.root / "batch" / f"{i:03d}.bin", b"x%d" % i) for i in range(LIST_MIN_FILES)]
+    report = make_engine(ws, recording, jobs=4).upload(files)
+    assert report.ok
+    assert recording.count("list") == 1
+    assert recording.count("stat") == 0
+    assert recording.count("put") == LIST_MIN_FILES
+    # a second run finds every key listed: one stat each, nothing sent
+    recording.calls.clear()
+    again = make_engine(ws, recording, jobs=4).upload(files)
+    assert {r.outcome for r in again.results} == {Outcome.ALREADY_STORED}
+    assert recording.count("put") == 0
+    assert recording.count("stat") == LIST_MIN_FILES
+
+
+def test_a_key_stored_after_the_listing_is_still_not_overwritten(
+    ws: Workspace, local: LocalStore, tmp_path: Path
+) -> None:
+    files = [write(ws.root / f"{i:03d}.bin", b"mine %d" % i) for i in range(LIST_MIN_FILES)]
+    other = write(tmp_path / "other.bin", b"someone else's content")
+
+    def race(key: str, path: Path) -> None:
+        if key == "000.bin":  # appears between the listing and our put
+            local.put(key, other, ObjectInfo(other.stat().st_size, sha(other.read_bytes())))
+
+    report = make_engine(ws, Recording(local, before_put=race)).upload(files)
+    failed = [r for r in report.results if r.failed]
+    assert [r.path.name for r in failed] == ["000.bin"]
+    assert isinstance(failed[0].error, ConflictError)
+    assert not ws.cfile_for(files[0]).exists()
+    assert ws.cfile_for(files[1]).exists()
