@@ -315,17 +315,20 @@ def test_framework_installed_after_the_plain_hook_runs_both(
     assert "bin.dat is a binary file" in out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="install-hook --chain moves the framework's hook to pre-commit.legacy, the name the "
-    "framework uses for its own migration mode: it then runs itself and fails every commit",
-)
-def test_chaining_the_framework_hook_keeps_commits_working(
+def test_install_hook_leaves_the_framework_hook_alone(
     repo: Path, cavorite: Cavorite, env: dict[str, str]
 ) -> None:
-    chained = cavorite("install-hook", "--chain", cwd=repo)
-    assert chained.code == 0, chained.stderr
+    hook = repo / ".git" / "hooks" / "pre-commit"
+    before = hook.read_bytes()
+    for args in (("install-hook",), ("install-hook", "--chain")):
+        refused = cavorite(*args, cwd=repo)
+        assert refused.code == 2, refused.stderr
+        assert "belongs to the pre-commit framework" in refused.stderr
+        assert ".pre-commit-config.yaml" in refused.stderr
+    assert hook.read_bytes() == before
+    assert not (repo / ".git" / "hooks" / "pre-commit.legacy").exists()
 
-    write(repo, "notes.txt", b"text\n")
-    code, out = commit(repo, env, "notes.txt")
-    assert code == 0, out
+    write(repo, "bin.dat", binary("bin"))
+    code, out = commit(repo, env, "bin.dat")
+    assert code == 1, out
+    assert "bin.dat is a binary file" in out
