@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import sqlite3
+import stat as statmod
 import threading
 import time
 from collections.abc import Sequence
@@ -112,6 +113,10 @@ class StateCache:
             return self._known
 
     def _load(self) -> dict[str, tuple[Signature, int, str]]:
+        if self._foreign():
+            log.info("state cache %s is not a regular file; not used", self.path)
+            self._discard()
+            return {}
         if not self.path.exists():
             return {}
         try:
@@ -131,9 +136,20 @@ class StateCache:
             return {}
         known = {}
         for path, size, mtime, ctime, ino, dev, hashed_ns, sha in rows:
-            if isinstance(sha, str) and _SHA256.fullmatch(sha) and isinstance(path, str):
+            numbers = (size, mtime, ctime, ino, dev, hashed_ns)
+            if not all(type(n) is int for n in numbers) or not isinstance(path, str):
+                continue
+            if isinstance(sha, str) and _SHA256.fullmatch(sha):
                 known[path] = ((size, mtime, ctime, ino, dev), hashed_ns, sha)
         return known
+
+    def _foreign(self) -> bool:
+        """Whether something other than a regular file is at the cache's path: through a link
+        (say, one committed in a hostile repository) SQLite would create or write any file."""
+        try:
+            return not statmod.S_ISREG(os.lstat(self.path).st_mode)
+        except FileNotFoundError:
+            return False
 
     def _discard(self) -> None:
         for suffix in ("", "-journal", "-wal", "-shm"):
@@ -160,6 +176,10 @@ class StateCache:
                 self._write(rows)
 
     def _write(self, rows: Sequence[tuple[object, ...]]) -> None:
+        if self._foreign():
+            self._discard()
+            if self._foreign():  # e.g. a directory: leave it, do without a cache
+                return
         ensure_ignored(self.path.parent)
         with contextlib.closing(sqlite3.connect(self.path, timeout=5)) as db, db:
             db.execute(_SCHEMA)
@@ -173,6 +193,6 @@ class StateCache:
 def ensure_ignored(config_dir: Path) -> None:
     """Keep the cache out of version control with a .gitignore inside ``.cavorite/``."""
     ignore = config_dir / ".gitignore"
-    if not ignore.exists():
+    if not os.path.lexists(ignore):  # a link, even dangling, is not written through
         with contextlib.suppress(OSError):
             ignore.write_text(f"# local state of cavorite-py, never committed\n{STATE_NAME}*\n")

@@ -7,6 +7,8 @@ Everything is the installed package's code; only the local store's byte copying 
 ``CAVORITE_SLOW_CHUNK`` bytes at a time (default 65536), ``CAVORITE_SLOW_DELAY`` seconds after
 each chunk (default 0.05). Uploads copy the source file chunk by chunk into the store's
 temporary file; downloads write chunk by chunk into the engine's temporary file.
+``CAVORITE_SLOW_GITIGNORE`` (seconds, default 0) is a pause between reading ``.gitignore`` and
+writing it back, to widen that window for a race.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ from typing import Any, BinaryIO
 import cavorite_localstore
 from cavorite_localstore import LocalStore
 
+from cavorite_py import gitignore
 from cavorite_py.__main__ import main
 
 CHUNK = int(os.environ.get("CAVORITE_SLOW_CHUNK", "65536"))
 DELAY = float(os.environ.get("CAVORITE_SLOW_DELAY", "0.05"))
+GITIGNORE_PAUSE = float(os.environ.get("CAVORITE_SLOW_GITIGNORE", "0"))
 
 
 def slow_copyfile(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
@@ -63,7 +67,16 @@ class _Shutil:
         return getattr(shutil, name)
 
 
+_write_bytes = gitignore.atomic_write_bytes
+
+
+def slow_write_bytes(path: Path, data: bytes) -> None:
+    time.sleep(GITIGNORE_PAUSE)
+    _write_bytes(path, data)
+
+
 if __name__ == "__main__":
+    gitignore.atomic_write_bytes = slow_write_bytes
     cavorite_localstore.shutil = _Shutil()  # type: ignore[assignment]
     LocalStore.get = slow_get  # type: ignore[method-assign]
     sys.argv[0] = str(Path(sys.argv[0]).with_name("cavorite"))
