@@ -66,7 +66,8 @@ class Config:
     def key_prefix(self) -> str:
         return self.option("object_key_prefix").strip("/")
 
-    def int_option(self, key: str) -> int | None:
+    def int_option(self, key: str, minimum: int = 0) -> int | None:
+        """A whole-number option of at least ``minimum``, or None when unset."""
         value = self.options.get(key)
         if value is None or value == "":
             return None
@@ -76,6 +77,8 @@ class Config:
             number = int(value)
         except ValueError:
             raise ConfigError(f"option {key!r} must be a whole number, not {value!r}") from None
+        if number < minimum:
+            raise ConfigError(f"option {key!r} must be at least {minimum}, not {number}")
         return number
 
     def bool_option(self, key: str, default: bool) -> bool:

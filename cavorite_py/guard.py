@@ -58,11 +58,11 @@ def reason_to_track(size: int, head: Callable[[], bytes], settings: GuardSetting
     return None
 
 
-def git(root: Path, *args: str) -> bytes:
+def git(root: Path, *args: str, stdin: bytes | None = None) -> bytes:
     """Run git in ``root``; a failure is a clear error."""
     try:
         done = subprocess.run(
-            ["git", *args], cwd=root, capture_output=True, check=False, timeout=120
+            ["git", *args], cwd=root, input=stdin, capture_output=True, check=False, timeout=120
         )
     except (OSError, subprocess.SubprocessError) as exc:
         raise CavoriteError(f"cannot run git: {exc}") from exc

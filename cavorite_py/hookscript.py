@@ -9,7 +9,7 @@ import stat
 import sys
 from pathlib import Path
 
-from .errors import UsageError
+from .errors import CavoriteError, UsageError
 from .fsutil import atomic_write_bytes
 from .guard import git
 
@@ -43,6 +43,13 @@ def hooks_dir(repo: Path) -> Path:
 
 def install(repo: Path, chain: bool = False) -> tuple[Path, str | None]:
     """Write the hook; return its path and, if a foreign hook was moved aside, where to."""
+    try:
+        return _install(repo, chain)
+    except OSError as exc:
+        raise CavoriteError(f"cannot install the hook: {exc.strerror or exc}") from exc
+
+
+def _install(repo: Path, chain: bool) -> tuple[Path, str | None]:
     directory = hooks_dir(repo)
     directory.mkdir(parents=True, exist_ok=True)
     hook = directory / "pre-commit"

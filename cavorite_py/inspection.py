@@ -47,13 +47,11 @@ class Inspector:
             return _result(artifact, meta, Outcome.MISSING)
         if not statmod.S_ISREG(st.st_mode):
             return _result(artifact, meta, Outcome.MODIFIED, "not a regular file")
-        same = self.hasher.sha256(artifact, st) == meta.checksum
+        try:
+            same = self.hasher.sha256(artifact, st) == meta.checksum
+        except OSError as exc:
+            return FileResult(artifact, Outcome.FAILED, error=_unreadable(ws, artifact, exc))
         return _result(artifact, meta, Outcome.UP_TO_DATE if same else Outcome.MODIFIED)
-
-    def status(self, cfiles: Iterable[Path], settings: GuardSettings) -> Report:
-        results = [self.local(c) for c in cfiles]
-        results.extend(self.untracked(settings))
-        return Report(results)
 
     def untracked(self, settings: GuardSettings) -> list[FileResult]:
         """Large or binary files with no cfile that git does not ignore."""
@@ -73,7 +71,11 @@ class Inspector:
                 continue  # deleted but still in git's index
             if not statmod.S_ISREG(st.st_mode) or os.path.exists(ws.cfile_for(path)):
                 continue
-            reason = reason_to_track(st.st_size, functools.partial(read_head, path), settings)
+            try:
+                reason = reason_to_track(st.st_size, functools.partial(read_head, path), settings)
+            except OSError as exc:
+                found.append(FileResult(path, Outcome.FAILED, error=_unreadable(ws, path, exc)))
+                continue
             if reason is not None:
                 found.append(FileResult(path, Outcome.UNTRACKED, size=st.st_size, detail=reason))
         return found
@@ -116,3 +118,7 @@ def _result(
     artifact: Path, meta: Metadata, outcome: Outcome, detail: str | None = None
 ) -> FileResult:
     return FileResult(artifact, outcome, meta.name, meta.size, meta.checksum, detail=detail)
+
+
+def _unreadable(ws: Workspace, path: Path, exc: OSError) -> CavoriteError:
+    return CavoriteError(f"{ws.display(path)}: cannot be read ({exc.strerror or exc})")

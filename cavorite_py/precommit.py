@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import os
 import shlex
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import metadata
 from .config import CONFIG_DIR, config_path
 from .errors import CavoriteError
-from .guard import GuardSettings, git, reason_to_track
+from .guard import BINARY_SNIFF, GuardSettings, git, reason_to_track
 from .metadata import MAX_CFILE_BYTES
 from .results import FileResult, Outcome, Report
 from .sources import Source, WorkingTree
@@ -71,8 +71,8 @@ def _root_of(directory: Path, memo: dict[Path, Path | None]) -> Path | None:
 class Guard:
     workspace: Workspace
     settings: GuardSettings
-    store: Store | None
-    """None when the remote check is off"""
+    store: Callable[[], Store] | None
+    """opens the store when a staged cfile needs it; None when the remote check is off"""
     source: Source = field(default_factory=WorkingTree)
     """where file contents are read: the working tree, or git's index (``sources.Index``)"""
 
@@ -83,7 +83,15 @@ class Guard:
         for path in paths:
             if not path.is_relative_to(self.workspace.root):
                 continue
-            refusal = self._check_one(path)
+            try:
+                refusal = self._check_one(path)
+            except OSError as exc:
+                shown = self.workspace.display(path)
+                refusal = Refusal(
+                    path,
+                    f"{shown}: cannot be read ({exc.strerror or exc})",
+                    "make it readable, or unstage it",
+                )
             if refusal is not None:
                 refusals.append(refusal)
                 error = CavoriteError(refusal.problem)
@@ -109,7 +117,7 @@ class Guard:
                 f"{shown} is tracked by {ws.display(ws.cfile_for(path))} but staged itself",
                 f"git rm --cached {shlex.quote(shown)}",
             )
-        reason = reason_to_track(size, lambda: self.source.head(path, 8000), self.settings)
+        reason = reason_to_track(size, lambda: self.source.head(path, BINARY_SNIFF), self.settings)
         if reason is None:
             return None
         quoted = shlex.quote(shown)
@@ -131,7 +139,7 @@ class Guard:
         if self.store is None:
             return None
         try:
-            info = self.store.stat(meta.name)
+            info = self.store().stat(meta.name)
         except CavoriteError as exc:
             return Refusal(
                 cfile,

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 from collections.abc import Sequence
@@ -22,9 +23,9 @@ from .engine import Engine
 from .errors import CavoriteError, ConfigError, UsageError
 from .guard import GuardSettings
 from .inspection import Inspector
-from .precommit import Guard, Refusal
+from .precommit import Guard, Refusal, git_root, group_by_root, staged_files
 from .results import NullObserver, Observer, Report
-from .sources import Source, WorkingTree
+from .sources import Index, Source, WorkingTree
 from .state import StateCache
 from .stores import registry
 from .stores.base import Store, StoreSettings
@@ -81,7 +82,7 @@ class Repo:
         if jobs is not None and jobs < 1:
             raise UsageError("--jobs must be at least 1")
         store = self.store
-        jobs = jobs or self.config.int_option("jobs") or store.default_jobs
+        jobs = jobs or self.config.int_option("jobs", minimum=1) or store.default_jobs
         return Engine(self.workspace, store, jobs, observer or NullObserver(), self.state)
 
     def upload(
@@ -130,7 +131,6 @@ class Repo:
             return Report()
         return self.engine(jobs, observer).retrieve(cfiles, force)
 
-
     def status(self, targets: Sequence[str | Path] = (), cwd: Path | None = None) -> Report:
         """Every tracked artifact's state, plus untracked large or binary files (whole
         repository only). Reads no artifact whose state cache entry is still valid."""
@@ -142,8 +142,13 @@ class Repo:
         return report
 
     def verify(
-        self, targets: Sequence[str | Path] = (), *, remote: bool = False, local: bool = True,
-        jobs: int | None = None, cwd: Path | None = None,
+        self,
+        targets: Sequence[str | Path] = (),
+        *,
+        remote: bool = False,
+        local: bool = True,
+        jobs: int | None = None,
+        cwd: Path | None = None,
     ) -> Report:
         """Check artifacts against their cfiles; with ``remote``, check the store's objects too
         (size and sha256, downloading only from stores that keep no sha256)."""
@@ -151,18 +156,54 @@ class Repo:
             raise UsageError("nothing to verify: choose local files, the store, or both")
         cfiles = selection.retrieve_targets(self.workspace, targets, cwd)
         store = self.store if remote else None
-        jobs = jobs or self.config.int_option("jobs") or (store.default_jobs if store else 1)
+        if jobs is not None and jobs < 1:
+            raise UsageError("--jobs must be at least 1")
+        jobs = (
+            jobs
+            or self.config.int_option("jobs", minimum=1)
+            or (store.default_jobs if store else 1)
+        )
         return Inspector(self.workspace, self.state).verify(cfiles, store, jobs, local)
-
 
     def check(
         self, paths: Sequence[Path], remote: bool = True, source: Source | None = None
     ) -> tuple[Report, list[Refusal]]:
         """The pre-commit guard over ``paths`` (see :mod:`cavorite_py.precommit`), reading
-        files from ``source`` (default: the working tree)."""
+        files from ``source`` (default: the working tree). The store is opened only if a
+        staged cfile needs it; ``CAVORITE_NO_REMOTE_CHECK=1`` turns the store check off."""
         settings = GuardSettings.from_config(self.config)
-        store = self.store if remote and settings.remote_check else None
-        return Guard(self.workspace, settings, store, source or WorkingTree()).check(paths)
+        offline = os.environ.get("CAVORITE_NO_REMOTE_CHECK", "") not in ("", "0")
+        use_store = remote and settings.remote_check and not offline
+        guard = Guard(
+            self.workspace,
+            settings,
+            (lambda: self.store) if use_store else None,
+            source or WorkingTree(),
+        )
+        return guard.check(paths)
+
+
+def check_commit(
+    paths: Sequence[Path], *, staged: bool = False, remote: bool = True, cwd: Path | None = None
+) -> tuple[Report, list[Refusal]]:
+    """The pre-commit guard over ``paths`` and, with ``staged``, over git's index as staged,
+    in whichever cavorite repositories hold them (git runs hooks at its top level)."""
+    cwd = cwd if cwd is not None else Path.cwd()
+    paths = [p if p.is_absolute() else cwd / p for p in paths]
+    source: Source = WorkingTree()
+    if staged:
+        top = git_root(cwd)
+        paths.extend(staged_files(top))
+        source = Index(top)
+    if not paths:
+        configmod.find_root(cwd)  # outside any cavorite repository: say so
+    report, refusals = Report(), []
+    for root, group in group_by_root(paths).items():
+        with Repo.find(root) as repo:
+            part, refused = repo.check(group, remote=remote, source=source)
+        report.results.extend(part.results)
+        refusals.extend(refused)
+    return report, refusals
 
 
 # --------------------------------------------------------------------- init
@@ -192,8 +233,11 @@ def default_root(cwd: Path) -> Path:
 
 
 def default_local_directory(root: Path) -> Path:
+    """``$XDG_DATA_HOME/cavorite/localstore/NAME-HASH``: one directory per repository path, so
+    that two repositories with the same name never share objects."""
     data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(data_home) / "cavorite" / "localstore" / root.name
+    tag = hashlib.sha256(os.fsencode(root)).hexdigest()[:8]
+    return Path(data_home) / "cavorite" / "localstore" / f"{root.name}-{tag}"
 
 
 def init(
@@ -240,6 +284,12 @@ def init(
     if store_type != "plugin":  # a plugin is not started (nor consented to) by init
         registry.open_store(store_type, StoreSettings(backend_address, options, root)).close()
     if directory is not None:
-        directory.mkdir(parents=True, exist_ok=True)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create the local store directory {directory}: {exc.strerror or exc}; "
+                "choose another with --backend-address"
+            ) from exc
     configmod.save(root, cfg)
     return InitResult(Repo(root, cfg), path, notes)

@@ -25,6 +25,10 @@ class Source(Protocol):
         """Up to ``limit`` bytes from the start of the file."""
 
 
+MAX_WHOLE_READ = 1 << 20
+"""blobs up to this size are read whole in one git call"""
+
+
 class WorkingTree:
     def size(self, path: Path) -> int | None:
         try:
@@ -57,18 +61,14 @@ class Index:
     def _sizes(self, blobs: list[str]) -> dict[str, int]:
         if not blobs:
             return {}
-        done = subprocess.run(
-            ["git", "cat-file", "--batch-check=%(objectname) %(objectsize)"],
-            cwd=self.root,
-            input="\n".join(blobs).encode() + b"\n",
-            capture_output=True,
-            check=False,
-            timeout=120,
+        out = git(
+            self.root,
+            "cat-file",
+            "--batch-check=%(objectname) %(objectsize)",
+            stdin="\n".join(blobs).encode() + b"\n",
         )
-        if done.returncode != 0:
-            raise CavoriteError("git cat-file failed while reading the index")
         sizes = {}
-        for line in done.stdout.decode().splitlines():
+        for line in out.decode().splitlines():
             name, size = line.split()
             sizes[name] = int(size)
         return sizes
@@ -78,14 +78,19 @@ class Index:
         return entry[1] if entry is not None else None
 
     def head(self, path: Path, limit: int) -> bytes:
-        blob = self._blobs[path][0]
-        with subprocess.Popen(
-            ["git", "cat-file", "blob", blob],
-            cwd=self.root,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        ) as proc:
-            assert proc.stdout is not None
-            data = proc.stdout.read(limit)
-            proc.kill()
+        blob, size = self._blobs[path]
+        if size <= MAX_WHOLE_READ:
+            return git(self.root, "cat-file", "blob", blob)[:limit]
+        try:  # a large blob: read its start only
+            with subprocess.Popen(
+                ["git", "cat-file", "blob", blob],
+                cwd=self.root,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+            ) as proc:
+                assert proc.stdout is not None
+                data = proc.stdout.read(limit)
+                proc.kill()
+        except OSError as exc:
+            raise CavoriteError(f"cannot run git: {exc}") from exc
         return data

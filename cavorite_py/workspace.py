@@ -64,8 +64,11 @@ class Workspace:
         raw = Path(arg)
         base = cwd if cwd is not None else Path.cwd()
         path = Path(os.path.normpath(raw if raw.is_absolute() else base / raw))
-        real_root = self.root.resolve()
-        parent = path.parent.resolve()
+        try:
+            real_root = self.root.resolve()
+            parent = path.parent.resolve()
+        except (OSError, RuntimeError) as exc:  # a symbolic link loop, for one
+            raise PathError(f"{arg}: cannot be resolved ({exc})") from None
         if path in (self.root, real_root):
             return self.root
         if not (parent == real_root or parent.is_relative_to(real_root)):

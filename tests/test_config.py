@@ -220,10 +220,17 @@ def test_option_defaults_and_types() -> None:
 
 
 @pytest.mark.parametrize(
-    ("value", "expected"), [(None, None), ("", None), (4, 4), ("12", 12), ("-1", -1)]
+    ("value", "expected"), [(None, None), ("", None), (4, 4), ("12", 12), ("0", 0)]
 )
 def test_int_option(value: object, expected: int | None) -> None:
     assert Config("s3", {"jobs": value}).int_option("jobs") == expected
+
+
+def test_int_option_below_its_minimum_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"'jobs' must be at least 1, not 0"):
+        Config("s3", {"jobs": 0}).int_option("jobs", minimum=1)
+    with pytest.raises(ConfigError, match=r"must be at least 0, not -1"):
+        Config("s3", {"large_file_threshold": "-1"}).int_option("large_file_threshold")
 
 
 @pytest.mark.parametrize("value", ["four", 1.5, True, [1]])

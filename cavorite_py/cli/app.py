@@ -64,10 +64,18 @@ def main_options(
     """Global options."""
     settings.verbose = verbose
     settings.quiet = quiet
-    logging.basicConfig(
-        level=logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING,
-        format="cavorite: %(name)s: %(message)s",
-    )
+    configure_logging(verbose)
+
+
+def configure_logging(verbose: int) -> None:
+    """Log cavorite-py's own messages only. SDK loggers (botocore, azure, google-auth) stay
+    quiet whatever -v says: their debug output dumps request headers, credentials included."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("cavorite: %(name)s: %(message)s"))
+    ours = logging.getLogger("cavorite_py")
+    ours.handlers[:] = [handler]
+    ours.propagate = False
+    ours.setLevel(logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
 
 
 def translate_go_spellings(args: list[str]) -> list[str]:
@@ -80,7 +88,12 @@ def translate_go_spellings(args: list[str]) -> list[str]:
 
 
 def error(message: str) -> None:
-    typer.echo(f"cavorite: error: {message}", err=True)
+    typer.echo(f"cavorite: error: {printable(message)}", err=True)
+
+
+def printable(text: str) -> str:
+    """Text from files, configs or stores made safe for a terminal: control characters escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def run(args: list[str]) -> int:
@@ -102,10 +115,9 @@ def run(args: list[str]) -> int:
         return EXIT_INTERRUPTED
     except CavoriteError as exc:
         error(str(exc))
-        if settings.verbose and exc.__cause__ is not None:
-            typer.echo(
-                f"cavorite: caused by: {type(exc.__cause__).__name__}: {exc.__cause__}", err=True
-            )
+        if settings.verbose and exc.__cause__ is not None:  # the type only: SDK texts may
+            cause = type(exc.__cause__)  # quote request details we never print
+            typer.echo(f"cavorite: caused by: {cause.__module__}.{cause.__name__}", err=True)
         return exc.exit_code
     except Exception as exc:  # a bug: say so, with the traceback only when asked
         if settings.verbose:

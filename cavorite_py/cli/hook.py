@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import typer
 
 from .. import hookscript
-from ..config import find_root
-from ..precommit import Refusal, git_root, group_by_root, staged_files
-from ..repo import Repo
-from ..results import Report
-from ..sources import Index, Source, WorkingTree
+from ..precommit import git_root
+from ..repo import Repo, check_commit
 from ..workspace import Workspace
 from . import options
 from .app import app
@@ -37,21 +33,7 @@ def check(
 ) -> int:
     """Refuse what must not be committed: untracked large or binary files, malformed cfiles,
     and cfiles whose object is not in the store."""
-    paths = [Path(f).absolute() for f in files or []]
-    source: Source = WorkingTree()
-    if staged:
-        top = git_root(Path.cwd())
-        paths.extend(staged_files(top))
-        source = Index(top)
-    if not paths:
-        find_root(Path.cwd())  # outside any cavorite repository: say so (exit 2)
-    offline = os.environ.get("CAVORITE_NO_REMOTE_CHECK", "") not in ("", "0")
-    report, refusals = Report(), list[Refusal]()
-    for root, group in group_by_root(paths).items():
-        with Repo.find(root) as repo:
-            part, refused = repo.check(group, remote=remote and not offline, source=source)
-        report.results.extend(part.results)
-        refusals.extend(refused)
+    report, refusals = check_commit(files or [], staged=staged, remote=remote)
     if as_json:
         return render(Workspace(Path.cwd()), report, "check", True)
     for refusal in refusals:

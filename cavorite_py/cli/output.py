@@ -10,7 +10,7 @@ import typer
 
 from ..results import FileResult, Outcome, Report
 from ..workspace import Workspace
-from .app import settings
+from .app import printable, settings
 
 LABELS = {
     Outcome.UPLOADED: "uploaded",
@@ -38,9 +38,7 @@ def human_size(n: int | None) -> str:
     return f"{n} B"
 
 
-def safe(text: str) -> str:
-    """A file name made printable: control characters escaped, never interpreted by a terminal."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+safe = printable
 
 
 def file_line(ws: Workspace, result: FileResult) -> str:

@@ -76,7 +76,8 @@ def test_no_arguments_shows_help(tmp_path: Path, cavorite: Cavorite) -> None:
 def test_init_defaults(git_repo: Path, cavorite: Cavorite, cli_env: dict[str, str]) -> None:
     (git_repo / "sub").mkdir()
     result = ok(cavorite("init", cwd=git_repo / "sub"))  # finds the git top level
-    directory = Path(cli_env["XDG_DATA_HOME"]) / "cavorite" / "localstore" / "repo"
+    tag = hashlib.sha256(os.fsencode(git_repo)).hexdigest()[:8]
+    directory = Path(cli_env["XDG_DATA_HOME"]) / "cavorite" / "localstore" / f"repo-{tag}"
     assert (
         f"initialised {git_repo / '.cavorite' / 'config'} (store type localstore)" in result.stdout
     )
