@@ -1,0 +1,397 @@
+"""Sections on this machine alone: start-up, the local store, no-op runs, 100,000 files."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from . import measure, others
+from .measure import ChildFailed
+from .report import Row, fmt_s
+from .suite import FLOOR, Prepared, Step, Suite
+from .workloads import DATA, Workload, generate_many, git_init, write_config
+
+LOCAL = "localstore"
+
+
+def startup(s: Suite) -> None:
+    s.say("startup: cavorite --version and --help against python -c pass")
+    where = s.dirs.fresh("startup")
+    empty = s.dirs.fresh("startup-empty-repo")
+    git_init(empty)
+    write_config(empty, LOCAL, s.dirs.fresh("startup-store").as_uri())
+    version = s.row("startup", "-", None, "start-up", "cavorite --version")
+    help_row = s.row("startup", "-", None, "start-up", "cavorite --help (loads the CLI)")
+    nothing = s.row("startup", "-", None, "start-up", "cavorite retrieve, empty repository")
+    bare = s.row("startup", "-", None, "start-up", "python -c pass", floor=True)
+    version.floors = help_row.floors = nothing.floors = [bare]
+    steps: list[Step] = [
+        (bare, lambda i: Prepared([s.tools.python, "-c", "pass"], where)),
+        (version, lambda i: Prepared([s.tools.cavorite, "--version"], where)),
+        (help_row, lambda i: Prepared([s.tools.cavorite, "--help"], where)),
+        (nothing, lambda i: Prepared([s.tools.cavorite, "retrieve"], empty)),
+    ]
+    s.rounds(s.plan.startup_runs, steps, pause=0.05)
+    s.ratio_target("`cavorite --version` within 2x of a bare `python -c pass`", version, 2.0)
+    shim = shutil.which("python3")
+    if shim and Path(shim).resolve() != Path(s.tools.python).resolve():
+        s.notes.append(
+            f"The start-up floor runs the interpreter of the `cavorite` script ({s.tools.python})."
+            f" `python3` on PATH here is {shim}, a different program (possibly a version-manager"
+            " shim with start-up costs of its own), so it is not the floor."
+        )
+    if s.args.profile:
+        import_profile(s, empty)
+
+
+def import_profile(s: Suite, where: Path) -> None:
+    """The modules a real command imports: ``-X importtime`` of ``cavorite retrieve`` in an empty
+    repository (nothing to do, so the time is start-up and the store's loading)."""
+    code = (
+        "import sys\n"
+        "sys.argv = ['cavorite', 'retrieve']\n"
+        "from cavorite_py.__main__ import main\n"
+        "main()\n"
+    )
+    done = subprocess.run(
+        [s.tools.python, "-X", "importtime", "-c", code],
+        cwd=where,
+        capture_output=True,
+        text=True,
+        check=False,
+        env=s.env,
+    )
+    entries: list[tuple[int, int, str]] = []
+    for line in done.stderr.splitlines():
+        m = re.match(r"import time:\s+\d+\s+\|\s+(\d+)\s+\|( *)(\S+)", line)
+        if m:
+            entries.append((int(m.group(1)), len(m.group(2)) // 2, m.group(3)))
+    total = sum(us for us, depth, _ in entries if depth == 0)
+    top = sorted((e for e in entries if e[1] <= 1), reverse=True)[:20]
+    lines = [
+        f"`-X importtime` of `cavorite retrieve` in an empty repository (start-up only):"
+        f" {total / 1000:.0f} ms of imports in all. Largest top-level and second-level imports:",
+        "",
+        "| cumulative | module |",
+        "|---|---|",
+        *[f"| {us / 1000:.1f} ms | {'&nbsp;&nbsp;' * depth}{mod} |" for us, depth, mod in top],
+    ]
+    s.profile_texts.append(("CLI start-up imports", "\n".join(lines)))
+
+
+def local(s: Suite, w: Workload, label: str, large: bool) -> None:
+    """Upload to and retrieve from the local store, then the no-op runs."""
+    jobs = s.tools.local_jobs
+    pause = s.plan.large_pause if large else 0.3
+    runs = s.plan.runs
+    s.say(f"{label}: upload to the local store ({w.count} files, {w.mib:.0f} MiB)")
+    up_cli = s.row("local", label, w, "upload", "cavorite CLI")
+    up_api = s.row("local", label, w, "upload", "cavorite API", internal=True)
+    f1 = s.row("local", label, w, "upload", "floor: copy+sha256, 1 thread", floor=True)
+    fj = s.row("local", label, w, "upload", f"floor: copy+sha256, {jobs} threads", floor=True)
+    up_cli.floors = up_api.floors = [f1, fj]
+    first: dict[str, Path] = {}
+
+    def upload_cli(i: int) -> Prepared:
+        repo = s.fresh_repo(w, f"{w.name}-upload-cli")
+        store = s.dirs.fresh(f"{w.name}-store-cli")
+        write_config(repo, LOCAL, store.as_uri())
+        first.setdefault("repo", repo)
+        first.setdefault("store", store)
+        return Prepared(s.cav("upload", DATA), repo)
+
+    def upload_api(i: int) -> Prepared:
+        repo = s.fresh_repo(w, f"{w.name}-upload-api")
+        write_config(repo, LOCAL, s.dirs.fresh(f"{w.name}-store-api").as_uri())
+        return Prepared(s.api("upload", repo), repo)
+
+    def floor_copy(threads: int, source: Path, name: str) -> Step:
+        row = f1 if threads == 1 else fj
+
+        def prepare(i: int) -> Prepared:
+            out = s.dirs.fresh(f"{w.name}-{name}")
+            return Prepared(
+                s.python(FLOOR, "copy", source, out / DATA, "--threads", str(threads)), out
+            )
+
+        return row, prepare
+
+    steps: list[Step] = [
+        (up_cli, upload_cli),
+        floor_copy(1, w.master / DATA, "floor-up"),
+        floor_copy(jobs, w.master / DATA, "floor-up"),
+    ]
+    if not s.args.no_api:
+        steps.append((up_api, upload_api))
+    rclone_up = others.rclone_local(s, w, label, "upload", [f1, fj], lambda: w.master / DATA)
+    dvc = others.dvc_local(s, w, label, [f1, fj])
+    steps += [step for step in (rclone_up, dvc[0] if dvc else None) if step is not None]
+    s.rounds(runs, steps, pause)
+    if "repo" not in first or up_cli.error:
+        s.say(f"{label}: cavorite's upload failed; no retrieve or no-op runs")
+        return
+    store, source = first["store"], first["repo"]
+    address = store.as_uri()
+
+    s.say(f"{label}: retrieve (verified) from the local store")
+    re_cli = s.row("local", label, w, "retrieve", "cavorite CLI")
+    re_api = s.row("local", label, w, "retrieve", "cavorite API", internal=True)
+    f1 = s.row("local", label, w, "retrieve", "floor: copy+sha256, 1 thread", floor=True)
+    fj = s.row("local", label, w, "retrieve", f"floor: copy+sha256, {jobs} threads", floor=True)
+    re_cli.floors = re_api.floors = [f1, fj]
+
+    def retrieve_cli(i: int) -> Prepared:
+        repo = s.clone(source, w, f"{w.name}-retrieve-cli", LOCAL, address)
+        first.setdefault("retrieved", repo)
+        return Prepared(s.cav("retrieve"), repo)
+
+    def retrieve_api(i: int) -> Prepared:
+        repo = s.clone(source, w, f"{w.name}-retrieve-api", LOCAL, address)
+        return Prepared(s.api("retrieve", repo), repo)
+
+    steps = [
+        (re_cli, retrieve_cli),
+        floor_copy(1, store / DATA, "floor-get"),
+        floor_copy(jobs, store / DATA, "floor-get"),
+    ]
+    if not s.args.no_api:
+        steps.append((re_api, retrieve_api))
+    rclone_get = others.rclone_local(s, w, label, "retrieve", [f1, fj], lambda: store / DATA)
+    dvc_get = dvc[1]([f1, fj]) if dvc else None
+    steps += [step for step in (rclone_get, dvc_get) if step is not None]
+    s.rounds(runs, steps, pause)
+
+    if large:
+        s.ratio_target("large files, local upload: within 1.25x of the floor's time", up_cli, 1.25)
+        s.ratio_target(
+            "large files, local retrieve (verified): within 1.25x of the floor's time", re_cli, 1.25
+        )
+        measured = [r for r in (up_cli, re_cli) if r.series]
+        peak = max((r.series.peak_rss_mib for r in measured), default=None)
+        s.target(
+            "large files: peak memory of the cavorite process",
+            "< 100 MiB",
+            "not measured" if peak is None else f"{peak:.0f} MiB (max of upload and retrieve)",
+            None if peak is None else peak < 100,
+        )
+    else:
+        s.ratio_target("many small files, local upload: within 1.5x of the floor", up_cli, 1.5)
+        s.ratio_target(
+            "many small files, local retrieve (verified): within 1.5x of the floor", re_cli, 1.5
+        )
+    if "retrieved" in first:
+        noop(s, w, label, first["retrieved"], runs, judge=True)
+
+
+def noop(s: Suite, w: Workload, label: str, repo: Path, runs: int, judge: bool) -> dict[str, Row]:
+    """No-op retrieve, status and upload in ``repo``, where every artifact is present."""
+    s.say(f"{label}: no-op runs ({w.count} files present)")
+    watch = repo / DATA
+    first = s.row(
+        "local", label, w, "first no-op retrieve after retrieve", "cavorite CLI", moves_data=False
+    )
+    s.measure(first, Prepared(s.cav("retrieve"), repo, watch=watch))
+    floor = s.row(
+        "local", label, w, "no-op", "floor: parse cfiles + lstat", moves_data=False, floor=True
+    )
+    steps: list[Step] = [(floor, lambda i: Prepared(s.python(FLOOR, "noop", repo), repo))]
+    ops: list[tuple[str, list[str], str | None]] = [
+        ("no-op retrieve", s.cav("retrieve"), "retrieve")
+    ]
+    if s.tools.has_status:
+        ops.append(("status", s.cav("status", jobs=False), "status"))
+        ops.append(("status data (tracked files only)", s.cav("status", DATA, jobs=False), None))
+    ops.append(("no-op upload", s.cav("upload", DATA), "upload"))
+    made: dict[str, Row] = {}
+    for op, cmd, api_op in ops:
+        r = s.row("local", label, w, op, "cavorite CLI", moves_data=False)
+        r.floors = [floor]
+        made[op] = r
+        steps.append((r, lambda i, cmd=cmd: Prepared(cmd, repo, watch=watch)))
+        if api_op is not None and not s.args.no_api:
+            a = s.row("local", label, w, op, "cavorite API", moves_data=False, internal=True)
+            a.floors = [floor]
+            made[f"{op} (API)"] = a
+            steps.append((a, lambda i, op=api_op: Prepared(s.api(op, repo), repo, watch=watch)))
+    s.rounds(runs, steps, pause=0.2)
+
+    clean: dict[str, bool | None] = {}
+    for name, r in [("first", first), *made.items()]:
+        clean[name] = s.check_reads(r, w)
+    if first.series and clean["first"] is False:
+        a = s.access(first) or {}
+        s.notes.append(
+            f"{label}: the first no-op retrieve right after a retrieve opened "
+            f"{a.get('artifacts_opened', '?')} of {w.count} artifacts: the state cache does not "
+            "trust a hash taken less than RACY_NS after the file's mtime, and retrieve records "
+            "each hash just after writing the file, so every retrieved file is hashed once more."
+        )
+    if not judge:
+        return made
+    for op in ("no-op retrieve", "status"):
+        r = made.get(op)
+        if r is None:
+            s.target(f"{label}: no-op {op} under 0.3 s", "< 0.3 s", "no `status` command", None)
+            continue
+        secs = r.seconds()
+        ok = clean.get(op)
+        s.target(
+            f"{label}: {op} over {w.count:,} present files under 0.3 s, reading no file contents",
+            "< 0.3 s; no artifact opened",
+            f"{fmt_s(secs)}; "
+            + (
+                "no artifact opened" if ok else "artifacts opened" if ok is False else "not watched"
+            ),
+            None if secs is None or ok is None else secs < 0.3 and ok,
+        )
+        if op == "status" and r.files_per_s():
+            s.status_files_per_s[w.name] = r.files_per_s() or 0.0
+    r = made.get("no-op upload")
+    if r is not None and r.series:
+        ok = clean.get("no-op upload")
+        s.target(
+            f"{label}: repeated upload of unchanged files reads no file contents",
+            "no artifact opened",
+            f"{fmt_s(r.seconds())}; "
+            + (
+                "no artifact opened" if ok else "artifacts opened" if ok is False else "not watched"
+            ),
+            ok,
+        )
+    return made
+
+
+def scale(s: Suite) -> None:
+    """100,000 tiny files: how no-op runs scale."""
+    n = s.plan.scale_files
+    label = f"{n:,} files"
+    s.say(f"scale: generating {n} files of 64 bytes")
+    w = generate_many(s.masters, "scale", n, 64, per_dir=1000)
+    s.describe(w, label)
+    repo = w.master
+    git_init(repo)
+    write_config(repo, LOCAL, s.dirs.fresh("scale-store").as_uri())
+    measure.settle(1.0)
+    s.say(f"scale: one upload of {n} files (makes the cfiles; timed once)")
+    up = s.row("local", label, w, "upload (1 run)", "cavorite CLI")
+    s.measure(up, Prepared(s.cav("upload", DATA), repo))
+    if up.error:
+        return
+    made = noop(s, w, label, repo, min(3, s.plan.runs), judge=False)
+    git_row = s.row("local", label, w, "status's git query", "git ls-files", moves_data=False)
+    git_row.notes.append("the untracked-file query `cavorite status` runs, alone")
+    s.rounds(
+        1,
+        [
+            (
+                git_row,
+                lambda i: Prepared(
+                    [
+                        "git",
+                        "ls-files",
+                        "-z",
+                        "--cached",
+                        "--others",
+                        "--exclude-standard",
+                        "--",
+                        ".",
+                    ],
+                    repo,
+                ),
+            )
+        ],
+    )
+    status = made.get("status")
+    if status is None or not status.series:
+        s.target(f"{label}: no-op status under 5 s", "< 5 s", "no `status` command", None)
+        return
+    secs = status.seconds()
+    s.target(
+        f"{label}: no-op status under 5 s", "< 5 s", fmt_s(secs), None if secs is None else secs < 5
+    )
+    fps = status.files_per_s()
+    small = s.status_files_per_s.get("small")
+    name = f"{label}: status files/s at least 80% of its files/s on the small workload"
+    if fps and small:
+        s.target(
+            name,
+            ">= 80%",
+            f"{fps:,.0f} vs {small:,.0f} files/s: {fps / small:.0%}",
+            fps / small >= 0.8,
+        )
+    else:
+        s.target(name, ">= 80%", "needs the local-small section in the same run", None)
+    tracked = made.get("status data (tracked files only)")
+    if tracked is not None and tracked.seconds() is not None:
+        s.notes.append(
+            f"{label}: `cavorite status data` (tracked files only, no untracked-file query) took "
+            f"{fmt_s(tracked.seconds())}; the whole-repository `cavorite status` took "
+            f"{fmt_s(secs)}, and the `git ls-files --others --exclude-standard` it runs took "
+            f"{fmt_s(git_row.seconds())} on its own: git matches every untracked path against"
+            f" every line of .gitignore, which holds one line per artifact."
+        )
+
+
+def profile(s: Suite, w: Workload, label: str, noop_too: bool) -> None:
+    """cProfile of the API path with --jobs 1 (cProfile sees one thread)."""
+    s.profiles.mkdir(exist_ok=True)
+    s.say(f"profile: {label} through the API, --jobs 1")
+    repo = s.fresh_repo(w, f"{w.name}-profile-up")
+    store = s.dirs.fresh(f"{w.name}-profile-store")
+    write_config(repo, LOCAL, store.as_uri())
+    run_profile(s, f"{label}: upload to the local store", "upload", repo, w.name)
+    clone = s.clone(repo, w, f"{w.name}-profile-get", LOCAL, store.as_uri())
+    run_profile(s, f"{label}: retrieve from the local store", "retrieve", clone, w.name)
+    if noop_too:
+        measure.settle(0.3)
+        run_profile(
+            s, f"{label}: first no-op retrieve after retrieve", "retrieve", clone, w.name, "first"
+        )
+        run_profile(s, f"{label}: no-op retrieve, cache warm", "retrieve", clone, w.name, "noop")
+        if s.tools.has_status:
+            run_profile(s, f"{label}: status", "status", clone, w.name)
+
+
+def run_profile(
+    s: Suite,
+    title: str,
+    op: str,
+    repo: Path,
+    name: str,
+    suffix: str = "",
+    env: dict[str, str] | None = None,
+) -> None:
+    out = s.profiles / f"{name}-{op}{'-' + suffix if suffix else ''}"
+    try:
+        sample = measure.run(s.api(op, repo, profile=out), repo, env or s.env, s.log)
+    except ChildFailed as exc:
+        s.profile_texts.append((title, f"failed: {exc}"))
+        return
+    text = Path(f"{out}.txt").read_text() if Path(f"{out}.txt").exists() else ""
+    seconds = sample.reported.get("seconds", 0.0)
+    s.profile_texts.append(
+        (
+            f"{title} (API, --jobs 1, under cProfile: {seconds:.3f} s)",
+            f"Raw profile: `{out.name}.prof`.\n\n```\n{_trim(text)}\n```",
+        )
+    )
+
+
+def _trim(text: str, per_table: int = 18) -> str:
+    """The headings and the first rows of each pstats table."""
+    out: list[str] = []
+    rows = 0
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith(("Ordered by", "List reduced", "# ")):
+            continue
+        if stripped.startswith(("##", "ncalls")) or "function calls" in stripped:
+            rows = 0
+        elif rows >= per_table:
+            continue
+        else:
+            rows += 1
+        out.append(line.rstrip())
+    return "\n".join(out)

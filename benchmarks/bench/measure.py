@@ -1,0 +1,182 @@
+"""Measuring one child process: wall time, peak memory, and how many bytes it read.
+
+Every figure is taken from the outside, the way a user experiences the command:
+
+- wall time from ``Popen`` to the child's exit;
+- peak memory as the child's own maximum resident set size, from ``os.wait4`` (the rusage of
+  that one child, not a running maximum over all children as ``RUSAGE_CHILDREN`` would give);
+- bytes read from ``/proc/<pid>/io`` (``rchar``: bytes returned by read-like system calls,
+  page cache or not; ``read_bytes``: bytes fetched from the block device), read after the child
+  has exited but before it is reaped (``waitid(WNOWAIT)``), so nothing is missed. Children the
+  child reaped itself (``git``) are included by the kernel.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import statistics
+import subprocess
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class ChildFailed(RuntimeError):
+    """A measured command exited non-zero: the benchmark would be measuring an error path."""
+
+
+@dataclass
+class Sample:
+    """One run of one command."""
+
+    seconds: float
+    maxrss_kib: int
+    cpu_seconds: float = 0.0
+    """user + system CPU time of the process (and of children it waited for)"""
+    rchar: int | None = None
+    read_bytes: int | None = None
+    wchar: int | None = None
+    returncode: int = 0
+    reported: dict[str, Any] = field(default_factory=dict)
+    """the JSON object the child printed last on stdout, if it printed one"""
+
+
+def _read_io(pid: int) -> dict[str, int]:
+    try:
+        text = Path(f"/proc/{pid}/io").read_text()
+    except OSError:
+        return {}
+    values: dict[str, int] = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if value.strip().isdigit():
+            values[key.strip()] = int(value)
+    return values
+
+
+def run(
+    cmd: Sequence[str | os.PathLike[str]],
+    cwd: Path,
+    env: Mapping[str, str],
+    log: Path,
+    timeout: float = 1800,
+    check: bool = True,
+) -> Sample:
+    """Run ``cmd`` once, measured. Output goes to ``log`` (appended), never to a terminal."""
+    with open(log, "ab") as out:
+        out.write(f"\n$ (cd {cwd} && {' '.join(map(str, cmd))})\n".encode())
+        out.flush()
+        started = time.perf_counter()
+        proc = subprocess.Popen(
+            [str(c) for c in cmd], cwd=cwd, env=dict(env), stdout=subprocess.PIPE, stderr=out
+        )
+        timer = threading.Timer(timeout, lambda: _kill(proc.pid))
+        timer.start()
+        try:
+            assert proc.stdout is not None
+            stdout = proc.stdout.read()
+            os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+            elapsed = time.perf_counter() - started
+            io = _read_io(proc.pid)
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            timer.cancel()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        proc.stdout.close()
+        out.write(stdout[-4000:])
+    reported: dict[str, Any] = {}
+    for line in reversed(stdout.decode(errors="replace").splitlines()):
+        if line.startswith("{"):
+            try:
+                reported = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            break
+    sample = Sample(
+        elapsed,
+        usage.ru_maxrss,
+        usage.ru_utime + usage.ru_stime,
+        io.get("rchar"),
+        io.get("read_bytes"),
+        io.get("wchar"),
+        proc.returncode,
+        reported,
+    )
+    if check and proc.returncode != 0:
+        raise ChildFailed(f"{' '.join(map(str, cmd))} exited {proc.returncode} in {cwd}; see {log}")
+    return sample
+
+
+def _kill(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def combine(samples: Sequence[Sample]) -> Sample:
+    """Several commands run one after the other as one step (e.g. ``dvc add`` then ``dvc push``)."""
+
+    def total(name: str) -> int | None:
+        values = [getattr(s, name) for s in samples]
+        return None if any(v is None for v in values) else sum(values)
+
+    return Sample(
+        sum(s.seconds for s in samples),
+        max(s.maxrss_kib for s in samples),
+        sum(s.cpu_seconds for s in samples),
+        total("rchar"),
+        total("read_bytes"),
+        total("wchar"),
+        max(s.returncode for s in samples),
+        samples[-1].reported,
+    )
+
+
+@dataclass
+class Series:
+    """Repeated runs of one subject on one workload and operation."""
+
+    samples: list[Sample] = field(default_factory=list)
+
+    def add(self, sample: Sample) -> None:
+        self.samples.append(sample)
+
+    def __bool__(self) -> bool:
+        return bool(self.samples)
+
+    def median(self, attr: str = "seconds") -> float:
+        return statistics.median(float(getattr(s, attr)) for s in self.samples)
+
+    def reported_median(self, key: str) -> float | None:
+        values = [s.reported[key] for s in self.samples if key in s.reported]
+        return statistics.median(values) if values else None
+
+    @property
+    def seconds(self) -> float:
+        return self.median("seconds")
+
+    @property
+    def spread(self) -> tuple[float, float]:
+        times = [s.seconds for s in self.samples]
+        return min(times), max(times)
+
+    @property
+    def peak_rss_mib(self) -> float:
+        return max(s.maxrss_kib for s in self.samples) / 1024
+
+    @property
+    def max_rchar(self) -> int | None:
+        values = [s.rchar for s in self.samples if s.rchar is not None]
+        return max(values) if values else None
+
+
+def settle(pause: float) -> None:
+    """Flush dirty pages and let writeback finish before a timed run."""
+    os.sync()
+    if pause > 0:
+        time.sleep(pause)

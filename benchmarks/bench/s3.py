@@ -1,0 +1,303 @@
+"""Sections against the S3 emulator: upload, retrieve, re-upload, no-op, with request counts."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from pathlib import Path
+
+from .emulator import MotoServer, s3_env
+from .local import run_profile
+from .others import rclone_copy, rclone_env, rclone_s3_flags
+from .report import Row, fmt_bytes
+from .suite import MOTO_NOTE, S3_FLOOR, Prepared, Step, Suite
+from .workloads import DATA, Workload, write_config
+
+_buckets = itertools.count()
+
+
+def s3(s: Suite, moto: MotoServer, w: Workload, label: str, large: bool) -> None:
+    env = s3_env(s.env)
+    jobs = s.tools.s3_jobs
+    runs = s.plan.s3_runs
+    ep = moto.endpoint
+    usable = s.tools.s3_store is None
+    aws = s.tools.aws
+
+    def bucket(kind: str) -> str:
+        name = f"b{next(_buckets):05d}-{kind}"
+        moto.create_bucket(name)
+        return name
+
+    def floor_cmd(mode: str, *args: str | Path) -> list[str]:
+        return s.python(S3_FLOOR, mode, w.master, *args, "--endpoint", ep, "--threads", str(jobs))
+
+    # ------------------------------------------------------------- upload
+    s.say(f"{label}: upload to S3 (moto) ({w.count} files, {w.mib:.0f} MiB)")
+    up_cli = s.row("s3", label, w, "upload", "cavorite CLI")
+    up_api = s.row("s3", label, w, "upload", "cavorite API", internal=True)
+    fput = s.row("s3", label, w, "upload", f"floor: boto3 put loop, {jobs} threads", floor=True)
+    aws_up = s.row("s3", label, w, "upload", "aws s3 cp --recursive")
+    up_cli.floors = up_api.floors = aws_up.floors = [fput]
+    first: dict[str, str] = {}
+
+    def upload_cli(i: int) -> Prepared:
+        repo = s.fresh_repo(w, f"{w.name}-s3-upload-cli")
+        b = bucket("cli")
+        write_config(repo, "s3", f"{ep}/{b}")
+        first.setdefault("repo", str(repo))
+        first.setdefault("bucket", b)
+        return Prepared(s.cav("upload", DATA), repo, env)
+
+    def upload_api(i: int) -> Prepared:
+        repo = s.fresh_repo(w, f"{w.name}-s3-upload-api")
+        write_config(repo, "s3", f"{ep}/{bucket('api')}")
+        return Prepared(s.api("upload", repo), repo, env)
+
+    def floor_put(i: int) -> Prepared:
+        return Prepared(floor_cmd("put", bucket("floor")), w.master, env)
+
+    def aws_put(i: int) -> Prepared:
+        assert aws is not None
+        cmd = [aws, "s3", "cp", "--recursive", "--quiet", "--endpoint-url", ep, DATA]
+        return Prepared([*cmd, f"s3://{bucket('aws')}/{DATA}"], w.master, env)
+
+    steps: list[Step] = [(fput, floor_put)]
+    if usable:
+        steps.append((up_cli, upload_cli))
+        if not s.args.no_api:
+            steps.append((up_api, upload_api))
+    else:
+        up_cli.error = f"cavorite's S3 store cannot be loaded ({s.tools.s3_store})"
+    if aws:
+        steps.append((aws_up, aws_put))
+    rclone = s.tools.rclone is not None
+    renv = rclone_env(s, env)
+    rflags = rclone_s3_flags(ep)
+    rc_up = s.row("s3", label, w, "upload", f"rclone copy --transfers {jobs}")
+    rc_up.floors = [fput]
+
+    def rclone_put(i: int) -> Prepared:
+        b = bucket("rclone")
+        first.setdefault("rclone_bucket", b)
+        cmd = [*rclone_copy(s, jobs), *rflags, DATA, f":s3:{b}/{DATA}"]
+        return Prepared(cmd, w.master, renv)
+
+    if rclone:
+        steps.append((rc_up, rclone_put))
+    s.rounds(runs, steps)
+    requests(s, w, [up_cli, up_api, fput, aws_up, rc_up])
+    if not large:
+        s.ratio_target(
+            "S3 emulator, many small files: upload within 1.1x of the plain boto3 put loop",
+            up_cli,
+            1.1,
+        )
+
+    # ------------------------------------------------------------- retrieve
+    uploaded = not up_cli.error and bool(up_cli.series)
+    source_bucket = first.get("bucket") if uploaded else None
+    floor_bucket = bucket("floor-src")
+    seed = Row("s3", label, "seed", "floor", w.count, w.total_bytes)
+    s.measure(seed, Prepared(floor_cmd("put", floor_bucket), w.master, env))
+    get_bucket = source_bucket or floor_bucket
+    s.say(f"{label}: retrieve (verified) from S3")
+    re_cli = s.row("s3", label, w, "retrieve", "cavorite CLI")
+    re_api = s.row("s3", label, w, "retrieve", "cavorite API", internal=True)
+    fget = s.row("s3", label, w, "retrieve", f"floor: boto3 get loop, {jobs} threads", floor=True)
+    franged = s.row(
+        "s3",
+        label,
+        w,
+        "retrieve",
+        f"floor: boto3 download_file (ranged), {jobs} threads",
+        floor=True,
+    )
+    aws_get = s.row("s3", label, w, "retrieve", "aws s3 cp --recursive")
+    re_cli.floors = re_api.floors = aws_get.floors = [fget, franged]
+
+    def clone(kind: str) -> Path:
+        return s.clone(Path(first["repo"]), w, f"{w.name}-s3-{kind}", "s3", f"{ep}/{get_bucket}")
+
+    def retrieve_cli(i: int) -> Prepared:
+        repo = clone("retrieve-cli")
+        first.setdefault("retrieved", str(repo))
+        return Prepared(s.cav("retrieve"), repo, env)
+
+    def retrieve_api(i: int) -> Prepared:
+        repo = clone("retrieve-api")
+        return Prepared(s.api("retrieve", repo), repo, env)
+
+    def floor_get(ranged: bool) -> Callable[[int], Prepared]:
+        def prepare(i: int) -> Prepared:
+            out = s.dirs.fresh(f"{w.name}-s3-floor-get")
+            cmd = floor_cmd("get", get_bucket, out)
+            return Prepared([*cmd, "--ranged"] if ranged else cmd, out, env)
+
+        return prepare
+
+    def aws_get_cmd(i: int) -> Prepared:
+        assert aws is not None
+        out = s.dirs.fresh(f"{w.name}-s3-aws-get")
+        cmd = [aws, "s3", "cp", "--recursive", "--quiet", "--endpoint-url", ep]
+        return Prepared([*cmd, f"s3://{get_bucket}/{DATA}", DATA], out, env)
+
+    steps = [(fget, floor_get(False))]
+    if large:
+        steps.append((franged, floor_get(True)))
+    if usable and uploaded:
+        steps.append((re_cli, retrieve_cli))
+        if not s.args.no_api:
+            steps.append((re_api, retrieve_api))
+    else:
+        re_cli.error = f"no cavorite upload to retrieve ({up_cli.error or 'not run'})"
+    if aws:
+        steps.append((aws_get, aws_get_cmd))
+    rc_get = s.row("s3", label, w, "retrieve", f"rclone copy --transfers {jobs}")
+    rc_get.floors = [fget, franged]
+
+    def rclone_get(i: int) -> Prepared:
+        out = s.dirs.fresh(f"{w.name}-s3-rclone-get")
+        cmd = [*rclone_copy(s, jobs), *rflags, f":s3:{get_bucket}/{DATA}", DATA]
+        return Prepared(cmd, out, renv)
+
+    if rclone:
+        steps.append((rc_get, rclone_get))
+    s.rounds(runs, steps)
+    requests(s, w, [re_cli, re_api, fget, franged, aws_get, rc_get])
+    if large:
+        s.notes.append(
+            f"{label}: {MOTO_NOTE} So cavorite's retrieve is shown next to both the single-stream "
+            "GetObject loop and boto3's ranged download_file."
+        )
+        return
+    if not uploaded:
+        return
+
+    # ------------------------------------------------------------- re-upload, nothing changed
+    repo = Path(first["repo"])
+    s.say(f"{label}: re-upload of unchanged files (must send nothing)")
+    again = s.row("s3", label, w, "re-upload (unchanged)", "cavorite CLI", moves_data=False)
+    again_api = s.row(
+        "s3", label, w, "re-upload (unchanged)", "cavorite API", moves_data=False, internal=True
+    )
+    fhead = s.row(
+        "s3",
+        label,
+        w,
+        "re-upload (unchanged)",
+        f"floor: boto3 head loop, {jobs} threads",
+        moves_data=False,
+        floor=True,
+    )
+    flist = s.row(
+        "s3",
+        label,
+        w,
+        "re-upload (unchanged)",
+        "floor: one paginated listing",
+        moves_data=False,
+        floor=True,
+    )
+    aws_sync = s.row(
+        "s3",
+        label,
+        w,
+        "re-upload (unchanged)",
+        "aws s3 sync --exclude '*.cfile'",
+        moves_data=False,
+    )
+    again.floors = again_api.floors = aws_sync.floors = [fhead, flist]
+    steps = [
+        (again, lambda i: Prepared(s.cav("upload", DATA), repo, env, watch=None)),
+        (fhead, lambda i: Prepared(floor_cmd("head", get_bucket), repo, env)),
+        (flist, lambda i: Prepared(floor_cmd("list", get_bucket), repo, env)),
+    ]
+    if not s.args.no_api:
+        steps.append((again_api, lambda i: Prepared(s.api("upload", repo), repo, env)))
+    if aws:
+        sync = [aws, "s3", "sync", "--quiet", "--endpoint-url", ep, "--exclude", "*.cfile"]
+        steps.append(
+            (aws_sync, lambda i: Prepared([*sync, DATA, f"s3://{get_bucket}/{DATA}"], repo, env))
+        )
+    rc_again = s.row(
+        "s3", label, w, "re-upload (unchanged)", "rclone copy (to its own upload)", moves_data=False
+    )
+    rc_again.floors = [fhead, flist]
+    rclone_bucket = first.get("rclone_bucket")
+    if rclone_bucket:
+        cmd = [*rclone_copy(s, jobs), *rflags, DATA, f":s3:{rclone_bucket}/{DATA}"]
+        steps.append((rc_again, lambda i: Prepared(cmd, w.master, renv)))
+    s.rounds(runs, steps)
+    requests(s, w, [again, again_api, fhead, flist, aws_sync, rc_again])
+    counts = [x.reported.get("server", {}) for x in again.series.samples + again_api.series.samples]
+    writes = sum(c.get("requests", {}).get(m, 0) for c in counts for m in ("PUT", "POST"))
+    body = sum(sum(c.get("declared_body_bytes", {}).values()) for c in counts)
+    received = sum(sum(c.get("received_body_bytes", {}).values()) for c in counts)
+    s.target(
+        "S3: re-uploading unchanged files sends zero bytes",
+        "0 PUT/POST, 0 body bytes",
+        f"{writes} PUT/POST requests, {body + received} body bytes, over {len(counts)} runs "
+        f"(CLI and API) of {w.count:,} files, counted at the emulator"
+        if counts
+        else "not measured",
+        None if not counts else writes == 0 and body == 0 and received == 0,
+    )
+
+    # ------------------------------------------------------------- no-op retrieve
+    if "retrieved" in first:
+        retrieved = Path(first["retrieved"])
+        s.say(f"{label}: no-op retrieve (everything present; the store need not be asked)")
+        warm = Row("s3", label, "warm-up", "cavorite CLI", w.count, 0)
+        s.measure(warm, Prepared(s.cav("retrieve"), retrieved, env))
+        noop_cli = s.row("s3", label, w, "no-op retrieve", "cavorite CLI", moves_data=False)
+        s.rounds(
+            runs,
+            [
+                (
+                    noop_cli,
+                    lambda i: Prepared(s.cav("retrieve"), retrieved, env, watch=retrieved / DATA),
+                )
+            ],
+        )
+        requests(s, w, [noop_cli])
+        s.check_reads(noop_cli, w)
+
+    if s.args.profile and usable:
+        s.profiles.mkdir(exist_ok=True)
+        s.say(f"profile: {label} through the API, --jobs 1")
+        b = bucket("profile")
+        repo = s.fresh_repo(w, f"{w.name}-s3-profile-up")
+        write_config(repo, "s3", f"{ep}/{b}")
+        run_profile(s, f"{label}: upload to S3", "upload", repo, "s3", env=env)
+        clone_repo = s.clone(repo, w, f"{w.name}-s3-profile-get", "s3", f"{ep}/{b}")
+        run_profile(s, f"{label}: retrieve from S3", "retrieve", clone_repo, "s3", env=env)
+
+
+def requests(s: Suite, w: Workload, rows: list[Row]) -> None:
+    """Add each row's request counts (median run) to the report."""
+    for r in rows:
+        samples = sorted(
+            (x for x in r.series.samples if "server" in x.reported), key=lambda x: x.seconds
+        )
+        if not samples:
+            continue
+        x = samples[len(samples) // 2]
+        req = x.reported["server"].get("requests", {})
+        declared = x.reported["server"].get("declared_body_bytes", {})
+        total = sum(req.values())
+        cpu = x.reported.get("server_cpu")
+        s.requests.append(
+            [
+                r.workload,
+                r.op,
+                r.subject,
+                *(str(req.get(m, 0)) for m in ("PUT", "POST", "GET", "HEAD")),
+                f"{total / max(1, w.count):.2f}",
+                fmt_bytes(declared.get("PUT", 0) + declared.get("POST", 0)),
+                "-" if cpu is None else f"{cpu:.2f} s",
+            ]
+        )
+        r.notes.append(f"{total / max(1, w.count):.2f} requests/file")
+        if cpu is not None:
+            r.notes.append(f"emulator CPU {cpu:.1f} s")

@@ -1,0 +1,101 @@
+"""The cavorite-py benchmark suite (issue 6). One command, from the repository root:
+
+    .venv/bin/python benchmarks/run.py            # full default run, about 10-15 min on 2 cores
+    .venv/bin/python benchmarks/run.py --quick    # smaller workloads, fewer runs
+    .venv/bin/python benchmarks/run.py --smoke    # every code path once on tiny workloads, < 60 s
+    .venv/bin/python benchmarks/run.py --scale    # add the 100,000-file no-op scaling section
+
+It generates its own workloads under benchmarks/work/, measures the real ``cavorite`` command (a
+child process, as users run it) and the Python API, next to floors measured in the same run on
+the same files, prints a markdown report and writes it to ``--output`` (benchmarks/results.md).
+docs/performance.md explains every figure.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+
+from bench import local, measure
+from bench.emulator import MotoServer
+from bench.plan import HERE, Plan, detect_tools, parse_args
+from bench.suite import Suite
+from bench.workloads import KIB, MIB, generate_large, generate_many
+
+
+def run(s: Suite) -> None:
+    plan = s.plan
+    sections = set(plan.sections)
+    if "startup" in sections:
+        local.startup(s)
+    small = large = None
+    if sections & {"local-small", "s3-small"}:
+        s.say(f"generating {plan.small_files} files of {plan.small_size // KIB} KiB")
+        small = generate_many(s.masters, "small", plan.small_files, plan.small_size)
+        s.describe(small, "small")
+        measure.settle(1.0)
+    if "local-small" in sections and small is not None:
+        local.local(s, small, "small", large=False)
+    if "local-large" in sections:
+        s.say(f"generating {plan.large_files} files of {plan.large_size // MIB} MiB")
+        large = generate_large(s.masters, "large", plan.large_files, plan.large_size)
+        s.describe(large, "large")
+        measure.settle(plan.large_pause)
+        local.local(s, large, "large", large=True)
+    if s.args.profile:
+        if "local-small" in sections and small is not None:
+            local.profile(s, small, "small", noop_too=True)
+        if large is not None:
+            local.profile(s, large, "large", noop_too=False)
+    if sections & {"s3-small", "s3-large"}:
+        from bench import s3  # boto3 is imported only when the S3 sections run
+
+        with MotoServer(s.tools.python, s.logs / "moto.log") as moto:
+            s.moto = moto
+            s.say(f"moto S3 server on {moto.endpoint}")
+            if "s3-small" in sections and small is not None:
+                s3.s3(s, moto, small, "S3 small", large=False)
+                moto.reset_all()
+            if "s3-large" in sections:
+                size = plan.s3_large_size
+                s.say(f"generating {plan.large_files} files of {size // MIB} MiB for S3")
+                big = generate_large(s.masters, "s3-large", plan.large_files, size)
+                s.describe(big, "S3 large")
+                measure.settle(plan.large_pause)
+                s3.s3(s, moto, big, "S3 large", large=True)
+                moto.reset_all()
+            s.moto = None
+    if "scale" in sections:
+        local.scale(s)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    plan = Plan.from_args(args)
+    tools = detect_tools(args)
+    s = Suite(args, plan, tools)
+    default = s.workdir / "smoke-results.md" if args.smoke else HERE / "results.md"
+    output = args.output or default
+    s.say(f"mode {plan.mode}: {', '.join(plan.sections)}; working in {s.root}")
+    started = time.monotonic()
+    try:
+        run(s)
+    except KeyboardInterrupt:
+        s.say("interrupted: reporting what was measured so far")
+    finally:
+        text = s.markdown(argv, time.monotonic() - started)
+        print(text)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text + "\n")
+        s.say(f"results written to {output}")
+        s.cleanup()
+    missed = sum(t.verdict == "MISS" for t in s.targets)
+    met = sum(t.verdict == "PASS" for t in s.targets)
+    s.say(f"targets: {met} met, {missed} missed, {len(s.targets) - met - missed} not measured")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
