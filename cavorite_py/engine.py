@@ -158,6 +158,9 @@ class Engine:
             artifact = artifact_of(path)
             try:
                 result = one(path)
+            except StoreError as exc:
+                named = _naming(exc, self.workspace.display(artifact))
+                result = FileResult(artifact, Outcome.FAILED, error=named)
             except CavoriteError as exc:
                 result = FileResult(artifact, Outcome.FAILED, error=exc)
             except OSError as exc:
@@ -341,6 +344,20 @@ class Engine:
                 f"{self.workspace.display(artifact)}: object {key!r} is not in the store "
                 f"({self.store.describe()}); was it uploaded?"
             ) from None
+
+
+def _naming(exc: StoreError, where: str) -> StoreError:
+    """``exc`` with the file's name in front: a store's message ("cannot reach ...") does not
+    say which file of a run failed. Same type, same cause; unchanged if it names the file."""
+    if str(exc).startswith(f"{where}: "):
+        return exc
+    try:
+        named = type(exc)(f"{where}: {exc}")
+    except TypeError:  # a plugin's own subclass with another signature
+        return exc
+    named.__cause__ = exc.__cause__
+    named.__suppress_context__ = True
+    return named
 
 
 def _os_message(exc: OSError) -> str:
