@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat as statmod
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +74,24 @@ def measure(store: Store, key: str) -> str:
     return sink.hexdigest()
 
 
+def stored_matches(
+    store: Store,
+    key: str,
+    remote: ObjectInfo,
+    size: int | None,
+    sha256: str,
+    download: bool = True,
+) -> bool | None:
+    """Whether the stored object ``remote`` (what ``store.stat(key)`` said) holds the content of
+    this size and sha256. A store that keeps no sha256 is answered by streaming the object,
+    or, with ``download`` off, by None: cannot tell."""
+    if size is not None and remote.size != size:
+        return False
+    if remote.sha256 is not None:
+        return remote.sha256.lower() == sha256
+    return measure(store, key) == sha256 if download else None
+
+
 def same_file_state(a: os.stat_result, b: os.stat_result) -> bool:
     """Whether nothing wrote to the file between two stats (ctime catches a restored mtime)."""
 
@@ -108,16 +127,19 @@ class Engine:
     on_uploaded: Callable[[Sequence[Path]], None] | None = None
     """called once with every artifact whose cfile was written (e.g. to update .gitignore)"""
     _absent: frozenset[str] = field(default=frozenset(), init=False, repr=False)
+    _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
 
     # ----------------------------------------------------------------- many files
 
     def upload(self, artifacts: Sequence[Path], force: bool = False) -> Report:
         self._absent = self._absent_keys(artifacts)
         report = self._run(artifacts, lambda p: self._upload_one(p, force), lambda p: p)
-        if self.on_uploaded is not None:
-            done = [r.path for r in report.results if not r.failed]
-            if done:
+        done = [r.path for r in report.results if not r.failed]
+        if self.on_uploaded is not None and done:
+            try:
                 self.on_uploaded(done)
+            except CavoriteError as exc:  # the uploads stand; say what is left to do
+                report.warnings.append(str(exc))
         return report
 
     def retrieve(self, cfiles: Sequence[Path], force: bool = False) -> Report:
@@ -157,6 +179,8 @@ class Engine:
         def guarded(path: Path) -> tuple[Path, FileResult]:
             artifact = artifact_of(path)
             try:
+                if self._stop.is_set():
+                    raise CavoriteError(f"{self.workspace.display(artifact)}: interrupted")
                 result = one(path)
             except StoreError as exc:
                 named = _naming(exc, self.workspace.display(artifact))
@@ -169,8 +193,19 @@ class Engine:
             self.observer.finished(result)
             return path, result
 
-        by_path = dict(bounded_map(guarded, paths, self.jobs))
+        by_path = dict(bounded_map(guarded, paths, self.jobs, on_stop=self._stop.set))
         return Report([by_path[p] for p in paths])
+
+    def _progress(self, artifact: Path) -> Callable[[int], None]:
+        """The progress callback of one transfer; it also ends the transfer early, at its next
+        chunk, once the run is interrupted (Ctrl-C), so that workers stop instead of finishing."""
+
+        def advanced(nbytes: int) -> None:
+            if self._stop.is_set():
+                raise CavoriteError(f"{self.workspace.display(artifact)}: interrupted")
+            self.observer.advanced(artifact, nbytes)
+
+        return advanced
 
     # ----------------------------------------------------------------- upload
 
@@ -190,7 +225,7 @@ class Engine:
             if remote is not None and not force:
                 raise self._conflict(artifact, key)
             self._probe_cfile_directory(artifact)
-            outcome = self._put(key, artifact, info, before, overwrite=remote is not None)
+            outcome = self._put(key, artifact, info, before, remote is not None, force)
         self._write_cfile(artifact, key, info, before)
         return FileResult(artifact, outcome, key, info.size, sha)
 
@@ -227,11 +262,8 @@ class Engine:
 
     def _holds(self, key: str, remote: ObjectInfo, info: ObjectInfo) -> bool:
         """Whether the stored object ``remote`` has exactly the content described by ``info``."""
-        if remote.size != info.size:
-            return False
-        if remote.sha256 is not None:
-            return remote.sha256.lower() == info.sha256
-        return measure(self.store, key) == info.sha256  # the store keeps no sha256
+        assert info.sha256 is not None
+        return bool(stored_matches(self.store, key, remote, info.size, info.sha256))
 
     def _conflict(self, artifact: Path, key: str) -> ConflictError:
         return ConflictError(
@@ -240,27 +272,32 @@ class Engine:
         )
 
     def _put(
-        self, key: str, artifact: Path, info: ObjectInfo, before: os.stat_result, overwrite: bool
+        self,
+        key: str,
+        artifact: Path,
+        info: ObjectInfo,
+        before: os.stat_result,
+        overwrite: bool,
+        force: bool,
     ) -> Outcome:
         self.observer.started(artifact, info.size)
+        progress = self._progress(artifact)
         try:
-            self.store.put(
-                key,
-                artifact,
-                info,
-                overwrite=overwrite,
-                progress=lambda n: self.observer.advanced(artifact, n),
-            )
+            self.store.put(key, artifact, info, overwrite=overwrite, progress=progress)
         except ObjectExists:
-            # stored by someone else between our stat and our put: fine if it is our content
+            # stored by someone else between our look and our put: fine if it is our content
             remote = self.store.stat(key)
             if remote is not None and self._holds(key, remote, info):
                 return Outcome.ALREADY_STORED
-            raise self._conflict(artifact, key) from None
+            if not force:
+                raise self._conflict(artifact, key) from None
+            overwrite = True
+            self.store.put(key, artifact, info, overwrite=True, progress=progress)
         after = os.lstat(artifact)
         if not same_file_state(before, after):
-            with contextlib.suppress(StoreError):  # if it stays, retrieve refuses it by its hash
-                self.store.delete(key)
+            if not overwrite:  # created by this run: remove it (an overwritten one is the
+                with contextlib.suppress(StoreError):  # user's forced choice; its hash no
+                    self.store.delete(key)  # longer matches, so retrieve refuses it)
             raise FileChangedError(
                 f"{self.workspace.display(artifact)}: changed while it was being uploaded; "
                 "no cfile written. Upload it again once the file is complete"
@@ -301,7 +338,7 @@ class Engine:
                     f"{ws.display(artifact)}: modified locally (differs from its cfile); "
                     "upload it to keep the change, or retrieve --force to discard it"
                 )
-        self._download(meta, artifact)
+        self._download(meta, artifact, replace=local is not None)
         return FileResult(artifact, Outcome.RETRIEVED, meta.name, meta.size, meta.checksum)
 
     def _local_state(self, artifact: Path) -> os.stat_result | None:
@@ -316,14 +353,14 @@ class Engine:
             f"{self.workspace.display(artifact)}: is {what}; move it aside and retrieve again"
         )
 
-    def _download(self, meta: Metadata, artifact: Path) -> None:
+    def _download(self, meta: Metadata, artifact: Path, replace: bool) -> None:
         ws = self.workspace
         artifact.parent.mkdir(parents=True, exist_ok=True)
         tmp = temp_path_for(artifact)
         self.observer.started(artifact, meta.size)
         try:
             with open(tmp, "xb") as f:
-                sink = HashingWriter(f, lambda n: self.observer.advanced(artifact, n))
+                sink = HashingWriter(f, self._progress(artifact))
                 self._get(meta.name, sink, artifact)
             got = sink.hexdigest()
             if got != meta.checksum or (meta.size is not None and sink.size != meta.size):
@@ -331,10 +368,32 @@ class Engine:
                     f"{ws.display(artifact)}: downloaded content does not match its cfile "
                     f"(expected sha256 {meta.checksum}, got {got}); the download was deleted"
                 )
-            os.replace(tmp, artifact)
+            if replace:
+                os.replace(tmp, artifact)  # --force over a local edit: asked for
+            else:
+                self._place_new(tmp, artifact, got)
             self.hasher.remember(artifact, os.stat(artifact), got)
         finally:
             tmp.unlink(missing_ok=True)
+
+    def _place_new(self, tmp: Path, artifact: Path, sha256: str) -> None:
+        """Move a verified download to where no file was, never over one that appeared since
+        (unless it is the same content, as another run retrieving the same file writes)."""
+        try:
+            os.link(tmp, artifact)
+            return
+        except FileExistsError:
+            pass
+        except OSError:  # a file system without hard links: the narrow window stays
+            if not os.path.lexists(artifact):
+                os.replace(tmp, artifact)
+                return
+        st = self._local_state(artifact)
+        if st is None or self.hasher.sha256(artifact, st) != sha256:
+            raise ConflictError(
+                f"{self.workspace.display(artifact)}: a different file appeared there during the "
+                "download and was left alone; retrieve again (with --force to replace it)"
+            )
 
     def _get(self, key: str, sink: HashingWriter, artifact: Path) -> None:
         try:

@@ -6,10 +6,13 @@ artifact (``/assets/logo.png``), added once and never reordered or removed.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from .config import CONFIG_DIR
 from .fsutil import atomic_write_bytes
 
 _SPECIAL = re.compile(r"([*?\[\]\\!#])")
@@ -33,11 +36,36 @@ def expressible(relative_posix: str) -> bool:
     return "\n" not in relative_posix and "\r" not in relative_posix
 
 
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``directory`` (cavorite's own ``.cavorite/``): two runs that
+    finish together must not both read, extend and rewrite .gitignore, losing one's lines."""
+    try:
+        import fcntl
+    except ImportError:  # no advisory locks on this platform
+        yield
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
 def ignore(root: Path, relative_paths: Iterable[str]) -> list[str]:
     """Add an entry for every path not listed yet; return the entries added.
 
     Paths that no .gitignore line can express (see :func:`expressible`) are skipped.
     """
+    lock_dir = root / CONFIG_DIR
+    if not lock_dir.is_dir():
+        return _ignore(root, relative_paths)
+    with _locked(lock_dir):
+        return _ignore(root, relative_paths)
+
+
+def _ignore(root: Path, relative_paths: Iterable[str]) -> list[str]:
     path = root / ".gitignore"
     try:
         # bytes that are not UTF-8 (a name written by another tool) are kept as they were

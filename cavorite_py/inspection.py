@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import metadata
-from .engine import Hasher, measure
+from .engine import Hasher, measure, stored_matches
 from .errors import CavoriteError, StoreError
 from .fsutil import is_temp_name
 from .gitignore import in_git_work_tree
@@ -22,7 +22,7 @@ from .guard import GuardSettings, git_visible_files, read_head, reason_to_track
 from .metadata import Metadata
 from .parallel import bounded_map
 from .results import FileResult, Outcome, Report
-from .stores.base import Store
+from .stores.base import ObjectInfo, Store
 from .workspace import SKIP_DIRS, Workspace
 
 
@@ -91,16 +91,15 @@ class Inspector:
             return FileResult(artifact, Outcome.FAILED, error=exc)
         if info is None:
             return _result(artifact, meta, Outcome.NOT_IN_STORE, f"no object {meta.name!r}")
-        if meta.size is not None and info.size != meta.size:
-            return _result(artifact, meta, Outcome.STORE_DIFFERS, f"size {info.size}")
-        sha = info.sha256
-        if sha is None:
-            try:
-                sha = measure(store, meta.name)
-            except StoreError as exc:
-                return FileResult(artifact, Outcome.FAILED, error=exc)
-        if sha.lower() != meta.checksum:
-            return _result(artifact, meta, Outcome.STORE_DIFFERS, f"sha256 {sha}")
+        sized = meta.size is None or info.size == meta.size
+        try:
+            if info.sha256 is None and sized:  # the store keeps no sha256: measure it
+                info = ObjectInfo(info.size, measure(store, meta.name))
+        except StoreError as exc:
+            return FileResult(artifact, Outcome.FAILED, error=exc)
+        if not stored_matches(store, meta.name, info, meta.size, meta.checksum):
+            detail = f"sha256 {info.sha256}" if sized else f"size {info.size}"
+            return _result(artifact, meta, Outcome.STORE_DIFFERS, detail)
         return _result(artifact, meta, Outcome.STORED)
 
     def verify(

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from . import metadata
 from .config import CONFIG_DIR, config_path
+from .engine import stored_matches
 from .errors import CavoriteError
 from .guard import BINARY_SNIFF, GuardSettings, git, reason_to_track
 from .metadata import MAX_CFILE_BYTES
@@ -139,7 +140,7 @@ class Guard:
         if self.store is None:
             return None
         try:
-            info = self.store().stat(meta.name)
+            info = self.store().stat(meta.name)  # a store that keeps no sha256: size only
         except CavoriteError as exc:
             return Refusal(
                 cfile,
@@ -151,8 +152,10 @@ class Guard:
             return Refusal(
                 cfile, f"{shown} points at object {meta.name!r}, which is not in the store", upload
             )
-        if (meta.size is not None and info.size != meta.size) or (
-            info.sha256 is not None and info.sha256.lower() != meta.checksum
+        store = self.store()
+        if (
+            stored_matches(store, meta.name, info, meta.size, meta.checksum, download=False)
+            is False
         ):
             return Refusal(
                 cfile,

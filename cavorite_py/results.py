@@ -83,6 +83,8 @@ class Report:
     """Every file's outcome, in the order the files were given (or found)."""
 
     results: list[FileResult] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    """problems that are not any one file's, e.g. a .gitignore that could not be updated"""
 
     @property
     def failed(self) -> list[FileResult]:
@@ -91,7 +93,7 @@ class Report:
     @property
     def ok(self) -> bool:
         """True when no file failed or needs action."""
-        return not any(r.outcome.needs_action for r in self.results)
+        return not self.warnings and not any(r.outcome.needs_action for r in self.results)
 
     def counts(self) -> Counter[Outcome]:
         return Counter(r.outcome for r in self.results)

@@ -892,3 +892,94 @@ def test_a_key_stored_after_the_listing_is_still_not_overwritten(
     assert isinstance(failed[0].error, ConflictError)
     assert not ws.cfile_for(files[0]).exists()
     assert ws.cfile_for(files[1]).exists()
+
+
+# --------------------------------------------------------------------- interruption
+
+
+class SlowGet(Recording):
+    """Streams the object ``slow_key`` in many small, slow chunks."""
+
+    def __init__(self, inner: Store, slow_key: str) -> None:
+        super().__init__(inner)
+        self.slow_key = slow_key
+
+    def get(self, key: str, fileobj: BinaryIO) -> None:
+        if key != self.slow_key:
+            return super().get(key, fileobj)
+        for _ in range(1000):  # 10 s if nothing stops it
+            time.sleep(0.01)
+            fileobj.write(b"x" * 10)
+        return None
+
+
+class InterruptOn:
+    """An observer that raises KeyboardInterrupt (as Ctrl-C does) when ``name`` finishes."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def started(self, path: Path, size: int | None) -> None:
+        pass
+
+    def advanced(self, path: Path, nbytes: int) -> None:
+        pass
+
+    def finished(self, result: FileResult) -> None:
+        if result.path.name == self.name:
+            time.sleep(0.2)  # let the slow download get going
+            raise KeyboardInterrupt
+
+
+def test_an_interrupted_run_stops_its_transfers_promptly(
+    ws: Workspace, local: LocalStore
+) -> None:
+    files = [write(ws.root / "fast.bin", b"fast"), write(ws.root / "slow.bin", b"x" * 10_000)]
+    assert make_engine(ws, local).upload(files).ok
+    for f in files:
+        f.unlink()
+    engine = Engine(ws, SlowGet(local, "slow.bin"), jobs=2, observer=InterruptOn("fast.bin"))
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        engine.retrieve([ws.cfile_for(f) for f in files])
+    assert time.monotonic() - started < 5  # not the 10 s the slow download would take
+    assert not (ws.root / "slow.bin").exists()
+    assert leftovers(ws.root) == []
+
+
+def test_a_download_meeting_the_same_file_from_another_run_succeeds(
+    ws: Workspace, local: LocalStore
+) -> None:
+    artifact = write(ws.root / "a.bin", b"content")
+    assert make_engine(ws, local).upload([artifact]).ok
+    artifact.unlink()
+
+    def other_run_writes(key: str, fileobj: BinaryIO) -> None:
+        artifact.write_bytes(b"content")  # another retrieve finished first
+        local.get(key, fileobj)
+
+    class Racing(Recording):
+        def get(self, key: str, fileobj: BinaryIO) -> None:
+            other_run_writes(key, fileobj)
+
+    report = make_engine(ws, Racing(local)).retrieve([ws.cfile_for(artifact)])
+    assert only(report).outcome is Outcome.RETRIEVED
+    assert artifact.read_bytes() == b"content"
+
+
+def test_a_download_never_replaces_a_different_file_that_appeared_meanwhile(
+    ws: Workspace, local: LocalStore
+) -> None:
+    artifact = write(ws.root / "a.bin", b"content")
+    assert make_engine(ws, local).upload([artifact]).ok
+    artifact.unlink()
+
+    class Racing(Recording):
+        def get(self, key: str, fileobj: BinaryIO) -> None:
+            artifact.write_bytes(b"someone's new work")
+            local.get(key, fileobj)
+
+    report = make_engine(ws, Racing(local)).retrieve([ws.cfile_for(artifact)])
+    assert isinstance(only(report).error, ConflictError)
+    assert artifact.read_bytes() == b"someone's new work"
+    assert leftovers(ws.root) == []

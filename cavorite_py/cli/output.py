@@ -69,6 +69,8 @@ def render(ws: Workspace, report: Report, command: str, as_json: bool) -> int:
             typer.echo(f"cavorite: error: {safe(str(result.error))}", err=True)
         elif not settings.quiet:
             typer.echo(file_line(ws, result))
+    for warning in report.warnings:
+        typer.echo(f"cavorite: warning: {safe(warning)}", err=True)
     typer.echo(summary(report), err=not report.results)
     return 0 if report.ok else 1
 
@@ -79,6 +81,7 @@ def report_dict(ws: Workspace, report: Report, command: str) -> dict[str, Any]:
         "command": command,
         "ok": report.ok,
         "summary": {o.value: counts[o] for o in Outcome},
+        "warnings": list(report.warnings),
         "files": [r.to_dict(_relative(ws, r.path)) for r in report.results],
     }
 

@@ -105,7 +105,8 @@ def json_report(result: CliResult, command: str) -> dict[str, Any]:
     """Parse a ``--json`` report and check the shape every command shares."""
     assert result.stdout.lstrip().startswith("{"), (result.stdout, result.stderr)
     doc: dict[str, Any] = json.loads(result.stdout)
-    assert set(doc) == {"command", "ok", "summary", "files"}
+    assert set(doc) == {"command", "ok", "summary", "warnings", "files"}
+    assert all(isinstance(w, str) for w in doc["warnings"])
     assert doc["command"] == command
     assert isinstance(doc["ok"], bool)
     assert list(doc["summary"]) == OUTCOMES

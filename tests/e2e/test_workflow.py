@@ -666,6 +666,7 @@ def test_json_shape_of_every_command(repo: Path, cavorite: Cavorite) -> None:
         "command": "upload",
         "ok": True,
         "summary": {**dict.fromkeys(doc["summary"], 0), "uploaded": 1},
+        "warnings": [],
         "files": [{**entry, "outcome": "uploaded"}],
     }
 

@@ -146,12 +146,6 @@ def test_two_clones_racing_different_content_to_one_key(
     assert metadata.read(winner / "x.bin.cfile").checksum == sha256(content)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gitignore.ignore reads .gitignore, adds lines and writes it back with no lock: two "
-    "uploads in one repository finishing together lose one run's entries, leaving an uploaded "
-    "artifact that git does not ignore",
-)
 def test_two_uploads_finishing_together_both_update_gitignore(
     repo: Path, cavorite: Cavorite, tmp_path: Path
 ) -> None:
