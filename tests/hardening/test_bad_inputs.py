@@ -246,6 +246,25 @@ def test_cfiles_inside_internal_directories_are_never_used(
     assert_unchanged(before)
 
 
+def test_a_cfile_name_picks_a_key_never_a_place_on_disk(
+    repo: Path, local_objects: Path, cavorite: Cavorite
+) -> None:
+    """A cfile whose name is another artifact's key fetches that object, verified against its
+    own checksum, and writes it beside itself: nothing else on disk is touched."""
+    (repo / "sub").mkdir()
+    borrowed = json.loads((repo / "good.bin.cfile").read_text())
+    (repo / "sub" / "evil.bin.cfile").write_text(json.dumps(borrowed))
+    (repo / "sub" / "liar.bin.cfile").write_text(json.dumps({**borrowed, "checksum": HEX}))
+    before = snapshot(repo, local_objects)
+    result = cavorite("retrieve", "--json", "sub", cwd=repo)
+    assert result.code == EXIT_FAILED, result.stderr
+    outcomes = {f["path"]: f["outcome"] for f in json.loads(result.stdout)["files"]}
+    assert outcomes == {"sub/evil.bin": "retrieved", "sub/liar.bin": "failed"}
+    assert (repo / "sub" / "evil.bin").read_bytes() == GOOD
+    (repo / "sub" / "evil.bin").unlink()
+    assert_unchanged(before)
+
+
 # --------------------------------------------------------------------- the artifact's place
 
 
