@@ -51,6 +51,9 @@ class Hasher(Protocol):
 
     def remember(self, path: Path, st: os.stat_result, sha256: str) -> None: ...
 
+    def lookup(self, path: Path, st: os.stat_result) -> str | None:
+        """The sha256 if known without reading the file, else None."""
+
 
 class PlainHasher:
     """Reads and hashes the file every time."""
@@ -60,6 +63,9 @@ class PlainHasher:
 
     def remember(self, path: Path, st: os.stat_result, sha256: str) -> None:
         pass
+
+    def lookup(self, path: Path, st: os.stat_result) -> str | None:
+        return None
 
 
 class _Discard:
@@ -146,7 +152,31 @@ class Engine:
         ws = self.workspace
         for directory in dict.fromkeys(c.parent for c in cfiles):
             remove_stale_temps(directory)  # partial downloads of runs killed long ago
-        return self._run(cfiles, lambda c: self._retrieve_one(c, force), ws.artifact_for)
+        # files already in place are recognised here, from the state cache, without the cost
+        # of a thread hand-off each; only the others go to the workers
+        done: dict[Path, FileResult] = {}
+        for cfile in cfiles:
+            result = self._known_in_place(cfile)
+            if result is not None:
+                done[cfile] = result
+                self.observer.finished(result)
+        rest = [c for c in cfiles if c not in done]
+        worked = self._run(rest, lambda c: self._retrieve_one(c, force), ws.artifact_for)
+        done.update(zip(rest, worked.results, strict=True))
+        return Report([done[c] for c in cfiles])
+
+    def _known_in_place(self, cfile: Path) -> FileResult | None:
+        """An up-to-date result if the artifact is in place by the state cache; else None
+        (then the full rules run, and report any problem)."""
+        artifact = self.workspace.artifact_for(cfile)
+        try:
+            meta = metadata.read(cfile)
+            st = os.lstat(artifact)
+        except (CavoriteError, OSError):
+            return None
+        if not statmod.S_ISREG(st.st_mode) or self.hasher.lookup(artifact, st) != meta.checksum:
+            return None
+        return FileResult(artifact, Outcome.UP_TO_DATE, meta.name, meta.size, meta.checksum)
 
     def _absent_keys(self, artifacts: Sequence[Path]) -> frozenset[str]:
         """Keys that one listing shows are not in the store, for batches where a listing is
@@ -248,17 +278,14 @@ class Engine:
             raise PathError(f"{ws.display(cfile)}: is {what}; move it aside and upload again")
 
     def _probe_cfile_directory(self, artifact: Path) -> None:
-        """Before an object is sent: prove that a cfile can be created beside ``artifact``."""
+        """Before an object is sent: make sure a cfile can be created beside ``artifact``
+        (access(2) also answers for root on a read-only file system or immutable directory)."""
         cfile = self.workspace.cfile_for(artifact)
-        probe = temp_path_for(cfile)
-        try:
-            probe.open("xb").close()
-        except OSError as exc:
+        if not os.access(cfile.parent, os.W_OK | os.X_OK):
             raise CavoriteError(
-                f"{self.workspace.display(cfile)}: cannot be written ({_os_message(exc)}); "
-                "nothing was uploaded"
-            ) from exc
-        probe.unlink(missing_ok=True)
+                f"{self.workspace.display(cfile)}: cannot be written (permission denied or a "
+                "read-only file system); nothing was uploaded"
+            )
 
     def _holds(self, key: str, remote: ObjectInfo, info: ObjectInfo) -> bool:
         """Whether the stored object ``remote`` has exactly the content described by ``info``."""

@@ -71,5 +71,6 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         with open(tmp, "xb") as f:
             f.write(data)
         os.replace(tmp, path)
-    finally:
+    except BaseException:
         tmp.unlink(missing_ok=True)
+        raise

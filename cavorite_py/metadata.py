@@ -26,6 +26,9 @@ MAX_CFILE_BYTES = 64 * 1024
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def check_key(name: str) -> str:
     """Refuse an object key that is empty, absolute, climbs with ``..`` or is otherwise unsafe.
 
@@ -42,7 +45,7 @@ def check_key(name: str) -> str:
     parts = name.split("/")
     if any(p in ("", ".", "..") for p in parts):
         raise MetadataError(f"object name {name!r} has an empty, '.' or '..' segment")
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+    if _CONTROL.search(name):
         raise MetadataError(f"object name {name!r} contains control characters")
     try:
         name.encode("utf-8")

@@ -12,6 +12,7 @@ import hashlib
 import os
 import subprocess
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -136,9 +137,13 @@ class Repo:
         repository only). Reads no artifact whose state cache entry is still valid."""
         cfiles = selection.retrieve_targets(self.workspace, targets, cwd)
         inspector = Inspector(self.workspace, self.state)
-        report = Report([inspector.local(c) for c in cfiles])
-        if not targets:
-            report.results.extend(inspector.untracked(GuardSettings.from_config(self.config)))
+        if targets:
+            return Report([inspector.local(c) for c in cfiles])
+        settings = GuardSettings.from_config(self.config)
+        with ThreadPoolExecutor(1) as pool:  # git lists files while the cfiles are checked
+            untracked = pool.submit(inspector.untracked, settings)
+            report = Report([inspector.local(c) for c in cfiles])
+            report.results.extend(untracked.result())
         return report
 
     def verify(

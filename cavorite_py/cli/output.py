@@ -64,11 +64,16 @@ def render(ws: Workspace, report: Report, command: str, as_json: bool) -> int:
     if as_json:
         typer.echo(json.dumps(report_dict(ws, report, command), indent=2))
         return 0 if report.ok else 1
+    lines, errors = [], []
     for result in report.results:
         if result.failed:
-            typer.echo(f"cavorite: error: {safe(str(result.error))}", err=True)
+            errors.append(f"cavorite: error: {safe(str(result.error))}")
         elif not settings.quiet:
-            typer.echo(file_line(ws, result))
+            lines.append(file_line(ws, result))
+    if lines:  # one write: thousands of lines echoed one by one are slow
+        typer.echo("\n".join(lines))
+    if errors:
+        typer.echo("\n".join(errors), err=True)
     for warning in report.warnings:
         typer.echo(f"cavorite: warning: {safe(warning)}", err=True)
     typer.echo(summary(report), err=not report.results)
