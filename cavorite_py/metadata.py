@@ -27,6 +27,7 @@ _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_DRIVE = re.compile(r"[A-Za-z]:")
 
 
 def check_key(name: str) -> str:
@@ -40,7 +41,7 @@ def check_key(name: str) -> str:
         raise MetadataError("object name contains a NUL character")
     if "\\" in name:
         raise MetadataError(f"object name {name!r} contains a backslash; names use '/'")
-    if name.startswith("/") or re.match(r"[A-Za-z]:", name):
+    if name.startswith("/") or _DRIVE.match(name):
         raise MetadataError(f"object name {name!r} is absolute")
     parts = name.split("/")
     if any(p in ("", ".", "..") for p in parts):
