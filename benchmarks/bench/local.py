@@ -185,12 +185,14 @@ def local(s: Suite, w: Workload, label: str, large: bool) -> None:
         noop(s, w, label, first["retrieved"], runs, judge=True)
 
 
-def noop(s: Suite, w: Workload, label: str, repo: Path, runs: int, judge: bool) -> dict[str, Row]:
+def noop(
+    s: Suite, w: Workload, label: str, repo: Path, runs: int, judge: bool, after: str = "retrieve"
+) -> dict[str, Row]:
     """No-op retrieve, status and upload in ``repo``, where every artifact is present."""
     s.say(f"{label}: no-op runs ({w.count} files present)")
     watch = repo / DATA
     first = s.row(
-        "local", label, w, "first no-op retrieve after retrieve", "cavorite CLI", moves_data=False
+        "local", label, w, f"first no-op retrieve after {after}", "cavorite CLI", moves_data=False
     )
     s.measure(first, Prepared(s.cav("retrieve"), repo, watch=watch))
     floor = s.row(
@@ -220,7 +222,7 @@ def noop(s: Suite, w: Workload, label: str, repo: Path, runs: int, judge: bool) 
     clean: dict[str, bool | None] = {}
     for name, r in [("first", first), *made.items()]:
         clean[name] = s.check_reads(r, w)
-    if first.series and clean["first"] is False:
+    if first.series and clean["first"] is False and after == "retrieve":
         a = s.access(first) or {}
         s.notes.append(
             f"{label}: the first no-op retrieve right after a retrieve opened "
@@ -237,6 +239,14 @@ def noop(s: Suite, w: Workload, label: str, repo: Path, runs: int, judge: bool) 
             continue
         secs = r.seconds()
         ok = clean.get(op)
+        if r.error:
+            s.target(
+                f"{label}: {op} over {w.count:,} present files",
+                "< 0.3 s",
+                f"failed: {r.error}",
+                False,
+            )
+            continue
         s.target(
             f"{label}: {op} over {w.count:,} present files under 0.3 s, reading no file contents",
             "< 0.3 s; no artifact opened",
@@ -279,33 +289,23 @@ def scale(s: Suite) -> None:
     s.measure(up, Prepared(s.cav("upload", DATA), repo))
     if up.error:
         return
-    made = noop(s, w, label, repo, min(3, s.plan.runs), judge=False)
+    made = noop(s, w, label, repo, min(3, s.plan.runs), judge=False, after="upload")
     git_row = s.row("local", label, w, "status's git query", "git ls-files", moves_data=False)
     git_row.notes.append("the untracked-file query `cavorite status` runs, alone")
-    s.rounds(
-        1,
-        [
-            (
-                git_row,
-                lambda i: Prepared(
-                    [
-                        "git",
-                        "ls-files",
-                        "-z",
-                        "--cached",
-                        "--others",
-                        "--exclude-standard",
-                        "--",
-                        ".",
-                    ],
-                    repo,
-                ),
-            )
-        ],
-    )
+    git_cmd = ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "."]
+    s.measure(git_row, Prepared(git_cmd, repo), timeout=600)
     status = made.get("status")
-    if status is None or not status.series:
+    if status is None:
         s.target(f"{label}: no-op status under 5 s", "< 5 s", "no `status` command", None)
+        return
+    if status.error or not status.series:
+        s.target(f"{label}: no-op status under 5 s", "< 5 s", f"failed: {status.error}", False)
+        s.target(
+            f"{label}: status files/s at least 80% of its files/s on the small workload",
+            ">= 80%",
+            "status failed",
+            False,
+        )
         return
     secs = status.seconds()
     s.target(

@@ -19,6 +19,7 @@ import os
 import signal
 import statistics
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -69,12 +70,12 @@ def run(
     check: bool = True,
 ) -> Sample:
     """Run ``cmd`` once, measured. Output goes to ``log`` (appended), never to a terminal."""
-    with open(log, "ab") as out:
+    with open(log, "ab") as out, tempfile.TemporaryFile() as err:
         out.write(f"\n$ (cd {cwd} && {' '.join(map(str, cmd))})\n".encode())
         out.flush()
         started = time.perf_counter()
         proc = subprocess.Popen(
-            [str(c) for c in cmd], cwd=cwd, env=dict(env), stdout=subprocess.PIPE, stderr=out
+            [str(c) for c in cmd], cwd=cwd, env=dict(env), stdout=subprocess.PIPE, stderr=err
         )
         timer = threading.Timer(timeout, lambda: _kill(proc.pid))
         timer.start()
@@ -89,6 +90,9 @@ def run(
             timer.cancel()
         proc.returncode = os.waitstatus_to_exitcode(status)
         proc.stdout.close()
+        err.seek(0)
+        errors = err.read()
+        out.write(errors[-20000:])
         out.write(stdout[-4000:])
     reported: dict[str, Any] = {}
     for line in reversed(stdout.decode(errors="replace").splitlines()):
@@ -109,7 +113,9 @@ def run(
         reported,
     )
     if check and proc.returncode != 0:
-        raise ChildFailed(f"{' '.join(map(str, cmd))} exited {proc.returncode} in {cwd}; see {log}")
+        lines = [line for line in errors.decode(errors="replace").splitlines() if line.strip()]
+        last = lines[-1].strip()[:300] if lines else "no message"
+        raise ChildFailed(f"{Path(str(cmd[0])).name} exited {proc.returncode}: {last}")
     return sample
 
 

@@ -166,6 +166,17 @@ def s3(s: Suite, moto: MotoServer, w: Workload, label: str, large: bool) -> None
     s.rounds(runs, steps)
     requests(s, w, [re_cli, re_api, fget, franged, aws_get, rc_get])
     if large:
+        measured = [r for r in (up_cli, re_cli) if r.series]
+        peak = max((r.series.peak_rss_mib for r in measured), default=None)
+        s.target(
+            f"{label}: peak memory of the cavorite process",
+            "< 100 MiB",
+            "not measured"
+            if peak is None
+            else f"upload {up_cli.series.peak_rss_mib if up_cli.series else 0:.0f} MiB, "
+            f"retrieve {re_cli.series.peak_rss_mib if re_cli.series else 0:.0f} MiB",
+            None if peak is None else peak < 100,
+        )
         s.notes.append(
             f"{label}: {MOTO_NOTE} So cavorite's retrieve is shown next to both the single-stream "
             "GetObject loop and boto3's ranged download_file."

@@ -7,6 +7,7 @@ import contextlib
 import datetime as dt
 import os
 import platform
+import shlex
 import shutil
 import subprocess
 import sys
@@ -284,7 +285,7 @@ class Suite:
         lines = [
             "# cavorite-py benchmark results",
             "",
-            f"Command: `{_interpreter()} benchmarks/run.py{''.join(' ' + a for a in argv)}`",
+            f"Command: `{shlex.join([_interpreter(), 'benchmarks/run.py', *argv])}`",
             "",
             f"- mode: **{plan.mode}**; timed runs per figure: {plan.runs} (S3: {plan.s3_runs}, "
             f"start-up: {plan.startup_runs}); every figure is a median; the subjects of one "
