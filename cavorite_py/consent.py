@@ -21,7 +21,6 @@ cannot write:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shlex
@@ -31,11 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, ConsentError
+from .hashing import hash_file
 
 ENV_VAR = "CAVORITE_ALLOW_PLUGIN"
 CONFIG_KEY = "allowed_plugins"
-
-_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -62,11 +60,12 @@ def resolve(path: str | os.PathLike[str]) -> Path:
 
 
 def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+    """The sha256 of the program at ``path``; a file that cannot be read is a ``ConfigError``."""
+    try:
+        return hash_file(path)[0]
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(f"cannot read plugin {path} to hash its content: {reason}") from exc
 
 
 def allow(path: str | os.PathLike[str], *, pin: bool = True) -> Allowance:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -181,3 +182,47 @@ def test_allow_plugin_command(
     assert "(any content)" in capsys.readouterr().out
     assert run(["allow-plugin", str(plugin.with_name("missing"))]) == 2
     assert "cannot allow plugin" in capsys.readouterr().err
+
+
+def refuse_reading(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading any program for its sha256 fails, as for a file without read permission (a test
+    run as root could read it even then)."""
+
+    def unreadable(path: Path) -> tuple[str, int]:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(consent, "hash_file", unreadable)
+
+
+def test_allowing_an_unreadable_program_is_a_one_line_error(
+    plugin: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    refuse_reading(monkeypatch)
+    with pytest.raises(ConfigError, match=f"cannot read plugin {plugin} .*: Permission denied$"):
+        consent.allow(plugin)
+    register(app)
+    assert run(["allow-plugin", str(plugin)]) == 2  # not a traceback (exit 3)
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert f"cannot read plugin {plugin}" in err
+    assert consent.allow(plugin, pin=False).sha256 is None  # nothing to read without a pin
+
+
+def test_a_pinned_program_that_became_unreadable(
+    plugin: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    consent.allow(plugin)
+    refuse_reading(monkeypatch)
+    with pytest.raises(ConfigError, match="cannot read plugin"):
+        open_store(plugin)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+def test_allowing_a_program_without_read_permission(plugin: Path) -> None:
+    plugin.chmod(0o111)
+    with pytest.raises(ConfigError, match="cannot read plugin"):
+        consent.allow(plugin)
+
+
+def test_the_pin_is_the_sha256_of_the_content(plugin: Path) -> None:
+    assert consent.file_sha256(plugin) == hashlib.sha256(plugin.read_bytes()).hexdigest()
