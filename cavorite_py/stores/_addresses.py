@@ -1,4 +1,5 @@
-"""What the cloud stores read from their settings: address forms, object keys, numeric options.
+"""What the stores read from their settings: address forms, numeric options, and the one way
+an address is shown to users (:func:`redact`).
 
 Pure parsing, no SDK imports, so it is cheap to import and easy to test. Every failure is a
 ``ConfigError`` whose message says which form is expected. An address that carries credentials
@@ -13,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import SplitResult, unquote, urlsplit
 
-from ..errors import ConfigError, StoreError
+from .. import metadata
+from ..errors import ConfigError, MetadataError, StoreError
 
 _S3_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _GCS_BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
@@ -50,14 +52,44 @@ class BucketAddress:
 
     def describe(self) -> str:
         base = f"{self.endpoint}/{self.bucket}" if self.endpoint else f"{self.scheme}://{self.bucket}"
-        return f"{base}/{self.prefix}" if self.prefix else base
+        return redact(f"{base}/{self.prefix}" if self.prefix else base)
 
 
-def check_key(key: str) -> None:
-    """Refuse keys the engine should never send: empty, absolute, or with ``.``/``..`` parts."""
-    parts = key.split("/")
-    if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
-        raise StoreError(f"refusing unsafe object key {key!r}")
+def check_key(key: str) -> str:
+    """Return ``key`` if it is a safe object key by the one rule cfile names also follow
+    (:func:`cavorite_py.metadata.check_key`); otherwise raise ``StoreError``."""
+    try:
+        return metadata.check_key(key)
+    except MetadataError as exc:
+        raise StoreError(f"refusing unsafe object key: {exc}") from exc
+
+
+def redact(address: str) -> str:
+    """``address`` as it may be shown to users: without ``user:password@``, query or fragment.
+
+    Every store's :meth:`~cavorite_py.stores.base.Store.describe` goes through here, since
+    descriptions end up in error messages and logs. A URL (``scheme://...``) loses the user
+    information of its authority (everything up to the last ``@`` before the first ``/``, so a
+    password holding ``?``, ``#`` or ``@`` goes too), then its query and fragment. Anything else
+    that is a local path (``/``, ``~`` or ``.`` in front) is returned as it is; other text
+    (``user@host:dir``, a bare bucket name) loses the same parts as a URL would.
+    """
+    scheme, sep, rest = address.partition("://")
+    if not sep:
+        if address.startswith(("/", "~", ".")):
+            return address
+        scheme, rest = "", address
+    authority, slash, path = rest.partition("/")
+    userless = authority.rpartition("@")[2]
+    host = _cut_query(userless)
+    if host != userless:  # the query began before any path
+        return f"{scheme}{sep}{host}"
+    return f"{scheme}{sep}{host}{slash}{_cut_query(path)}"
+
+
+def _cut_query(text: str) -> str:
+    """``text`` up to its first ``?`` or ``#``."""
+    return re.split(r"[?#]", text, maxsplit=1)[0]
 
 
 def parse_s3(address: str) -> BucketAddress:
@@ -151,7 +183,8 @@ def _prefix(address: str, path: str) -> str:
 
 
 def int_option(options: Mapping[str, Any], name: str, default: int, minimum: int = 1) -> int:
-    """An integer option of ``.cavorite/config`` (a JSON number or a string of digits)."""
+    """An integer option of ``.cavorite/config`` (a JSON number or a string of digits), for every
+    store. (``Config.int_option`` reads the engine's own options, such as ``jobs``.)"""
     value = options.get(name, default)
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
@@ -160,13 +193,14 @@ def int_option(options: Mapping[str, Any], name: str, default: int, minimum: int
     return value
 
 
-def float_option(options: Mapping[str, Any], name: str, default: float) -> float:
-    """A positive number option of ``.cavorite/config`` (seconds, usually)."""
+def seconds_option(options: Mapping[str, Any], name: str, default: float) -> float:
+    """A duration option of ``.cavorite/config``: a positive, finite number of seconds (a JSON
+    number or a string holding one), for every store."""
     value = options.get(name, default)
     try:
-        number = float(value)
+        number = -1.0 if isinstance(value, bool) else float(value)
     except (TypeError, ValueError):
         number = -1.0
-    if isinstance(value, bool) or not 0 < number < float("inf"):
-        raise ConfigError(f"option {name!r} must be a positive number, not {value!r}")
+    if not 0 < number < float("inf"):  # NaN fails too
+        raise ConfigError(f"option {name!r} must be a positive number of seconds, not {value!r}")
     return number

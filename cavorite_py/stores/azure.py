@@ -27,7 +27,7 @@ from azure.storage.blob import BlobServiceClient, ContainerClient, ExponentialRe
 
 from ..errors import ConfigError, ObjectNotFound, StoreError
 from . import _errors
-from ._addresses import float_option, int_option, parse_azure
+from ._addresses import int_option, parse_azure, seconds_option
 from .base import ObjectInfo, Progress, Store, StoreSettings
 
 __all__ = ["AzureStore"]
@@ -55,8 +55,8 @@ class AzureStore(Store):
             "max_block_size": int_option(opts, "max_block_size", 8 * _MIB),
             "max_single_get_size": int_option(opts, "max_single_get_size", 32 * _MIB),
             "max_chunk_get_size": int_option(opts, "max_chunk_get_size", 8 * _MIB),
-            "connection_timeout": float_option(opts, "connect_timeout", 10),
-            "read_timeout": float_option(opts, "read_timeout", 60),
+            "connection_timeout": seconds_option(opts, "connect_timeout", 10),
+            "read_timeout": seconds_option(opts, "read_timeout", 60),
             "retry_policy": ExponentialRetry(
                 initial_backoff=1, increment_base=2, random_jitter_range=1,
                 retry_total=int_option(opts, "max_attempts", 3) - 1,

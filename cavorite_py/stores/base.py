@@ -4,8 +4,9 @@ A store moves bytes. It never hashes, verifies or writes metadata files: the eng
 once, for every store, so that no backend can skip verification.
 
 Keys are non-empty POSIX-style strings such as ``team-a/assets/logo.png`` (no leading ``/``, no
-``.`` or ``..`` segments); the engine guarantees this before calling a store. A store maps a key
-to a location of its own (a bucket plus the address prefix, a directory...).
+``.`` or ``..`` segments); the engine guarantees this before calling a store, and a store that
+turns keys into paths checks again with :func:`check_key`, the same rule. A store maps a key to a
+location of its own (a bucket plus the address prefix, a directory...).
 
 Stores must be safe to call from several threads at once: the engine transfers in parallel.
 Errors are translated at the store boundary into :mod:`cavorite_py.errors` types, keeping the
@@ -20,6 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO, ClassVar
+
+from ._addresses import check_key, redact
+
+__all__ = ["ObjectInfo", "Progress", "Store", "StoreSettings", "check_key", "redact"]
 
 Progress = Callable[[int], None]
 """Called with a number of bytes just transferred (an increment, not a total)."""
@@ -101,8 +106,12 @@ class Store(abc.ABC):
         """Release clients, connections or processes. Calling it twice is harmless."""
 
     def describe(self) -> str:
-        """A short human description of where objects go, without credentials."""
-        return self.settings.address
+        """A short human description of where objects go, without credentials.
+
+        It appears in error messages: an override must pass any address it shows through
+        :func:`redact`, as this default does.
+        """
+        return redact(self.settings.address)
 
     def __enter__(self) -> Store:
         return self

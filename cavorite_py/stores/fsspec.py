@@ -10,29 +10,37 @@ never leaves a partial object under the key. Without ``overwrite`` the move must
 object: on local disks it is a hard link, atomic even against other processes; elsewhere it is
 "check, then move" under a lock of this store, atomic within one process only. The sha256 is not
 recorded (fsspec has no portable metadata), so :meth:`stat` reports it as unknown.
+
+Every exception a filesystem raises is translated at this boundary: fsspec filesystems raise
+``OSError`` subclasses by convention, but their backends' own errors (paramiko's
+``SSHException``, botocore's, ...) get through as well. They become ``StoreError`` values naming
+only the exception's type, since backend messages may quote URLs with credentials.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
-from ..errors import AccessDenied, ConfigError, StoreError
+from ..errors import AccessDenied, CavoriteError, ConfigError, StoreError, StoreUnavailable
+from ..fsutil import TMP_MARK
 from . import _errors
-from ._addresses import check_key
+from ._addresses import check_key, redact
 from .base import ObjectInfo, Progress, Store, StoreSettings
 
 __all__ = ["FsspecStore"]
 
-_TMP_MARK = ".cavorite-tmp-"
 _CHUNK = 1 << 20
+_MISSING = (FileNotFoundError, IsADirectoryError, NotADirectoryError)
 
 
 class FsspecStore(Store):
@@ -51,8 +59,13 @@ class FsspecStore(Store):
             fs, root = fsspec.core.url_to_fs(settings.address, **extra)
         except (ValueError, ImportError, TypeError) as exc:
             raise ConfigError(
-                f"fsspec cannot open {_safe(settings.address)!r} ({type(exc).__name__}); check the "
+                f"fsspec cannot open {self.describe()!r} ({type(exc).__name__}); check the "
                 "protocol name and install its package"
+            ) from exc
+        except Exception as exc:  # a filesystem that connects on creation (sftp...)
+            raise StoreUnavailable(
+                f"fsspec cannot open {self.describe()} ({_reason(exc)}); check "
+                "backend_address, fsspec_options and the network"
             ) from exc
         self.fs: Any = fs
         self.root: str = root.rstrip("/")
@@ -60,33 +73,59 @@ class FsspecStore(Store):
         self._lock = threading.Lock()
 
     def describe(self) -> str:
-        return _safe(self.settings.address)
+        return redact(self.settings.address)
 
     def _path(self, key: str) -> str:
-        check_key(key)
-        return f"{self.root}/{key}"
+        return f"{self.root}/{check_key(key)}"
+
+    @contextmanager
+    def _boundary(self, doing: str, missing: str | None = None) -> Iterator[None]:
+        """Translate whatever the filesystem raises while ``doing`` (e.g. ``"read 'a.bin'"``)
+        into a ``StoreError``; with ``missing``, "no such file" means that key is not found.
+        Our own errors pass unchanged. Only filesystem calls go in here: a local file's errors
+        are the engine's to report."""
+        try:
+            yield
+        except CavoriteError:
+            raise
+        except _MISSING as exc:
+            if missing is not None:
+                raise _errors.not_found(missing, self.describe()) from exc
+            raise StoreError(f"cannot {doing} in {self.describe()}: {_reason(exc)}") from exc
+        except PermissionError as exc:
+            raise AccessDenied(f"cannot {doing} in {self.describe()}: permission denied") from exc
+        except OSError as exc:
+            raise StoreError(f"cannot {doing} in {self.describe()}: {_reason(exc)}") from exc
+        except Exception as exc:
+            raise StoreError(
+                f"cannot {doing} in {self.describe()}: the filesystem failed ({_reason(exc)})"
+            ) from exc
 
     def put(
         self, key: str, path: Path, info: ObjectInfo, overwrite: bool = False,
         progress: Progress | None = None,
     ) -> None:
         target = self._path(key)
-        tmp = f"{target.rsplit('/', 1)[0]}/{_TMP_MARK}{uuid.uuid4().hex}"
+        tmp = f"{target.rsplit('/', 1)[0]}/{TMP_MARK}{uuid.uuid4().hex}"
+        doing = f"write {key!r}"
         try:
-            if self._local:
-                self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
-            with open(path, "rb") as src, self.fs.open(tmp, "wb") as dst:
-                while chunk := src.read(_CHUNK):
-                    dst.write(chunk)
-                    if progress is not None:
-                        progress(len(chunk))
-            self._commit(tmp, target, key, overwrite)
-        except PermissionError as exc:
-            raise AccessDenied(f"cannot write {key!r} in {self.describe()}: permission denied") \
-                from exc
-        except OSError as exc:
-            reason = exc.strerror or type(exc).__name__
-            raise StoreError(f"cannot write {key!r} in {self.describe()}: {reason}") from exc
+            with open(path, "rb") as src:
+                with self._boundary(doing):
+                    if self._local:
+                        self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
+                    dst = self.fs.open(tmp, "wb")
+                try:
+                    while chunk := src.read(_CHUNK):
+                        with self._boundary(doing):
+                            dst.write(chunk)
+                        if progress is not None:
+                            progress(len(chunk))
+                except BaseException:
+                    _close_quietly(dst)
+                    raise
+                with self._boundary(doing):
+                    dst.close()  # a remote filesystem sends the last part here
+                    self._commit(tmp, target, key, overwrite)
         finally:
             self._discard(tmp)
 
@@ -106,25 +145,31 @@ class FsspecStore(Store):
         try:
             if self.fs.exists(tmp):
                 self.fs.rm_file(tmp)
-        except OSError:
+        except Exception:
             pass  # a stray temporary file is listed by nobody and harmless
 
     def get(self, key: str, fileobj: BinaryIO) -> None:
+        path = self._path(key)
+        doing = f"read {key!r}"
+        with self._boundary(doing, missing=key):
+            src = self.fs.open(path, "rb")
         try:
-            with self.fs.open(self._path(key), "rb") as src:
-                while chunk := src.read(_CHUNK):
-                    fileobj.write(chunk)
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
-            raise _errors.not_found(key, self.describe()) from exc
-        except PermissionError as exc:
-            raise AccessDenied(f"cannot read {key!r} in {self.describe()}: permission denied") \
-                from exc
+            while True:
+                with self._boundary(doing, missing=key):
+                    chunk = src.read(_CHUNK)
+                if not chunk:
+                    break
+                fileobj.write(chunk)
+        finally:
+            _close_quietly(src)
 
     def stat(self, key: str) -> ObjectInfo | None:
-        try:
-            details = self.fs.info(self._path(key))
-        except (FileNotFoundError, NotADirectoryError):
-            return None
+        path = self._path(key)
+        with self._boundary(f"look up {key!r}"):
+            try:
+                details = self.fs.info(path)
+            except (FileNotFoundError, NotADirectoryError):
+                return None
         if details.get("type") != "file":
             return None
         return ObjectInfo(size=int(details.get("size") or 0))
@@ -132,29 +177,33 @@ class FsspecStore(Store):
     def list(self, prefix: str = "") -> Iterator[str]:
         base = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
         top = f"{self.root}/{base}" if base else self.root
-        try:
-            found = self.fs.find(top)
-        except (FileNotFoundError, NotADirectoryError):
-            return
+        with self._boundary(f"list {prefix!r}" if prefix else "list the objects"):
+            try:
+                found = list(self.fs.find(top))
+            except (FileNotFoundError, NotADirectoryError):
+                return
         for name in found:
             key = str(name).removeprefix(self.root + "/")
-            if key.startswith(prefix) and _TMP_MARK not in key.rsplit("/", 1)[-1]:
+            if key.startswith(prefix) and TMP_MARK not in key.rsplit("/", 1)[-1]:
                 yield key
 
     def delete(self, key: str) -> None:
         path = self._path(key)
-        if not self.fs.isfile(path):
-            raise _errors.not_found(key, self.describe())
-        try:
+        with self._boundary(f"delete {key!r}", missing=key):
+            if not self.fs.isfile(path):
+                raise FileNotFoundError(path)
             self.fs.rm_file(path)
-        except FileNotFoundError as exc:
-            raise _errors.not_found(key, self.describe()) from exc
 
 
-def _safe(address: str) -> str:
-    """The address without any ``user:password@`` part."""
-    scheme, sep, rest = address.partition("://")
-    if not sep:
-        return address
-    host, slash, path = rest.partition("/")
-    return f"{scheme}://{host.rsplit('@', 1)[-1]}{slash}{path}"
+def _reason(exc: BaseException) -> str:
+    """What went wrong, without the exception's message (a backend's may quote a signed URL)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    kind = type(exc)
+    return kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
+
+
+def _close_quietly(file: Any) -> None:
+    """Close ``file`` while another error is on its way: that one is the error to report."""
+    with contextlib.suppress(Exception):
+        file.close()

@@ -36,7 +36,7 @@ from google.oauth2 import service_account
 
 from ..errors import ConfigError, StoreError
 from . import _errors
-from ._addresses import float_option, int_option, parse_gcs
+from ._addresses import int_option, parse_gcs, seconds_option
 from .base import ObjectInfo, Progress, Store, StoreSettings
 
 __all__ = ["GCSStore"]
@@ -68,9 +68,9 @@ class GCSStore(Store):
             raise ConfigError(f"option 'chunk_size' must be a multiple of {_CHUNK_QUANTUM} bytes")
         self.resumable_threshold = int_option(opts, "resumable_threshold", 8 * _MIB)
         self.timeout = (
-            float_option(opts, "connect_timeout", 10), float_option(opts, "read_timeout", 60)
+            seconds_option(opts, "connect_timeout", 10), seconds_option(opts, "read_timeout", 60)
         )
-        self.retry: Retry = DEFAULT_RETRY.with_timeout(float_option(opts, "retry_timeout", 15))
+        self.retry: Retry = DEFAULT_RETRY.with_timeout(seconds_option(opts, "retry_timeout", 15))
         self.project: str | None = opts.get("project") or None
         self._client: storage.Client | None = None
         self._lock = threading.Lock()

@@ -15,19 +15,19 @@ on Ctrl-C during a request, and at interpreter exit.
 
 from __future__ import annotations
 
-import math
 import os
 import shutil
 import threading
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO, ClassVar
+from typing import BinaryIO, ClassVar
 
 from .. import consent
 from ..errors import CavoriteError, ConfigError, PluginError
 from ..plugin_protocol import Session
+from ._addresses import redact, seconds_option
 from .base import ObjectInfo, Progress, Store, StoreSettings
 
 DEFAULT_TIMEOUT = 60.0
@@ -45,8 +45,8 @@ class PluginStore(Store):
     def __init__(self, settings: StoreSettings) -> None:
         super().__init__(settings)
         self.executable = locate(settings)
-        self.timeout = seconds(settings.options, "plugin_timeout", DEFAULT_TIMEOUT)
-        self.handshake_timeout = seconds(
+        self.timeout = seconds_option(settings.options, "plugin_timeout", DEFAULT_TIMEOUT)
+        self.handshake_timeout = seconds_option(
             settings.options, "plugin_handshake_timeout", DEFAULT_HANDSHAKE_TIMEOUT
         )
         consent.require(self.executable)
@@ -57,7 +57,7 @@ class PluginStore(Store):
         weakref.finalize(self, self._live.stop)
 
     def describe(self) -> str:
-        return f"{self.settings.address} (through plugin {self.executable})"
+        return f"{redact(self.settings.address)} (through plugin {self.executable})"
 
     @property
     def pid(self) -> int | None:
@@ -194,14 +194,3 @@ def locate(settings: StoreSettings) -> Path:
         )
     return real
 
-
-def seconds(options: Mapping[str, Any], name: str, default: float) -> float:
-    """A positive number of seconds from ``options``, or a ``ConfigError``."""
-    value = options.get(name, default)
-    try:
-        result = -1.0 if isinstance(value, bool) else float(value)
-    except (TypeError, ValueError):
-        result = -1.0
-    if not (result > 0 and math.isfinite(result)):
-        raise ConfigError(f"option {name} must be a positive number of seconds, not {value!r}")
-    return result

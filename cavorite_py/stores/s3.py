@@ -29,7 +29,7 @@ from s3transfer.exceptions import RetriesExceededError
 
 from ..errors import AccessDenied, ObjectNotFound, StoreError, StoreUnavailable
 from . import _errors
-from ._addresses import float_option, int_option, parse_s3
+from ._addresses import int_option, parse_s3, seconds_option
 from .base import ObjectInfo, Progress, Store, StoreSettings
 
 if TYPE_CHECKING:
@@ -69,8 +69,8 @@ class S3Store(Store):
         pool = int_option(opts, "max_pool_connections", self.default_jobs * concurrency)
         self._config = Config(
             region_name=self.region,
-            connect_timeout=float_option(opts, "connect_timeout", 10),
-            read_timeout=float_option(opts, "read_timeout", 60),
+            connect_timeout=seconds_option(opts, "connect_timeout", 10),
+            read_timeout=seconds_option(opts, "read_timeout", 60),
             retries={"mode": "standard", "max_attempts": int_option(opts, "max_attempts", 3)},
             max_pool_connections=pool,  # enough for every file of a run to use all its threads
             s3={"addressing_style": "path"} if self.address.endpoint else None,

@@ -307,3 +307,17 @@ def test_get_streams_the_plugin_file_and_removes_it(
     assert list(session.tempdir.iterdir()) == []
     store.close()
     assert not session.tempdir.exists()
+
+
+def test_description_never_shows_secrets_of_the_address(
+    make_plugin: MakePlugin, open_store: OpenStore
+) -> None:
+    """The engine puts describe() into error messages (an object not found...)."""
+    store = open_store(
+        make_plugin(),
+        address="https://alice:s3cr3t@host.example/bucket/team?sv=1&sig=T0PS3CRET#frag",
+    )
+    described = store.describe()
+    assert described.startswith("https://host.example/bucket/team (through plugin ")
+    for secret in ("alice", "s3cr3t", "sig=", "T0PS3CRET", "frag"):
+        assert secret not in described

@@ -264,10 +264,11 @@ def test_relative_path_is_taken_from_the_repository_root(
     assert open_store("./tool.py", allowed=plugin).executable == plugin
 
 
-@pytest.mark.parametrize("value", ["soon", 0, -1, True, float("inf")])
+@pytest.mark.parametrize("value", ["soon", 0, -1, True, float("inf"), float("nan"), None])
 def test_bad_timeout(make_plugin: MakePlugin, open_store: OpenStore, value: object) -> None:
-    with pytest.raises(ConfigError, match="plugin_timeout must be a positive number of seconds"):
+    with pytest.raises(ConfigError, match="'plugin_timeout' must be a positive number of seconds"):
         open_store(make_plugin(), plugin_timeout=value)
+
 
 
 def store_pid(store: object) -> int:

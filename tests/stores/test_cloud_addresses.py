@@ -1,18 +1,21 @@
-"""Address and option parsing shared by the cloud stores (no SDK, no emulator)."""
+"""Address and option parsing shared by the stores, and the redaction of addresses in their
+descriptions (no SDK, no emulator)."""
 
 from __future__ import annotations
 
 import pytest
 
+from cavorite_py import metadata
 from cavorite_py.errors import ConfigError, StoreError
 from cavorite_py.stores._addresses import (
     BucketAddress,
     check_key,
-    float_option,
     int_option,
     parse_azure,
     parse_gcs,
     parse_s3,
+    redact,
+    seconds_option,
 )
 
 
@@ -120,10 +123,45 @@ def test_keys_join_and_strip_the_prefix() -> None:
     assert bare.list_prefix("") == ""
 
 
-@pytest.mark.parametrize("key", ["", "/abs", "a/../b", "a//b", "./a", "a/."])
+@pytest.mark.parametrize(
+    "key", ["", "/abs", "a/../b", "a//b", "./a", "a/.", "a\\b", "C:/x", "a\x00b", "a\nb"]
+)
 def test_unsafe_keys_are_refused(key: str) -> None:
-    with pytest.raises(StoreError):
+    with pytest.raises(StoreError, match="refusing unsafe object key"):
         check_key(key)
+
+
+@pytest.mark.parametrize("key", ["a.bin", "team/x/y.bin", "ünïcødé/日本語.bin", "with space/f"])
+def test_safe_keys_pass_by_the_cfile_rule(key: str) -> None:
+    assert check_key(key) == key == metadata.check_key(key)
+
+
+SECRETS = ("s3cr3t", "sig=", "SIGNATURE", "token", "frag", "alice")
+
+
+@pytest.mark.parametrize(
+    ("address", "shown"),
+    [
+        ("s3://bucket/prefix", "s3://bucket/prefix"),
+        ("http://127.0.0.1:9000/bucket", "http://127.0.0.1:9000/bucket"),
+        ("sftp://alice:s3cr3t@host:22/dir", "sftp://host:22/dir"),
+        ("https://acct.blob.core.windows.net/c/p?sv=1&sig=SIGNATURE", "https://acct.blob.core.windows.net/c/p"),
+        ("https://host/c#frag", "https://host/c"),
+        ("https://host?token=1", "https://host"),
+        ("sftp://alice:s3?cr#3t@host/dir", "sftp://host/dir"),  # unencoded ? # in a password
+        ("alice:s3cr3t@host:/dir?token=1", "host:/dir"),  # scp style, for a plugin
+        ("bucket/prefix", "bucket/prefix"),
+        ("/srv/objects", "/srv/objects"),
+        ("/srv/odd#dir", "/srv/odd#dir"),  # a local path is no URL: nothing to redact
+        ("", ""),
+    ],
+)
+def test_redact(address: str, shown: str) -> None:
+    assert redact(address) == shown
+    if address.startswith("/"):
+        return
+    for secret in SECRETS:
+        assert secret not in redact(address)
 
 
 def test_describe_never_needs_credentials() -> None:
@@ -137,10 +175,14 @@ def test_options() -> None:
     assert int_option({"n": 5}, "n", 1) == 5
     assert int_option({"n": "5"}, "n", 1) == 5
     assert int_option({}, "n", 7) == 7
-    assert float_option({"t": "2.5"}, "t", 1) == 2.5
+    assert seconds_option({"t": "2.5"}, "t", 1) == 2.5
+    assert seconds_option({}, "t", 7) == 7
     for bad in ({"n": 0}, {"n": "x"}, {"n": True}, {"n": 1.5}):
         with pytest.raises(ConfigError, match="'n'"):
             int_option(bad, "n", 1)
-    for bad_float in ({"t": 0}, {"t": "soon"}, {"t": float("inf")}, {"t": False}):
-        with pytest.raises(ConfigError, match="'t'"):
-            float_option(bad_float, "t", 1)
+    for bad_float in (
+        {"t": 0}, {"t": -1}, {"t": "soon"}, {"t": float("inf")}, {"t": float("nan")},
+        {"t": False}, {"t": None}, {"t": [1]},
+    ):
+        with pytest.raises(ConfigError, match="'t' must be a positive number of seconds"):
+            seconds_option(bad_float, "t", 1)

@@ -23,11 +23,11 @@ from typing import BinaryIO, ClassVar
 from urllib.parse import unquote, urlparse
 
 from cavorite_py.errors import AccessDenied, ConfigError, ObjectExists, ObjectNotFound, StoreError
-from cavorite_py.stores.base import ObjectInfo, Progress, Store, StoreSettings
+from cavorite_py.fsutil import TMP_MARK
+from cavorite_py.stores.base import ObjectInfo, Progress, Store, StoreSettings, check_key, redact
 
 __all__ = ["LocalStore", "directory_from_address"]
 
-_TMP_MARK = ".cavorite-tmp-"
 _XATTR = "user.cavorite.sha256"
 _CHUNK = 1 << 20
 
@@ -58,13 +58,14 @@ class LocalStore(Store):
         self.directory = directory_from_address(settings.address, settings.root)
 
     def describe(self) -> str:
-        return str(self.directory)
+        # an absolute path: redact() leaves it as it is, and keeps a store that shows an
+        # address safe (a URL loses any user:password@, query and fragment)
+        return redact(str(self.directory))
 
     def _path(self, key: str) -> Path:
-        parts = key.split("/")
-        if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
-            raise StoreError(f"refusing unsafe object key {key!r}")
-        return self.directory.joinpath(*parts)
+        # the engine checked the key already; a store that maps keys to paths checks again,
+        # with the same rule (a StoreError here)
+        return self.directory.joinpath(*check_key(key).split("/"))
 
     def put(
         self,
@@ -77,7 +78,7 @@ class LocalStore(Store):
         target = self._path(key)
         if not overwrite and target.exists():
             raise ObjectExists(f"object {key!r} already exists in {self.directory}")
-        tmp = target.with_name(f"{_TMP_MARK}{uuid.uuid4().hex}")
+        tmp = target.with_name(f"{TMP_MARK}{uuid.uuid4().hex}")
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, tmp)
@@ -126,7 +127,7 @@ class LocalStore(Store):
             base = "" if rel == "." else rel + "/"
             for name in sorted(filenames):
                 key = base + name
-                if _TMP_MARK not in name and key.startswith(prefix):
+                if TMP_MARK not in name and key.startswith(prefix):
                     yield key
 
     def delete(self, key: str) -> None:
