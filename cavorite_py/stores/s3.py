@@ -6,8 +6,12 @@ shared profiles, instance or task roles), never from ``.cavorite/config``.
 
 Transfers go through boto3's transfer manager: multipart uploads and parallel ranged downloads
 above ``multipart_threshold``. Downloads are written strictly in order (the engine hashes while
-writing). The sha256 is kept as the object metadata ``x-amz-meta-sha256``; single-part uploads
-also send it as S3's own ``ChecksumSHA256``, so a body corrupted on the way is rejected.
+writing), so ranges that arrive early wait in memory: their number and size are bounded
+(``max_in_memory_download_chunks`` ranges of ``download_chunksize``), which keeps each file's
+download to a few tens of MiB whatever its size.
+
+The sha256 is kept as the object metadata ``x-amz-meta-sha256``; single-part uploads also send
+it as S3's own ``ChecksumSHA256``, so a body corrupted on the way is rejected.
 ``overwrite=False`` is a conditional write: ``If-None-Match: *`` on the PutObject or on the
 CompleteMultipartUpload, so two writers racing for one key cannot both win.
 """
@@ -38,6 +42,9 @@ if TYPE_CHECKING:
 __all__ = ["S3Store"]
 
 _MIB = 1 << 20
+_IO_QUEUE = 16
+"""Pieces (of 256 KiB) a download may queue for the writer thread: 4 MiB (boto3's default, 100,
+is 25 MiB per file)."""
 _SDK_ERRORS = (bex.BotoCoreError, bex.ClientError, Boto3Error, RetriesExceededError)
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 _DENIED = {
@@ -61,10 +68,18 @@ class S3Store(Store):
         opts = settings.options
         self.region = str(opts.get("region") or "us-east-1")
         concurrency = int_option(opts, "max_concurrency", 8)
+        threshold = int_option(opts, "multipart_threshold", 16 * _MIB)
         self.transfer = TransferConfig(
-            multipart_threshold=int_option(opts, "multipart_threshold", 16 * _MIB),
+            multipart_threshold=threshold,
             multipart_chunksize=int_option(opts, "multipart_chunksize", 16 * _MIB),
             max_concurrency=concurrency,
+            preferred_transfer_client="classic",  # the CRT client would ignore all of this
+        )
+        self.download_transfer = _download_config(
+            threshold,
+            chunk=int_option(opts, "download_chunksize", 16 * _MIB),
+            window=int_option(opts, "max_in_memory_download_chunks", 4),
+            concurrency=concurrency,
         )
         pool = int_option(opts, "max_pool_connections", self.default_jobs * concurrency)
         self._config = Config(
@@ -120,7 +135,7 @@ class S3Store(Store):
         try:
             self._client().download_fileobj(
                 self.address.bucket, self.address.key(key), cast(Any, _InOrder(fileobj)),
-                Config=self.transfer,
+                Config=self.download_transfer,
             )
         except _SDK_ERRORS as exc:
             raise self._translate(exc, key) from exc
@@ -206,6 +221,28 @@ class S3Store(Store):
         return StoreError(f"S3 transfer of {what} at {where} failed ({type(exc).__name__})")
 
 
+def _download_config(threshold: int, chunk: int, window: int, concurrency: int) -> TransferConfig:
+    """The transfer settings of a download into a non-seekable file.
+
+    The transfer manager fetches ranges of ``chunk`` bytes in parallel and must hand them over
+    in order, so a range that completes before the ones ahead of it is held in memory. s3transfer
+    bounds that by a sliding window of ``max_in_memory_download_chunks`` ranges (1000 in older
+    releases, 10 in recent ones: up to 144 MiB per file at 16 MiB ranges); here it is
+    ``window``, which also caps the ranges in flight. The range at the front of the window is
+    written as it arrives, so memory per file stays under ``(window - 1) * chunk`` plus the
+    writer's queue (``_IO_QUEUE`` pieces of 256 KiB): 52 MiB with the defaults.
+    """
+    config = TransferConfig(
+        multipart_threshold=threshold,
+        multipart_chunksize=chunk,
+        max_concurrency=min(concurrency, window),
+        max_io_queue=_IO_QUEUE,
+        preferred_transfer_client="classic",
+    )
+    config.max_in_memory_download_chunks = window
+    return config
+
+
 def _code(error: bex.ClientError) -> str:
     code = error.response.get("Error", {}).get("Code")
     status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
@@ -217,7 +254,8 @@ def _if_none_match(params: dict[str, Any], **_: Any) -> None:
 
 
 class _InOrder:
-    """Hides ``seek`` from the transfer manager, which then writes ranges in order."""
+    """Hides ``seek`` from the transfer manager, which then writes ranges in order (holding
+    early ones in memory, within the bounds of :func:`_download_config`)."""
 
     def __init__(self, fileobj: BinaryIO) -> None:
         self._fileobj = fileobj

@@ -226,3 +226,74 @@ def test_silent_endpoint_times_out(
 def test_malformed_settings(address: str, options: dict[str, Any], tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         S3Store(StoreSettings(address, options, tmp_path))
+
+
+def test_download_settings_bound_memory(tmp_path: Path) -> None:
+    store = open_s3("s3://bucket", tmp_path)
+    config = store.download_transfer
+    assert config.multipart_chunksize == 16 * MIB
+    assert config.max_in_memory_download_chunks == 4
+    assert config.max_io_queue_size == 16
+    assert config.preferred_transfer_client == store.transfer.preferred_transfer_client == "classic"
+    window = config.max_in_memory_download_chunks
+    assert (window - 1) * config.multipart_chunksize + 16 * config.io_chunksize <= 52 * MIB
+    tuned = open_s3(
+        "s3://bucket", tmp_path, download_chunksize=4 * MIB, max_in_memory_download_chunks=8
+    ).download_transfer
+    assert (tuned.multipart_chunksize, tuned.max_in_memory_download_chunks) == (4 * MIB, 8)
+    assert tuned.max_request_concurrency == 4  # S3_TEST_OPTIONS' max_concurrency, the lower
+
+
+@pytest.mark.parametrize(
+    "options", [{"download_chunksize": 0}, {"max_in_memory_download_chunks": "many"}]
+)
+def test_malformed_download_settings(options: dict[str, Any], tmp_path: Path) -> None:
+    with pytest.raises(ConfigError):
+        open_s3("s3://bucket", tmp_path, **options)
+
+
+def test_ranges_that_arrive_early_are_held_within_the_window(
+    s3_emulator: S3Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The first range is held back, so every later one arrives first and waits in memory: never
+    more than the window allows (s3transfer's own default would hold nine 1 MiB ranges)."""
+    from s3transfer.download import DeferQueue
+
+    isolated_env(monkeypatch, s3_emulator)
+    store = open_s3(
+        f"{s3_emulator.endpoint}/{s3_emulator.new_bucket()}", tmp_path,
+        download_chunksize=MIB, max_in_memory_download_chunks=3,
+    )
+    data = os.urandom(10 * MIB + 5)
+    store.put("big.bin", *make(tmp_path, data))
+
+    held: list[int] = []
+    original = DeferQueue.request_writes
+
+    def request_writes(queue: DeferQueue, offset: int, chunk: bytes) -> list[Any]:
+        writes = original(queue, offset, chunk)
+        held.append(sum(len(v) for v in queue._pending_offsets.values()))  # type: ignore[attr-defined]
+        return writes
+
+    def slow_first_range(params: dict[str, Any], **_: Any) -> None:
+        if str(params.get("Range", "")).startswith("bytes=0-"):
+            time.sleep(1.0)
+
+    monkeypatch.setattr(DeferQueue, "request_writes", request_writes)
+    store._client().meta.events.register("before-parameter-build.s3.GetObject", slow_first_range)
+    sink = _Sink()
+    store.get("big.bin", sink)  # type: ignore[arg-type]
+    assert bytes(sink.data) == data
+    assert max(held) <= 2 * MIB  # (window - 1) ranges
+    assert max(held) >= MIB  # the test did make ranges wait
+
+
+class _Sink:
+    """Write-only, like the engine's hashing writer."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def write(self, chunk: bytes) -> int:
+        self.data += chunk
+        return len(chunk)
