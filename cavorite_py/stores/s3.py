@@ -4,11 +4,12 @@ Addresses: ``s3://bucket[/prefix]``, or ``http(s)://host:port/bucket[/prefix]`` 
 endpoint (path-style addressing). Credentials come only from boto3's standard chain (environment,
 shared profiles, instance or task roles), never from ``.cavorite/config``.
 
-Transfers go through boto3's transfer manager: multipart uploads and parallel ranged downloads
-above ``multipart_threshold``. Downloads are written strictly in order (the engine hashes while
-writing), so ranges that arrive early wait in memory: their number and size are bounded
-(``max_in_memory_download_chunks`` ranges of ``download_chunksize``), which keeps each file's
-download to a few tens of MiB whatever its size.
+Transfers go through boto3's transfer manager: multipart uploads above ``multipart_threshold``,
+and downloads as ranged GETs of ``download_chunksize``, several at a time for a larger object.
+Downloads are written strictly in order (the engine hashes while writing), so ranges that arrive
+early wait in memory: their number and size are bounded (``max_in_memory_download_chunks``
+ranges of ``download_chunksize``), which keeps each file's download to a few tens of MiB
+whatever its size.
 
 The sha256 is kept as the object metadata ``x-amz-meta-sha256``; single-part uploads also send
 it as S3's own ``ChecksumSHA256``, so a body corrupted on the way is rejected.
@@ -68,15 +69,13 @@ class S3Store(Store):
         opts = settings.options
         self.region = str(opts.get("region") or "us-east-1")
         concurrency = int_option(opts, "max_concurrency", 8)
-        threshold = int_option(opts, "multipart_threshold", 16 * _MIB)
         self.transfer = TransferConfig(
-            multipart_threshold=threshold,
+            multipart_threshold=int_option(opts, "multipart_threshold", 16 * _MIB),
             multipart_chunksize=int_option(opts, "multipart_chunksize", 16 * _MIB),
             max_concurrency=concurrency,
             preferred_transfer_client="classic",  # the CRT client would ignore all of this
         )
         self.download_transfer = _download_config(
-            threshold,
             chunk=int_option(opts, "download_chunksize", 16 * _MIB),
             window=int_option(opts, "max_in_memory_download_chunks", 4),
             concurrency=concurrency,
@@ -221,8 +220,13 @@ class S3Store(Store):
         return StoreError(f"S3 transfer of {what} at {where} failed ({type(exc).__name__})")
 
 
-def _download_config(threshold: int, chunk: int, window: int, concurrency: int) -> TransferConfig:
+def _download_config(chunk: int, window: int, concurrency: int) -> TransferConfig:
     """The transfer settings of a download into a non-seekable file.
+
+    Every object but an empty one is fetched as ranges (a single one up to ``chunk`` bytes),
+    even below ``multipart_threshold``: for a whole-object GET whose body breaks off, s3transfer
+    retries from byte 0 and writes again what it had already written, which a non-seekable file
+    cannot undo; ranges go through its queue that drops bytes already written. Same requests.
 
     The transfer manager fetches ranges of ``chunk`` bytes in parallel and must hand them over
     in order, so a range that completes before the ones ahead of it is held in memory. s3transfer
@@ -233,7 +237,7 @@ def _download_config(threshold: int, chunk: int, window: int, concurrency: int) 
     writer's queue (``_IO_QUEUE`` pieces of 256 KiB): 52 MiB with the defaults.
     """
     config = TransferConfig(
-        multipart_threshold=threshold,
+        multipart_threshold=1,
         multipart_chunksize=chunk,
         max_concurrency=min(concurrency, window),
         max_io_queue=_IO_QUEUE,

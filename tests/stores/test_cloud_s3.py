@@ -297,3 +297,50 @@ class _Sink:
     def write(self, chunk: bytes) -> int:
         self.data += chunk
         return len(chunk)
+
+
+@pytest.mark.parametrize("size", [300_000, 3 * MIB + 7])  # one range, and several
+def test_a_body_cut_short_is_fetched_again_without_repeating_bytes(
+    s3_emulator: S3Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, size: int
+) -> None:
+    """s3transfer retries a GET whose body breaks off; the bytes it had already passed on must
+    not be written a second time into the engine's non-seekable file."""
+    from botocore.exceptions import IncompleteReadError
+
+    isolated_env(monkeypatch, s3_emulator)
+    store = open_s3(
+        f"{s3_emulator.endpoint}/{s3_emulator.new_bucket()}", tmp_path,
+        download_chunksize=MIB,
+    )
+    data = os.urandom(size)
+    store.put("cut.bin", *make(tmp_path, data))
+    cuts: list[int] = []
+
+    class CutShort:
+        """A body that breaks off after 100 000 bytes, once per object."""
+
+        def __init__(self, body: Any) -> None:
+            self._body, self._sent = body, 0
+
+        def read(self, amount: int | None = None) -> bytes:
+            if self._sent == 100_000:  # what came before was handed on
+                cuts.append(self._sent)
+                self._body.close()
+                raise IncompleteReadError(actual_bytes=self._sent, expected_bytes=size)
+            chunk = self._body.read(min(amount or 65536, 100_000 - self._sent))
+            self._sent += len(chunk)
+            return bytes(chunk)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._body, name)
+
+    def cut_first_body(parsed: dict[str, Any], **_: Any) -> None:
+        if not cuts and "Body" in parsed:
+            parsed["Body"] = CutShort(parsed["Body"])
+
+    store._client().meta.events.register("after-call.s3.GetObject", cut_first_body)
+    sink = _Sink()
+    store.get("cut.bin", sink)  # type: ignore[arg-type]
+    assert cuts == [100_000]
+    assert len(sink.data) == size
+    assert bytes(sink.data) == data
