@@ -18,7 +18,9 @@ from ..stores.base import ObjectInfo, StoreSettings
 
 PROTOCOL_VERSION = 1
 
-CLIENT_OPTIONS = frozenset({"plugin_address", "plugin_timeout", "plugin_handshake_timeout"})
+CLIENT_OPTIONS = frozenset(
+    {"plugin_address", "plugin_timeout", "plugin_handshake_timeout", "plugin_tmpdir"}
+)
 """Options that configure the client side; they are not sent to the plugin."""
 
 ERROR_TYPES: Mapping[str, type[StoreError]] = {

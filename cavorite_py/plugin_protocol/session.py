@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..errors import ConfigError, ObjectNotFound, PluginError, StoreError
+from ..fsutil import temp_path_for
 from ..stores.base import ObjectInfo, Progress, StoreSettings
 from . import messages
 from .child import MAX_LINE, Child, Eof, Overlong
@@ -53,7 +54,6 @@ class Session:
         self.timeout = timeout
         self.failure: str | None = None
         self._ids = itertools.count(1)
-        self._downloads = itertools.count(1)
         self.tempdir = Path(tempfile.mkdtemp(prefix="cavorite-plugin-"))
         try:
             self._child = Child([str(executable)], settings.root, str(executable))
@@ -98,9 +98,11 @@ class Session:
         }
         self._exchange("put", fields, f"put {key!r}", progress=progress)
 
-    def get(self, key: str) -> Path:
-        """Have the plugin write ``key`` to a new file in the session's temporary directory."""
-        target = self.tempdir / f"get-{next(self._downloads)}"
+    def get(self, key: str, directory: Path | None = None) -> Path:
+        """Have the plugin write ``key`` to a new file: a fresh temporary name (see
+        :func:`cavorite_py.fsutil.temp_path_for`) in ``directory``, or in the session's private
+        temporary directory."""
+        target = temp_path_for((directory or self.tempdir) / "plugin-get")
         try:
             self._exchange("get", {"key": key, "path": str(target)}, f"get {key!r}")
         except BaseException:

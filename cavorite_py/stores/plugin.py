@@ -4,6 +4,7 @@
 path (relative paths are taken from the repository root) or a bare program name looked up on
 ``PATH``. Options ``plugin_timeout`` (seconds a request may go without any message from the
 plugin, default 60) and ``plugin_handshake_timeout`` (default 10) bound every wait.
+``plugin_tmpdir`` is where the plugin writes the objects it gets (see :meth:`PluginStore.get`).
 
 One child process per store, started when first needed, after the consent check
 (:mod:`cavorite_py.consent`). Requests are serialised by a lock: a plugin handles one request at a
@@ -49,6 +50,7 @@ class PluginStore(Store):
         self.handshake_timeout = seconds_option(
             settings.options, "plugin_handshake_timeout", DEFAULT_HANDSHAKE_TIMEOUT
         )
+        self.tmpdir = tmpdir(settings)
         consent.require(self.executable)
         self._lock = threading.Lock()
         self._live = _Live()
@@ -87,8 +89,14 @@ class PluginStore(Store):
             progress(info.size - reported)
 
     def get(self, key: str, fileobj: BinaryIO) -> None:
+        """The plugin writes the object to a new file, which is then streamed into ``fileobj``.
+
+        That file is made in ``plugin_tmpdir`` if set; otherwise next to ``fileobj`` when it has
+        a ``name`` that is a path (a real file: the object then stays on that file system);
+        otherwise in the session's private directory under the system's temporary directory.
+        """
         with self._session() as session:
-            temporary = session.get(key)
+            temporary = session.get(key, self.tmpdir or _beside(fileobj))
             source = open(temporary, "rb")  # noqa: SIM115 - closed below, outside the lock
         try:
             with source:
@@ -194,3 +202,28 @@ def locate(settings: StoreSettings) -> Path:
         )
     return real
 
+
+def tmpdir(settings: StoreSettings) -> Path | None:
+    """The directory named by ``plugin_tmpdir`` (relative paths are taken from the repository
+    root), or None when the option is not set."""
+    value = settings.options.get("plugin_tmpdir")
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"option plugin_tmpdir must be a directory path, not {value!r}")
+    path = (settings.root / os.path.expanduser(value)).absolute()
+    if not path.is_dir():
+        raise ConfigError(
+            f"option plugin_tmpdir: {path} is not a directory; create it, or change plugin_tmpdir "
+            "in .cavorite/config"
+        )
+    return path
+
+
+def _beside(fileobj: BinaryIO) -> Path | None:
+    """The directory of the file ``fileobj`` writes to, if it says (a ``name`` that is the path
+    of an existing regular file, as for a file from ``open``), else None."""
+    name = getattr(fileobj, "name", None)
+    if not isinstance(name, str) or not os.path.isfile(name):
+        return None
+    return Path(os.path.abspath(name)).parent

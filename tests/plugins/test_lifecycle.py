@@ -26,6 +26,7 @@ from cavorite_py.errors import (
     StoreError,
     StoreUnavailable,
 )
+from cavorite_py.fsutil import is_temp_name
 from cavorite_py.stores.base import ObjectInfo
 
 from .conftest import MakePlugin, OpenStore, gone, reaped, wait_for_file, write_executable
@@ -307,6 +308,76 @@ def test_get_streams_the_plugin_file_and_removes_it(
     assert list(session.tempdir.iterdir()) == []
     store.close()
     assert not session.tempdir.exists()
+
+
+GET_RECORDING_PATH = (
+    'if op == "get":\n'
+    '    open(os.environ["GETPATHS"], "a").write(request["path"] + "\\n")\n'
+    '    open(request["path"], "xb").write(b"payload")\n'
+    "    ok(rid)\n"
+    "    continue\n"
+)
+
+
+@pytest.fixture
+def get_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "get-paths.txt"
+    monkeypatch.setenv("GETPATHS", str(path))
+    return path
+
+
+def test_get_goes_through_plugin_tmpdir(
+    make_plugin: MakePlugin, open_store: OpenStore, tmp_path: Path, get_paths: Path
+) -> None:
+    (tmp_path / "scratch").mkdir()
+    store = open_store(make_plugin(GET_RECORDING_PATH), plugin_tmpdir="scratch")
+    assert store.tmpdir == tmp_path / "scratch"
+    sink = io.BytesIO()
+    store.get("a", sink)
+    assert sink.getvalue() == b"payload"
+    [used] = get_paths.read_text().split()
+    assert Path(used).parent == tmp_path / "scratch"
+    assert is_temp_name(Path(used).name)
+    assert list((tmp_path / "scratch").iterdir()) == []
+
+
+def test_get_into_a_real_file_goes_through_its_directory(
+    make_plugin: MakePlugin, open_store: OpenStore, tmp_path: Path, get_paths: Path
+) -> None:
+    store = open_store(make_plugin(GET_RECORDING_PATH))
+    target_dir = tmp_path / "checkout" / "assets"
+    target_dir.mkdir(parents=True)
+    with open(target_dir / ".a.bin.cavorite-tmp-0123456789ab", "xb") as f:
+        store.get("a", f)
+    [used] = get_paths.read_text().split()
+    assert Path(used).parent == target_dir  # the same file system: no copy through /tmp
+    assert is_temp_name(Path(used).name)
+    assert [p.name for p in target_dir.iterdir()] == [".a.bin.cavorite-tmp-0123456789ab"]
+    assert (target_dir / ".a.bin.cavorite-tmp-0123456789ab").read_bytes() == b"payload"
+
+
+def test_a_failed_get_leaves_nothing_in_plugin_tmpdir(
+    make_plugin: MakePlugin, open_store: OpenStore, tmp_path: Path
+) -> None:
+    (tmp_path / "scratch").mkdir()
+    plugin = make_plugin(
+        'if op == "get":\n'
+        '    open(request["path"], "xb").write(b"half")\n'
+        '    send(dict(id=rid, ok=False, error="unavailable", message="gone"))\n'
+        "    continue\n"
+    )
+    store = open_store(plugin, plugin_tmpdir=str(tmp_path / "scratch"))
+    with pytest.raises(StoreUnavailable):
+        store.get("a", io.BytesIO())
+    assert list((tmp_path / "scratch").iterdir()) == []
+
+
+def test_plugin_tmpdir_is_not_sent_to_the_plugin(tmp_path: Path) -> None:
+    from cavorite_py.plugin_protocol import messages
+    from cavorite_py.stores.base import StoreSettings
+
+    settings = StoreSettings("x", {"plugin_tmpdir": "scratch", "k": 1}, tmp_path)
+    assert messages.hello(settings, "c")["options"] == {"k": 1}
 
 
 def test_description_never_shows_secrets_of_the_address(

@@ -270,6 +270,11 @@ def test_bad_timeout(make_plugin: MakePlugin, open_store: OpenStore, value: obje
         open_store(make_plugin(), plugin_timeout=value)
 
 
+@pytest.mark.parametrize("value", [5, ["dir"], "no-such-dir"])
+def test_bad_tmpdir(make_plugin: MakePlugin, open_store: OpenStore, value: object) -> None:
+    with pytest.raises(ConfigError, match="plugin_tmpdir"):
+        open_store(make_plugin(), plugin_tmpdir=value)
+
 
 def store_pid(store: object) -> int:
     pid = getattr(store, "pid", None)
