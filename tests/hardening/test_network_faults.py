@@ -229,15 +229,6 @@ def test_a_transient_fault_during_download_is_retried(world: World, fault: Fault
     assert_all_retrieved(world, report)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="stores/s3.py: S3Store.get gives download_fileobj a non-seekable writer (_InOrder). "
-    "Below multipart_threshold s3transfer writes each chunk at once (ImmediatelyWriteIOGetObject"
-    "Task) and, after a truncated body (IncompleteRead), retries the GET from byte 0, writing "
-    "the bytes already received a second time; it signals the restart only through a negative "
-    "progress Callback, which S3Store.get does not pass. The engine's sha256 check then fails "
-    "the file (no corrupt artifact), but the transient fault is not survived.",
-)
 def test_a_truncated_whole_object_download_is_retried(world: World) -> None:
     uploaded(world)
     fault = world.proxy.add(Fault("truncate", method="GET", path=r"/small\.bin$", at=150_000))
