@@ -59,5 +59,11 @@ class HashingWriter(io.RawIOBase):
     def readable(self) -> bool:
         return False
 
+    @property
+    def name(self) -> object:
+        """The target's ``name`` (the path of the file being written), so that a store can keep
+        its own temporary data on the same file system; None when the target has none."""
+        return getattr(self._target, "name", None)
+
     def hexdigest(self) -> str:
         return self._digest.hexdigest()

@@ -122,11 +122,21 @@ class S3Store(Store):
             if info.size < self.transfer.multipart_threshold:
                 extra["ChecksumAlgorithm"] = "SHA256"  # with the value below: sent, not computed
                 extra["ChecksumSHA256"] = base64.b64encode(bytes.fromhex(info.sha256)).decode()
+        client = self._client(conditional=not overwrite)
+        bucket, name = self.address.bucket, self.address.key(key)
         try:
-            self._client(conditional=not overwrite).upload_file(
-                str(path), self.address.bucket, self.address.key(key),
-                ExtraArgs=extra, Config=self.transfer, Callback=progress,
-            )
+            if info.size < self.transfer.multipart_threshold:
+                # one request, without the transfer manager's threads and futures: most of the
+                # cost of a small file
+                with open(path, "rb") as body:
+                    client.put_object(Bucket=bucket, Key=name, Body=body, **extra)
+                if progress is not None:
+                    progress(info.size)
+            else:
+                client.upload_file(
+                    str(path), bucket, name, ExtraArgs=extra, Config=self.transfer,
+                    Callback=progress,
+                )
         except _SDK_ERRORS as exc:
             raise self._translate(exc, key) from exc
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import itertools
 import os
 import threading
 import time
@@ -334,8 +335,11 @@ def test_a_body_cut_short_is_fetched_again_without_repeating_bytes(
         def __getattr__(self, name: str) -> Any:
             return getattr(self._body, name)
 
+    calls = itertools.count()  # next() is atomic: exactly one body is cut, even when the
+    # ranges of the object are fetched by several threads at once
+
     def cut_first_body(parsed: dict[str, Any], **_: Any) -> None:
-        if not cuts and "Body" in parsed:
+        if "Body" in parsed and next(calls) == 0:
             parsed["Body"] = CutShort(parsed["Body"])
 
     store._client().meta.events.register("after-call.s3.GetObject", cut_first_body)
