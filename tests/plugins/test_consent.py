@@ -217,9 +217,10 @@ def test_a_pinned_program_that_became_unreadable(
         open_store(plugin)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
-def test_allowing_a_program_without_read_permission(plugin: Path) -> None:
-    plugin.chmod(0o111)
+def test_allowing_a_program_that_cannot_be_read(
+    plugin: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refuse_reading(monkeypatch)  # as chmod 0111 would for anyone but root
     with pytest.raises(ConfigError, match="cannot read plugin"):
         consent.allow(plugin)
 
