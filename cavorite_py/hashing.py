@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 from pathlib import Path
 from typing import Protocol
 
@@ -16,9 +17,11 @@ def hash_file(path: Path) -> tuple[str, int]:
     """Return ``(sha256 hex, size)`` of the file at ``path``, read once in large chunks."""
     digest = hashlib.sha256()
     size = 0
-    buf = bytearray(CHUNK)
-    view = memoryview(buf)
     with open(path, "rb", buffering=0) as f:
+        # a buffer no larger than the file needs: zeroing 1 MiB per small file costs more
+        # than hashing it
+        buf = bytearray(max(1, min(CHUNK, os.fstat(f.fileno()).st_size + 1)))
+        view = memoryview(buf)
         while n := f.readinto(buf):
             digest.update(view[:n])
             size += n

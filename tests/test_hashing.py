@@ -57,6 +57,10 @@ def test_hash_file_reads_in_chunks_never_the_whole_file(
         def read(self, *args: Any) -> bytes:
             raise AssertionError("hash_file must not read(): it reads into one reused buffer")
 
+        def fileno(self) -> int:
+            fd: int = self.f.fileno()
+            return fd
+
     monkeypatch.setattr(hashing, "open", lambda *a, **k: Spy(real_open(*a, **k)), raising=False)
     digest, size = hash_file(path)
     assert size == 3 * CHUNK + 7

@@ -56,6 +56,7 @@ class LocalStore(Store):
     def __init__(self, settings: StoreSettings) -> None:
         super().__init__(settings)
         self.directory = directory_from_address(settings.address, settings.root)
+        self._made: set[Path] = set()  # directories known to exist
 
     def describe(self) -> str:
         # an absolute path: redact() leaves it as it is, and keeps a store that shows an
@@ -79,13 +80,15 @@ class LocalStore(Store):
         if not overwrite and target.exists():
             raise ObjectExists(f"object {key!r} already exists in {self.directory}")
         tmp = target.with_name(f"{TMP_MARK}{uuid.uuid4().hex}")
+        placed = False
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            self._make_parent(target)
             shutil.copyfile(path, tmp)
             if info.sha256 is not None:
                 _set_sha256(tmp, info.sha256)
             if overwrite:
                 os.replace(tmp, target)
+                placed = True
             else:
                 _link_new(tmp, target, key, self.directory)
         except PermissionError as exc:
@@ -95,16 +98,27 @@ class LocalStore(Store):
                 raise
             raise StoreError(f"cannot write {target}: {exc.strerror or exc}") from exc
         finally:
-            tmp.unlink(missing_ok=True)
+            if not placed:  # a link leaves the temporary name behind; a rename does not
+                tmp.unlink(missing_ok=True)
         if progress is not None:
             progress(info.size)
+
+    def _make_parent(self, target: Path) -> None:
+        """Create the object's directory, once per directory and run."""
+        parent = target.parent
+        if parent not in self._made:
+            parent.mkdir(parents=True, exist_ok=True)
+            self._made.add(parent)
 
     def get(self, key: str, fileobj: BinaryIO) -> None:
         source = self._path(key)
         try:
             with open(source, "rb") as f:
-                while chunk := f.read(_CHUNK):
-                    fileobj.write(chunk)
+                if os.fstat(f.fileno()).st_size <= _CHUNK:
+                    fileobj.write(f.read())  # a small object: one read, one write
+                else:
+                    while chunk := f.read(_CHUNK):
+                        fileobj.write(chunk)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
             raise ObjectNotFound(f"object {key!r} is not in {self.directory}") from exc
         except PermissionError as exc:
