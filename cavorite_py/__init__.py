@@ -7,12 +7,13 @@ error tree (see :mod:`cavorite_py.errors`).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False  # typing is not imported at run time: `cavorite --version` starts fast
 
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from .errors import (
         AccessDenied,
         CavoriteError,
@@ -91,6 +92,8 @@ _HOMES = {
 
 def __getattr__(name: str) -> Any:
     """Import the public names lazily, so that ``cavorite --version`` starts fast."""
+    import importlib
+
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module 'cavorite_py' has no attribute {name!r}")

@@ -19,6 +19,7 @@ import contextlib
 import os
 import stat as statmod
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -395,13 +396,15 @@ class Engine:
                     f"{ws.display(artifact)}: downloaded content does not match its cfile "
                     f"(expected sha256 {meta.checksum}, got {got}); the download was deleted"
                 )
+            _backdate(tmp)
             if replace:
                 os.replace(tmp, artifact)  # --force over a local edit: asked for
             else:
                 self._place_new(tmp, artifact, got)
-            self.hasher.remember(artifact, os.stat(artifact), got)
         finally:
             tmp.unlink(missing_ok=True)
+        # remembered after the temporary name is gone: unlinking it changed the file's ctime
+        self.hasher.remember(artifact, os.stat(artifact), got)
 
     def _place_new(self, tmp: Path, artifact: Path, sha256: str) -> None:
         """Move a verified download to where no file was, never over one that appeared since
@@ -444,6 +447,18 @@ def _naming(exc: StoreError, where: str) -> StoreError:
     named.__cause__ = exc.__cause__
     named.__suppress_context__ = True
     return named
+
+
+BACKDATE_NS = 2_000_000_000
+
+
+def _backdate(path: Path) -> None:
+    """Date a verified download two seconds back, before it gets its real name. Its hash can
+    then be remembered at once: any later write moves the mtime (and ctime) to the present, so
+    the state cache sees it, whereas a file dated "now" stays unreliable for a clock tick and
+    would be hashed again by the next run."""
+    st = os.stat(path)
+    os.utime(path, ns=(st.st_atime_ns, time.time_ns() - BACKDATE_NS))
 
 
 def _os_message(exc: OSError) -> str:

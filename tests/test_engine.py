@@ -983,3 +983,20 @@ def test_a_download_never_replaces_a_different_file_that_appeared_meanwhile(
     assert isinstance(only(report).error, ConflictError)
     assert artifact.read_bytes() == b"someone's new work"
     assert leftovers(ws.root) == []
+
+
+def test_the_run_after_a_retrieve_reads_no_artifact(repo_root: Path) -> None:
+    files = [write(repo_root / f"f{i}.bin", b"data %d" % i) for i in range(5)]
+    with cavorite_py.Repo.find(repo_root) as repo:
+        assert repo.upload(files).ok
+    for f in files:
+        f.unlink()
+    with cavorite_py.Repo.find(repo_root) as repo:
+        assert {r.outcome for r in repo.retrieve().results} == {Outcome.RETRIEVED}
+    with cavorite_py.Repo.find(repo_root) as repo:  # at once: no waiting out a clock tick
+        assert {r.outcome for r in repo.status().results} == {Outcome.UP_TO_DATE}
+        assert (repo.state.hits, repo.state.misses) == (5, 0)
+    files[0].write_bytes(b"data X")  # same size, written now: seen as modified
+    with cavorite_py.Repo.find(repo_root) as repo:
+        outcomes = [r.outcome for r in repo.status().results]
+        assert outcomes[0] is Outcome.MODIFIED and outcomes[1:] == [Outcome.UP_TO_DATE] * 4
