@@ -7,7 +7,7 @@ PYTHON="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e . -e plugins/localstore
+.venv/bin/python -m pip install -qq --disable-pip-version-check -e . -e plugins/localstore
 CAVORITE="$PWD/.venv/bin/cavorite"
 
 work="$(mktemp -d)"
