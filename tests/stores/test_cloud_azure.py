@@ -3,12 +3,9 @@ users really hit. (Entra ID sign-in needs https, which the emulator does not ser
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,17 +15,14 @@ from azure.storage.blob import ContainerSasPermissions, generate_container_sas
 
 from cavorite_py.errors import AccessDenied, ConfigError, ObjectExists, StoreUnavailable
 from cavorite_py.stores.azure import AzureStore
-from cavorite_py.stores.base import ObjectInfo, Store, StoreSettings
+from cavorite_py.stores.base import Store, StoreSettings
 from tests.fixtures.cloud import AZURE_TEST_OPTIONS
 from tests.fixtures.emulators import AzureEmulator, isolated_env
+from tests.stores.support import make, race_for_one_key
 
 MIB = 1 << 20
 
 
-def make(tmp_path: Path, data: bytes) -> tuple[Path, ObjectInfo]:
-    path = tmp_path / f"f-{hashlib.sha256(data).hexdigest()[:12]}-{threading.get_ident()}"
-    path.write_bytes(data)
-    return path, ObjectInfo(len(data), hashlib.sha256(data).hexdigest())
 
 
 def open_azure(address: str, tmp_path: Path, **options: Any) -> AzureStore:
@@ -77,17 +71,7 @@ def test_large_uploads_go_in_blocks_and_stay_conditional(
 
 
 def test_racing_writers_of_one_key_cannot_both_win(azure_store: Store, tmp_path: Path) -> None:
-    files = [make(tmp_path, f"writer {i}".encode()) for i in range(8)]
-
-    def put(i: int) -> bool:
-        try:
-            azure_store.put("race.bin", *files[i])
-        except ObjectExists:
-            return False
-        return True
-
-    with ThreadPoolExecutor(8) as pool:
-        won = [i for i, ok in enumerate(pool.map(put, range(8))) if ok]
+    won, files = race_for_one_key(azure_store, tmp_path)
     assert len(won) == 1
     assert azure_store.stat("race.bin") == files[won[0]][1]
 

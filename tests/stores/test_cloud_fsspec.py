@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import errno
-import hashlib
 import io
-import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +23,7 @@ from cavorite_py.errors import (
 )
 from cavorite_py.stores.base import ObjectInfo, Store, StoreSettings
 from cavorite_py.stores.fsspec import FsspecStore
-
-
-def make(tmp_path: Path, data: bytes) -> tuple[Path, ObjectInfo]:
-    path = tmp_path / f"f-{hashlib.sha256(data).hexdigest()[:12]}-{threading.get_ident()}"
-    path.write_bytes(data)
-    return path, ObjectInfo(len(data), hashlib.sha256(data).hexdigest())
+from tests.stores.support import make, race_for_one_key
 
 
 @pytest.fixture(params=["fsspec", "fsspec_file"])
@@ -41,17 +33,7 @@ def any_fsspec(request: pytest.FixtureRequest) -> Store:
 
 
 def test_racing_writers_of_one_key_cannot_both_win(any_fsspec: Store, tmp_path: Path) -> None:
-    files = [make(tmp_path, f"writer {i}".encode()) for i in range(8)]
-
-    def put(i: int) -> bool:
-        try:
-            any_fsspec.put("race.bin", *files[i])
-        except ObjectExists:
-            return False
-        return True
-
-    with ThreadPoolExecutor(8) as pool:
-        won = [i for i, ok in enumerate(pool.map(put, range(8))) if ok]
+    won, files = race_for_one_key(any_fsspec, tmp_path)
     assert len(won) == 1
     assert any_fsspec.stat("race.bin") == ObjectInfo(files[won[0]][1].size)
 

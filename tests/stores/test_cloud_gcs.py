@@ -6,7 +6,6 @@ service's 401/403/412 answers is checked on the SDK's own exception types instea
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -20,18 +19,15 @@ from google.cloud.storage.blob import Blob
 
 from cavorite_py.errors import AccessDenied, ConfigError, ObjectExists, StoreUnavailable
 from cavorite_py.stores import gcs
-from cavorite_py.stores.base import ObjectInfo, Store, StoreSettings
+from cavorite_py.stores.base import Store, StoreSettings
 from cavorite_py.stores.gcs import GCSStore
 from tests.fixtures.cloud import GCS_TEST_OPTIONS
 from tests.fixtures.emulators import GCSEmulator, isolated_env
+from tests.stores.support import make
 
 MIB = 1 << 20
 
 
-def make(tmp_path: Path, data: bytes) -> tuple[Path, ObjectInfo]:
-    path = tmp_path / f"f-{hashlib.sha256(data).hexdigest()[:12]}"
-    path.write_bytes(data)
-    return path, ObjectInfo(len(data), hashlib.sha256(data).hexdigest())
 
 
 def open_gcs(address: str, tmp_path: Path, **options: Any) -> GCSStore:

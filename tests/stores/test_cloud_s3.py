@@ -7,32 +7,26 @@ only shown to carry the checksum (S3 itself rejects a mismatch with ``BadDigest`
 from __future__ import annotations
 
 import base64
-import hashlib
 import io
 import itertools
 import os
-import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from cavorite_py.errors import AccessDenied, ConfigError, ObjectExists, StoreUnavailable
-from cavorite_py.stores.base import ObjectInfo, Store, StoreSettings
+from cavorite_py.stores.base import Store, StoreSettings
 from cavorite_py.stores.s3 import S3Store
 from tests.fixtures.cloud import S3_TEST_OPTIONS
 from tests.fixtures.emulators import S3Emulator, isolated_env, running_moto
+from tests.stores.support import make, race_for_one_key
 
 MIB = 1 << 20
 
 
-def make(tmp_path: Path, data: bytes) -> tuple[Path, ObjectInfo]:
-    path = tmp_path / f"f-{hashlib.sha256(data).hexdigest()[:12]}-{threading.get_ident()}"
-    path.write_bytes(data)
-    return path, ObjectInfo(len(data), hashlib.sha256(data).hexdigest())
 
 
 def open_s3(address: str, tmp_path: Path, **options: Any) -> S3Store:
@@ -79,17 +73,7 @@ def test_large_uploads_are_multipart_and_still_conditional(
 
 
 def test_racing_writers_of_one_key_cannot_both_win(s3_store: Store, tmp_path: Path) -> None:
-    files = [make(tmp_path, f"writer {i}".encode()) for i in range(8)]
-
-    def put(i: int) -> bool:
-        try:
-            s3_store.put("race.bin", *files[i])
-        except ObjectExists:
-            return False
-        return True
-
-    with ThreadPoolExecutor(8) as pool:
-        won = [i for i, ok in enumerate(pool.map(put, range(8))) if ok]
+    won, files = race_for_one_key(s3_store, tmp_path)
     assert len(won) == 1
     assert s3_store.stat("race.bin") == files[won[0]][1]
 
