@@ -41,6 +41,7 @@ from .hashing import HashingWriter, hash_file
 from .metadata import Metadata
 from .parallel import bounded_map
 from .results import FileResult, NullObserver, Observer, Outcome, Report
+from .state import signature
 from .stores.base import ObjectInfo, Store
 from .workspace import Workspace
 
@@ -101,11 +102,7 @@ def stored_matches(
 
 def same_file_state(a: os.stat_result, b: os.stat_result) -> bool:
     """Whether nothing wrote to the file between two stats (ctime catches a restored mtime)."""
-
-    def sig(st: os.stat_result) -> tuple[int, ...]:
-        return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
-
-    return sig(a) == sig(b)
+    return signature(a) == signature(b)
 
 
 def name_max(directory: Path) -> int:
@@ -156,22 +153,27 @@ class Engine:
         # files already in place are recognised here, from the state cache, without the cost
         # of a thread hand-off each; only the others go to the workers
         done: dict[Path, FileResult] = {}
+        read: dict[Path, Metadata] = {}  # parsed once, also for the files the workers take
         for cfile in cfiles:
-            result = self._known_in_place(cfile)
+            result = self._known_in_place(cfile, read)
             if result is not None:
                 done[cfile] = result
                 self.observer.finished(result)
         rest = [c for c in cfiles if c not in done]
-        worked = self._run(rest, lambda c: self._retrieve_one(c, force), ws.artifact_for)
+        worked = self._run(
+            rest, lambda c: self._retrieve_one(c, force, read.get(c)), ws.artifact_for
+        )
         done.update(zip(rest, worked.results, strict=True))
         return Report([done[c] for c in cfiles])
 
-    def _known_in_place(self, cfile: Path) -> FileResult | None:
+    def _known_in_place(self, cfile: Path, read: dict[Path, Metadata]) -> FileResult | None:
         """An up-to-date result if the artifact is in place by the state cache; else None
-        (then the full rules run, and report any problem)."""
+        (then the full rules run, and report any problem). Parsed cfiles go into ``read``."""
         artifact = self.workspace.artifact_for(cfile)
+        if self.workspace.is_cfile(artifact):
+            return None  # refused by the full rules
         try:
-            meta = metadata.read(cfile)
+            meta = read[cfile] = metadata.read(cfile)
             st = os.lstat(artifact)
         except (CavoriteError, OSError):
             return None
@@ -347,7 +349,7 @@ class Engine:
 
     # ----------------------------------------------------------------- retrieve
 
-    def _retrieve_one(self, cfile: Path, force: bool) -> FileResult:
+    def _retrieve_one(self, cfile: Path, force: bool, meta: Metadata | None = None) -> FileResult:
         ws = self.workspace
         artifact = ws.artifact_for(cfile)
         if ws.is_cfile(artifact):
@@ -355,7 +357,7 @@ class Engine:
                 f"{ws.display(cfile)}: the metadata file of a metadata file; cavorite never "
                 "tracks cfiles, remove it"
             )
-        meta = metadata.read(cfile)
+        meta = meta if meta is not None else metadata.read(cfile)
         result = FileResult(artifact, Outcome.UP_TO_DATE, meta.name, meta.size, meta.checksum)
         local = self._local_state(artifact)
         if local is not None:

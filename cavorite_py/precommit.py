@@ -152,9 +152,8 @@ class Guard:
             return Refusal(
                 cfile, f"{shown} points at object {meta.name!r}, which is not in the store", upload
             )
-        store = self.store()
         if (
-            stored_matches(store, meta.name, info, meta.size, meta.checksum, download=False)
+            stored_matches(self.store(), meta.name, info, meta.size, meta.checksum, download=False)
             is False
         ):
             return Refusal(
