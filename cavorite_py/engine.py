@@ -47,9 +47,12 @@ from .workspace import Workspace
 
 
 class Hasher(Protocol):
-    """Gives a file's sha256; a cache may answer without reading the file."""
+    """Gives a file's sha256, and a cfile's content; a cache may answer without reading."""
 
     def sha256(self, path: Path, st: os.stat_result) -> str: ...
+
+    def metadata(self, cfile: Path) -> Metadata:
+        """The cfile's validated content, as :func:`metadata.read` gives it."""
 
     def remember(self, path: Path, st: os.stat_result, sha256: str) -> None: ...
 
@@ -62,6 +65,9 @@ class PlainHasher:
 
     def sha256(self, path: Path, st: os.stat_result) -> str:
         return hash_file(path)[0]
+
+    def metadata(self, cfile: Path) -> Metadata:
+        return metadata.read(cfile)
 
     def remember(self, path: Path, st: os.stat_result, sha256: str) -> None:
         pass
@@ -131,6 +137,9 @@ class Engine:
     on_uploaded: Callable[[Sequence[Path]], None] | None = None
     """called once with every artifact whose cfile was written (e.g. to update .gitignore)"""
     _absent: frozenset[str] = field(default=frozenset(), init=False, repr=False)
+    _ready_dirs: set[Path] = field(default_factory=set, init=False, repr=False)
+    """directories this run found it can write cfiles (upload) or downloads (retrieve) into"""
+    _name_max: dict[Path, int] = field(default_factory=dict, init=False, repr=False)
     _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
 
     # ----------------------------------------------------------------- many files
@@ -148,38 +157,42 @@ class Engine:
 
     def retrieve(self, cfiles: Sequence[Path], force: bool = False) -> Report:
         ws = self.workspace
-        for directory in dict.fromkeys(c.parent for c in cfiles):
-            remove_stale_temps(directory)  # partial downloads of runs killed long ago
+        for directory in dict.fromkeys(map(os.path.dirname, cfiles)):
+            remove_stale_temps(Path(directory))  # partial downloads of runs killed long ago
         # files already in place are recognised here, from the state cache, without the cost
         # of a thread hand-off each; only the others go to the workers
-        done: dict[Path, FileResult] = {}
-        read: dict[Path, Metadata] = {}  # parsed once, also for the files the workers take
+        known: list[FileResult | None] = []
+        todo: dict[Path, Metadata | None] = {}  # with the cfile's content when it was read
         for cfile in cfiles:
-            result = self._known_in_place(cfile, read)
-            if result is not None:
-                done[cfile] = result
+            result, meta = self._known_in_place(cfile)
+            known.append(result)
+            if result is None:
+                todo[cfile] = meta
+            else:
                 self.observer.finished(result)
-        rest = [c for c in cfiles if c not in done]
         worked = self._run(
-            rest, lambda c: self._retrieve_one(c, force, read.get(c)), ws.artifact_for
+            list(todo), lambda c: self._retrieve_one(c, force, todo[c]), ws.artifact_for
         )
-        done.update(zip(rest, worked.results, strict=True))
-        return Report([done[c] for c in cfiles])
+        rest = dict(zip(todo, worked.results, strict=True))
+        return Report([r if r is not None else rest[c] for r, c in zip(known, cfiles, strict=True)])
 
-    def _known_in_place(self, cfile: Path, read: dict[Path, Metadata]) -> FileResult | None:
-        """An up-to-date result if the artifact is in place by the state cache; else None
-        (then the full rules run, and report any problem). Parsed cfiles go into ``read``."""
+    def _known_in_place(self, cfile: Path) -> tuple[FileResult | None, Metadata | None]:
+        """An up-to-date result if the artifact is in place by the state cache, else None (then
+        the full rules run, and report any problem); and the cfile's content if it was read."""
         artifact = self.workspace.artifact_for(cfile)
         if self.workspace.is_cfile(artifact):
-            return None  # refused by the full rules
+            return None, None  # refused by the full rules
         try:
-            meta = read[cfile] = metadata.read(cfile)
+            meta = self.hasher.metadata(cfile)
+        except CavoriteError:
+            return None, None
+        try:
             st = os.lstat(artifact)
-        except (CavoriteError, OSError):
-            return None
+        except OSError:
+            return None, meta
         if not statmod.S_ISREG(st.st_mode) or self.hasher.lookup(artifact, st) != meta.checksum:
-            return None
-        return FileResult(artifact, Outcome.UP_TO_DATE, meta.name, meta.size, meta.checksum)
+            return None, meta
+        return FileResult(artifact, Outcome.UP_TO_DATE, meta.name, meta.size, meta.checksum), meta
 
     def _absent_keys(self, artifacts: Sequence[Path]) -> frozenset[str]:
         """Keys that one listing shows are not in the store, for batches where a listing is
@@ -248,7 +261,7 @@ class Engine:
         if not statmod.S_ISREG(before.st_mode):
             raise PathError(f"{ws.display(artifact)}: not a regular file")
         key = ws.key_for(artifact)
-        self._check_cfile_target(artifact)
+        cfile_exists = self._check_cfile_target(artifact)
         sha = self.hasher.sha256(artifact, before)
         info = ObjectInfo(before.st_size, sha)
         remote = None if key in self._absent else self.store.stat(key)
@@ -259,15 +272,18 @@ class Engine:
                 raise self._conflict(artifact, key)
             self._probe_cfile_directory(artifact)
             outcome = self._put(key, artifact, info, before, remote is not None, force)
-        self._write_cfile(artifact, key, info, before)
+        self._write_cfile(artifact, key, info, before, cfile_exists)
         return FileResult(artifact, outcome, key, info.size, sha)
 
-    def _check_cfile_target(self, artifact: Path) -> None:
+    def _check_cfile_target(self, artifact: Path) -> bool:
         """Refuse, before anything is read or sent, a file whose cfile could not be written: an
-        object stored for it would be pointed at by no cfile."""
+        object stored for it would be pointed at by no cfile. Return whether the cfile exists."""
         ws = self.workspace
         cfile = ws.cfile_for(artifact)
-        if len(os.fsencode(cfile.name)) > name_max(cfile.parent):
+        limit = self._name_max.get(cfile.parent)
+        if limit is None:
+            limit = self._name_max[cfile.parent] = name_max(cfile.parent)
+        if len(os.fsencode(cfile.name)) > limit:
             raise PathError(
                 f"{ws.display(artifact)}: name too long for a cfile beside it "
                 f"({len(os.fsencode(cfile.name))} bytes with the extension); rename the file"
@@ -279,16 +295,20 @@ class Engine:
         if st is not None and not statmod.S_ISREG(st.st_mode):
             what = "a symbolic link" if statmod.S_ISLNK(st.st_mode) else "not a regular file"
             raise PathError(f"{ws.display(cfile)}: is {what}; move it aside and upload again")
+        return st is not None
 
     def _probe_cfile_directory(self, artifact: Path) -> None:
         """Before an object is sent: make sure a cfile can be created beside ``artifact``
         (access(2) also answers for root on a read-only file system or immutable directory)."""
         cfile = self.workspace.cfile_for(artifact)
+        if cfile.parent in self._ready_dirs:
+            return
         if not os.access(cfile.parent, os.W_OK | os.X_OK):
             raise CavoriteError(
                 f"{self.workspace.display(cfile)}: cannot be written (permission denied or a "
                 "read-only file system); nothing was uploaded"
             )
+        self._ready_dirs.add(cfile.parent)
 
     def _holds(self, key: str, remote: ObjectInfo, info: ObjectInfo) -> bool:
         """Whether the stored object ``remote`` has exactly the content described by ``info``."""
@@ -334,13 +354,15 @@ class Engine:
             )
         return Outcome.UPLOADED
 
-    def _write_cfile(self, artifact: Path, key: str, info: ObjectInfo, st: os.stat_result) -> None:
+    def _write_cfile(
+        self, artifact: Path, key: str, info: ObjectInfo, st: os.stat_result, exists: bool
+    ) -> None:
         assert info.sha256 is not None
         cfile = self.workspace.cfile_for(artifact)
-        try:
-            old: Metadata | None = metadata.read(cfile)
-        except CavoriteError:
-            old = None
+        old: Metadata | None = None
+        if exists:
+            with contextlib.suppress(CavoriteError):
+                old = self.hasher.metadata(cfile)
         if old is not None and (old.name, old.checksum, old.size) == (key, info.sha256, info.size):
             return  # unchanged: leave the file (and its date) alone
         extra = old.extra if old is not None else {}
@@ -357,7 +379,7 @@ class Engine:
                 f"{ws.display(cfile)}: the metadata file of a metadata file; cavorite never "
                 "tracks cfiles, remove it"
             )
-        meta = meta if meta is not None else metadata.read(cfile)
+        meta = meta if meta is not None else self.hasher.metadata(cfile)
         result = FileResult(artifact, Outcome.UP_TO_DATE, meta.name, meta.size, meta.checksum)
         local = self._local_state(artifact)
         if local is not None:
@@ -385,7 +407,9 @@ class Engine:
 
     def _download(self, meta: Metadata, artifact: Path, replace: bool) -> None:
         ws = self.workspace
-        artifact.parent.mkdir(parents=True, exist_ok=True)
+        if artifact.parent not in self._ready_dirs:
+            artifact.parent.mkdir(parents=True, exist_ok=True)
+            self._ready_dirs.add(artifact.parent)
         tmp = temp_path_for(artifact)
         self.observer.started(artifact, meta.size)
         try:
@@ -459,8 +483,8 @@ def _backdate(path: Path) -> None:
     then be remembered at once: any later write moves the mtime (and ctime) to the present, so
     the state cache sees it, whereas a file dated "now" stays unreliable for a clock tick and
     would be hashed again by the next run."""
-    st = os.stat(path)
-    os.utime(path, ns=(st.st_atime_ns, time.time_ns() - BACKDATE_NS))
+    now = time.time_ns()
+    os.utime(path, ns=(now, now - BACKDATE_NS))
 
 
 def _os_message(exc: OSError) -> str:

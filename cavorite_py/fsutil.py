@@ -6,7 +6,6 @@ import os
 import re
 import stat
 import time
-import uuid
 from pathlib import Path
 
 TMP_MARK = ".cavorite-tmp-"
@@ -20,7 +19,7 @@ part it stays well under the 255-byte limit of common file systems, whatever the
 
 def temp_path_for(path: Path) -> Path:
     """A fresh hidden name in the same directory as ``path`` (so a rename is atomic)."""
-    return path.with_name(f".{_shorten(path.name)}{TMP_MARK}{uuid.uuid4().hex[:12]}")
+    return path.with_name(f".{_shorten(path.name)}{TMP_MARK}{os.urandom(6).hex()}")
 
 
 def _shorten(name: str) -> str:
@@ -28,6 +27,16 @@ def _shorten(name: str) -> str:
     while len(os.fsencode(name)) > NAME_BYTES:
         name = name[:-1]
     return name
+
+
+def relative_posix(path: Path, root: Path) -> str:
+    """``path.relative_to(root).as_posix()`` (a ``ValueError`` outside ``root``), without
+    pathlib's cost in the common case of a path built from ``root``."""
+    text, base = str(path), str(root)
+    if text.startswith(base) and text[len(base) : len(base) + 1] == os.sep:
+        rel = text[len(base) + 1 :]
+        return rel if os.sep == "/" else rel.replace(os.sep, "/")
+    return path.relative_to(root).as_posix()
 
 
 def is_temp_name(name: str) -> bool:
@@ -52,7 +61,7 @@ def remove_stale_temps(directory: Path, older_than: float = STALE_AFTER) -> list
     except OSError:
         return removed
     for entry in entries:
-        if not _OUR_TEMP.fullmatch(entry.name):
+        if TMP_MARK not in entry.name or not _OUR_TEMP.fullmatch(entry.name):
             continue
         try:
             st = entry.stat(follow_symlinks=False)

@@ -72,10 +72,10 @@ def git(root: Path, *args: str, stdin: bytes | None = None) -> bytes:
     return done.stdout
 
 
-def git_visible_files(root: Path) -> Iterator[Path]:
-    """Every file git would consider committing under ``root``: tracked, or untracked and not
-    ignored."""
+def git_visible_files(root: Path) -> Iterator[str]:
+    """Every file git would consider committing under ``root``, tracked, or untracked and not
+    ignored: its path relative to ``root``, with "/" between names."""
     out = git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", ".")
     for rel in out.split(b"\0"):
         if rel:
-            yield root / rel.decode("utf-8", "surrogateescape")
+            yield rel.decode("utf-8", "surrogateescape")

@@ -38,7 +38,7 @@ class Inspector:
         ws = self.workspace
         artifact = ws.artifact_for(cfile)
         try:
-            meta = metadata.read(cfile)
+            meta = self.hasher.metadata(cfile)
         except CavoriteError as exc:
             return FileResult(artifact, Outcome.FAILED, error=exc)
         try:
@@ -57,14 +57,15 @@ class Inspector:
         """Large or binary files with no cfile that git does not ignore."""
         ws = self.workspace
         if in_git_work_tree(ws.root):
-            candidates: Iterable[Path] = git_visible_files(ws.root)
+            candidates: Iterable[str] = git_visible_files(ws.root)
         else:
-            candidates = ws.walk_files(ws.root)
+            candidates = (ws.relative(p) for p in ws.walk_files(ws.root))
         found = []
-        for path in candidates:
-            rel = path.relative_to(ws.root).parts
-            if rel[0] in SKIP_DIRS or is_temp_name(path.name) or ws.is_cfile(path):
+        for rel in candidates:
+            name = rel.rpartition("/")[2]
+            if rel.partition("/")[0] in SKIP_DIRS or is_temp_name(name) or ws.is_cfile_name(name):
                 continue
+            path = ws.root / rel
             try:
                 st = os.lstat(path)
             except FileNotFoundError:

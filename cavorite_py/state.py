@@ -1,15 +1,17 @@
-"""The local state cache: each file's sha256 remembered against its size, times and inode.
+"""The local state cache: each artifact's sha256, and each cfile's parsed content, remembered
+against the file's size, times and inode.
 
 It lives in ``.cavorite/state.db`` (SQLite, ignored by git) and only saves work: an entry is
 used only when the file's size, mtime, ctime, inode and device are all unchanged, and only if the
-file was last modified clearly before it was hashed (a file written in the same clock tick as
-its hashing could change without its mtime moving). A damaged or unreadable cache is thrown
-away and rebuilt, never trusted.
+file was last modified clearly before it was read (a file written in the same clock tick as
+its reading could change without its mtime moving). A damaged or unreadable cache is thrown
+away and rebuilt, never trusted; a cfile's remembered content is validated again when loaded.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import re
@@ -19,24 +21,33 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
+from . import metadata
 from .config import CONFIG_DIR
+from .errors import CavoriteError
+from .fsutil import relative_posix
 from .hashing import hash_file
+from .metadata import Metadata
 
 log = logging.getLogger(__name__)
 
 STATE_NAME = "state.db"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 RACY_NS = 200_000_000
 """a file modified less than this before it was hashed is hashed again next time"""
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS hashes (
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS hashes (
     path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER,
     ino INTEGER, dev INTEGER, hashed_ns INTEGER, sha256 TEXT
+)""",
+    """CREATE TABLE IF NOT EXISTS cfiles (
+    path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER,
+    ino INTEGER, dev INTEGER, read_ns INTEGER, content TEXT
+)""",
 )
-"""
 
 Signature = tuple[int, int, int, int, int]
 
@@ -54,6 +65,8 @@ class StateCache:
         self._lock = threading.Lock()
         self._known: dict[str, tuple[Signature, int, str]] | None = None
         self._pending: dict[str, tuple[Signature, int, str]] = {}
+        self._cfiles: dict[str, tuple[Signature, int, Metadata]] | None = None
+        self._pending_cfiles: dict[str, tuple[Signature, int, Metadata]] = {}
         self.hits = 0
         self.misses = 0
 
@@ -62,11 +75,9 @@ class StateCache:
     def sha256(self, path: Path, st: os.stat_result) -> str:
         rel = self._rel(path)
         entry = self._entries().get(rel) if rel is not None else None
-        if entry is not None:
-            sig, hashed_ns, sha = entry
-            if sig == signature(st) and st.st_mtime_ns < hashed_ns - RACY_NS:
-                self.hits += 1
-                return sha
+        if entry is not None and _trusted(entry, st):
+            self.hits += 1
+            return entry[2]
         started = time.time_ns()
         sha = hash_file(path)[0]
         self.misses += 1
@@ -80,10 +91,30 @@ class StateCache:
         """The remembered sha256 if it can be trusted for this stat, without hashing."""
         rel = self._rel(path)
         entry = self._entries().get(rel) if rel is not None else None
-        if entry is None:
-            return None
-        sig, hashed_ns, sha = entry
-        return sha if sig == signature(st) and st.st_mtime_ns < hashed_ns - RACY_NS else None
+        return entry[2] if entry is not None and _trusted(entry, st) else None
+
+    def metadata(self, cfile: Path) -> Metadata:
+        """The cfile's content (see :func:`metadata.read`), without reading the file when it is
+        unchanged since it was last read."""
+        rel = self._rel(cfile)
+        if rel is not None:
+            try:
+                st = os.lstat(cfile)
+            except OSError:
+                pass  # metadata.read says what is wrong
+            else:
+                entry = self._cfile_entries().get(rel)
+                if entry is not None and _trusted(entry, st):
+                    return entry[2]
+        started = time.time_ns()
+        meta, st = metadata.read_with_stat(cfile)
+        if rel is not None:
+            with self._lock:
+                value = (signature(st), started, meta)
+                self._pending_cfiles[rel] = value
+                if self._cfiles is not None:
+                    self._cfiles[rel] = value
+        return meta
 
     # ----------------------------------------------------------------- storage
 
@@ -91,7 +122,7 @@ class StateCache:
         """The cache key of ``path``; None (not cached) outside the root, or for a name that is
         not valid UTF-8, which SQLite cannot store as text."""
         try:
-            rel = path.relative_to(self.root).as_posix()
+            rel = relative_posix(path, self.root)
             rel.encode("utf-8")
         except ValueError:  # UnicodeEncodeError included
             return None
@@ -109,39 +140,55 @@ class StateCache:
     def _entries(self) -> dict[str, tuple[Signature, int, str]]:
         with self._lock:
             if self._known is None:
-                self._known = self._load()
+                self._known = {}
+                for path, *numbers, sha in self._query("hashes"):
+                    sig = _signature_of(path, numbers)
+                    if (
+                        sig is not None
+                        and isinstance(path, str)
+                        and isinstance(sha, str)
+                        and _SHA256.fullmatch(sha)
+                    ):
+                        self._known[path] = (sig, cast(int, numbers[-1]), sha)
             return self._known
 
-    def _load(self) -> dict[str, tuple[Signature, int, str]]:
+    def _cfile_entries(self) -> dict[str, tuple[Signature, int, Metadata]]:
+        with self._lock:
+            if self._cfiles is None:
+                self._cfiles = {}
+                for path, *numbers, content in self._query("cfiles"):
+                    sig = _signature_of(path, numbers)
+                    if sig is None or not isinstance(path, str) or not isinstance(content, str):
+                        continue
+                    try:
+                        meta = metadata.Metadata.from_dict(json.loads(content))
+                    except (CavoriteError, ValueError, RecursionError):
+                        continue  # not what this cache writes: read the cfile instead
+                    self._cfiles[path] = (sig, cast(int, numbers[-1]), meta)
+            return self._cfiles
+
+    def _query(self, table: str) -> list[tuple[object, ...]]:
+        """Every row of ``table``; none from a cache that is busy, damaged or not ours."""
         if self._foreign():
             log.info("state cache %s is not a regular file; not used", self.path)
             self._discard()
-            return {}
+            return []
         if not self.path.exists():
-            return {}
+            return []
         try:
             with contextlib.closing(sqlite3.connect(self.path, timeout=2)) as db:
                 if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
                     raise sqlite3.DatabaseError("unknown schema version")
-                rows = db.execute(
-                    "SELECT path, size, mtime_ns, ctime_ns, ino, dev, hashed_ns, sha256 FROM hashes"
-                ).fetchall()
+                rows: list[tuple[object, ...]] = db.execute(f"SELECT * FROM {table}").fetchall()
+                return rows
         except sqlite3.Error as exc:
             if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-                # another run is writing it: hash everything this time, leave its file alone
+                # another run is writing it: do without it this time, leave its file alone
                 log.info("state cache busy; not used this time")
-                return {}
+                return []
             log.info("state cache %s unusable (%s); rebuilding it", self.path, exc)
             self._discard()
-            return {}
-        known = {}
-        for path, size, mtime, ctime, ino, dev, hashed_ns, sha in rows:
-            numbers = (size, mtime, ctime, ino, dev, hashed_ns)
-            if not all(type(n) is int for n in numbers) or not isinstance(path, str):
-                continue
-            if isinstance(sha, str) and _SHA256.fullmatch(sha):
-                known[path] = ((size, mtime, ctime, ino, dev), hashed_ns, sha)
-        return known
+            return []
 
     def _foreign(self) -> bool:
         """Whether something other than a regular file is at the cache's path: through a link
@@ -160,10 +207,18 @@ class StateCache:
         """Write what was learnt. A cache that cannot be written is skipped, never an error."""
         with self._lock:
             pending, self._pending = self._pending, {}
-        if not pending or not self.path.parent.is_dir():
+            cfiles, self._pending_cfiles = self._pending_cfiles, {}
+        if not (pending or cfiles) or not self.path.parent.is_dir():
             return
-        rows = [(p, *sig, hashed, sha) for p, (sig, hashed, sha) in pending.items()]
-        rows = [r for r in rows if all(-(2**63) <= v < 2**63 for v in r if isinstance(v, int))]
+        rows: dict[str, list[tuple[object, ...]]] = {
+            "hashes": [(p, *sig, hashed, sha) for p, (sig, hashed, sha) in pending.items()],
+            "cfiles": [
+                (p, *sig, read, json.dumps(meta.to_dict()))
+                for p, (sig, read, meta) in cfiles.items()
+            ],
+        }
+        for table, values in rows.items():
+            rows[table] = [r for r in values if all(_storable(v) for v in r)]
         try:
             self._write(rows)
         except sqlite3.DatabaseError as exc:
@@ -175,19 +230,42 @@ class StateCache:
             with contextlib.suppress(sqlite3.Error):
                 self._write(rows)
 
-    def _write(self, rows: Sequence[tuple[object, ...]]) -> None:
+    def _write(self, rows: dict[str, list[tuple[object, ...]]]) -> None:
         if self._foreign():
             self._discard()
             if self._foreign():  # e.g. a directory: leave it, do without a cache
                 return
         ensure_ignored(self.path.parent)
         with contextlib.closing(sqlite3.connect(self.path, timeout=5)) as db, db:
-            db.execute(_SCHEMA)
+            for statement in _SCHEMA:
+                db.execute(statement)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            db.executemany("INSERT OR REPLACE INTO hashes VALUES (?,?,?,?,?,?,?,?)", rows)
+            for table, values in rows.items():
+                db.executemany(f"INSERT OR REPLACE INTO {table} VALUES (?,?,?,?,?,?,?,?)", values)
 
     def close(self) -> None:
         self.flush()
+
+
+def _trusted(entry: tuple[Signature, int, object], st: os.stat_result) -> bool:
+    """Whether a remembered entry still describes the file with this stat: same signature, and
+    modified clearly before it was read."""
+    return entry[0] == signature(st) and st.st_mtime_ns < entry[1] - RACY_NS
+
+
+def _signature_of(path: object, numbers: Sequence[object]) -> Signature | None:
+    """The stat signature of a row (size, mtime, ctime, inode, device, then the time it was
+    read); None for a row with values of the wrong types (SQLite stores any type anywhere)."""
+    if not isinstance(path, str) or len(numbers) != 6:
+        return None
+    size, mtime, ctime, ino, dev, read = numbers
+    if type(size) is type(mtime) is type(ctime) is type(ino) is type(dev) is type(read) is int:
+        return (size, mtime, ctime, ino, dev)
+    return None
+
+
+def _storable(value: object) -> bool:
+    return not isinstance(value, int) or -(2**63) <= value < 2**63
 
 
 def ensure_ignored(config_dir: Path) -> None:

@@ -6,6 +6,7 @@ cfile's ``name``; a hostile ``name`` can at worst choose a key, never a place on
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from .config import CONFIG_DIR
 from .errors import PathError
-from .fsutil import is_temp_name
+from .fsutil import is_temp_name, relative_posix
 from .metadata import check_key
 
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", CONFIG_DIR})
@@ -32,7 +33,10 @@ class Workspace:
         return "." + self.extension
 
     def is_cfile(self, path: Path) -> bool:
-        return path.name.endswith(self.suffix) and len(path.name) > len(self.suffix)
+        return self.is_cfile_name(path.name)
+
+    def is_cfile_name(self, name: str) -> bool:
+        return name.endswith(self.suffix) and len(name) > len(self.suffix)
 
     def cfile_for(self, artifact: Path) -> Path:
         return artifact.with_name(artifact.name + self.suffix)
@@ -42,7 +46,7 @@ class Workspace:
 
     def relative(self, path: Path) -> str:
         """The repository-relative POSIX path of ``path`` (which must be inside the root)."""
-        return path.relative_to(self.root).as_posix()
+        return relative_posix(path, self.root)
 
     def key_for(self, artifact: Path) -> str:
         rel = self.relative(artifact)
@@ -50,6 +54,12 @@ class Workspace:
 
     def display(self, path: Path) -> str:
         """How a path is shown to the user: relative to the current directory when inside it."""
+        text = os.fspath(path)
+        if os.path.isabs(text) and os.path.normpath(text) == text:  # the usual case, quickly
+            with contextlib.suppress(OSError):
+                here = os.getcwd()
+                if text.startswith(here) and text[len(here) : len(here) + 1] == os.sep:
+                    return text[len(here) + 1 :]
         try:
             return os.path.relpath(path)
         except ValueError:
@@ -87,8 +97,9 @@ class Workspace:
         if is_temp_name(path.name):
             raise PathError(f"{self.display(path)}: a temporary file of an interrupted run")
 
-    def walk_files(self, top: Path) -> Iterator[Path]:
-        """Every file under ``top``, sorted, skipping VCS and cavorite's own directories.
+    def walk_files(self, top: Path, suffix: str = "") -> Iterator[Path]:
+        """Every file under ``top`` (whose name ends with ``suffix``), sorted, skipping VCS and
+        cavorite's own directories.
 
         A directory that cannot be listed (permissions, a path beyond the system's limit)
         raises ``PathError``: skipped in silence, its files would be missing from an upload or
@@ -97,7 +108,7 @@ class Workspace:
             dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
             base = Path(dirpath)
             for name in sorted(filenames):
-                if not is_temp_name(name):
+                if name.endswith(suffix) and not is_temp_name(name):
                     yield base / name
 
     def _unlistable(self, exc: OSError) -> None:
@@ -107,6 +118,6 @@ class Workspace:
 
     def walk_cfiles(self, top: Path) -> Iterator[Path]:
         suffix = self.suffix
-        for path in self.walk_files(top):
-            if path.name.endswith(suffix) and len(path.name) > len(suffix):
+        for path in self.walk_files(top, suffix):
+            if len(path.name) > len(suffix):
                 yield path

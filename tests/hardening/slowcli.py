@@ -14,11 +14,10 @@ writing it back, to widen that window for a race.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import cavorite_localstore
 from cavorite_localstore import LocalStore
@@ -31,12 +30,15 @@ DELAY = float(os.environ.get("CAVORITE_SLOW_DELAY", "0.05"))
 GITIGNORE_PAUSE = float(os.environ.get("CAVORITE_SLOW_GITIGNORE", "0"))
 
 
-def slow_copyfile(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
-    with open(src, "rb") as source, open(dst, "xb") as target:
-        while chunk := source.read(CHUNK):
-            target.write(chunk)
-            target.flush()
+def slow_copy_new(source: Path, target: Path, sha256: str | None) -> None:
+    """The local store's copy into its new temporary file, a chunk at a time."""
+    with open(source, "rb") as fin, open(target, "xb") as fout:
+        while chunk := fin.read(CHUNK):
+            fout.write(chunk)
+            fout.flush()
             time.sleep(DELAY)
+    if sha256 is not None:
+        cavorite_localstore._set_sha256(target, sha256)
 
 
 class _SlowWriter:
@@ -58,15 +60,6 @@ def slow_get(self: LocalStore, key: str, fileobj: BinaryIO) -> None:
     _get(self, key, _SlowWriter(fileobj))  # type: ignore[arg-type]
 
 
-class _Shutil:
-    """``shutil`` as the local store module sees it, with a slow ``copyfile``."""
-
-    copyfile = staticmethod(slow_copyfile)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(shutil, name)
-
-
 _write_bytes = gitignore.atomic_write_bytes
 
 
@@ -77,7 +70,7 @@ def slow_write_bytes(path: Path, data: bytes) -> None:
 
 if __name__ == "__main__":
     gitignore.atomic_write_bytes = slow_write_bytes
-    cavorite_localstore.shutil = _Shutil()  # type: ignore[assignment]
+    cavorite_localstore._copy_new = slow_copy_new
     LocalStore.get = slow_get  # type: ignore[method-assign]
     sys.argv[0] = str(Path(sys.argv[0]).with_name("cavorite"))
     main(sys.argv[1:])

@@ -24,8 +24,9 @@ EXIT_FAILED, EXIT_USAGE = 1, 2
 
 
 CACHE = (b".cavorite/state.db", b".cavorite/state.db-journal")
-"""The state cache: cavorite's own record of hashes it computed, ignored by git, which any
-command may refresh (e.g. after hashing an artifact it found unchanged)."""
+"""The state cache (of any repository under a snapshot's top): cavorite's own record of hashes
+and cfiles it read, ignored by git, which any command may refresh (e.g. after hashing an
+artifact it found unchanged)."""
 
 
 def snapshot(*tops: Path) -> dict[Path, Snapshot]:
@@ -47,7 +48,7 @@ def _snapshot(top: Path) -> Snapshot:
         rel_dir = os.path.relpath(dirpath, os.fsencode(top))
         for name in dirnames + filenames:
             rel = os.path.normpath(os.path.join(rel_dir, name))
-            if rel in CACHE:
+            if any(rel == c or rel.endswith(b"/" + c) for c in CACHE):
                 continue
             st = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
             if stat.S_ISLNK(st.st_mode):

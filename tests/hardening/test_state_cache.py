@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from cavorite_py.state import SCHEMA_VERSION
 from tests.fixtures.repos import Cavorite
 
 from .conftest import GOOD
@@ -53,7 +54,7 @@ def test_a_damaged_cache_is_rebuilt(modified: Path, cavorite: Cavorite, garbage:
     (modified / STATE).write_bytes(garbage)
     assert_answers_right(modified, cavorite)
     with contextlib.closing(sqlite3.connect(modified / STATE)) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert db.execute("SELECT count(*) FROM hashes").fetchone()[0] >= 1
 
 
@@ -71,7 +72,7 @@ def test_a_forged_cache_is_not_trusted(modified: Path, cavorite: Cavorite) -> No
     ]
     for row in rows:
         with contextlib.closing(sqlite3.connect(cache)) as db, db:
-            db.execute("PRAGMA user_version = 1")
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             db.execute(
                 "CREATE TABLE IF NOT EXISTS hashes (path TEXT PRIMARY KEY, size INTEGER, "
                 "mtime_ns INTEGER, ctime_ns INTEGER, ino INTEGER, dev INTEGER, "

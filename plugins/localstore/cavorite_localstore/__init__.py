@@ -14,9 +14,9 @@ extended attribute ``user.cavorite.sha256`` where the file system supports it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, ClassVar
@@ -30,6 +30,8 @@ __all__ = ["LocalStore", "directory_from_address"]
 
 _XATTR = "user.cavorite.sha256"
 _CHUNK = 1 << 20
+_SENDFILE_MAX = 1 << 30
+_NO_SENDFILE = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV})
 
 
 def directory_from_address(address: str, root: Path) -> Path:
@@ -79,15 +81,13 @@ class LocalStore(Store):
         progress: Progress | None = None,
     ) -> None:
         target = self._path(key)
-        if not overwrite and target.exists():
+        if not overwrite and os.path.lexists(target):
             raise ObjectExists(f"object {key!r} already exists in {self.directory}")
-        tmp = target.with_name(f"{TMP_MARK}{uuid.uuid4().hex}")
+        tmp = target.with_name(f"{TMP_MARK}{os.urandom(16).hex()}")
         placed = False
         try:
             self._make_parent(target)
-            shutil.copyfile(path, tmp)
-            if info.sha256 is not None:
-                _set_sha256(tmp, info.sha256)
+            _copy_new(path, tmp, info.sha256)
             if overwrite:
                 os.replace(tmp, target)
                 placed = True
@@ -101,7 +101,8 @@ class LocalStore(Store):
             raise StoreError(f"cannot write {target}: {exc.strerror or exc}") from exc
         finally:
             if not placed:  # a link leaves the temporary name behind; a rename does not
-                tmp.unlink(missing_ok=True)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
         if progress is not None:
             progress(info.size)
 
@@ -115,12 +116,15 @@ class LocalStore(Store):
     def get(self, key: str, fileobj: BinaryIO) -> None:
         source = self._path(key)
         try:
-            with open(source, "rb") as f:
-                if os.fstat(f.fileno()).st_size <= _CHUNK:
+            with open(source, "rb", buffering=0) as f:
+                size = os.fstat(f.fileno()).st_size
+                if size <= _CHUNK:
                     fileobj.write(f.read())  # a small object: one read, one write
-                else:
-                    while chunk := f.read(_CHUNK):
-                        fileobj.write(chunk)
+                else:  # one buffer for the whole object, written out as it fills
+                    buf = bytearray(_CHUNK)
+                    view = memoryview(buf)
+                    while n := f.readinto(buf):
+                        fileobj.write(view[:n])
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
             raise ObjectNotFound(f"object {key!r} is not in {self.directory}") from exc
         except PermissionError as exc:
@@ -164,10 +168,28 @@ def _link_new(tmp: Path, target: Path, key: str, directory: Path) -> None:
         raise ObjectExists(f"object {key!r} already exists in {directory}") from exc
 
 
-def _set_sha256(path: Path, sha256: str) -> None:
+def _copy_new(source: Path, target: Path, sha256: str | None) -> None:
+    """Copy ``source`` to the new file ``target`` (never over an existing one), labelled with
+    its sha256 before anyone can see it under its final name."""
+    with open(source, "rb", buffering=0) as fin, open(target, "xb", buffering=0) as fout:
+        try:
+            offset = 0
+            while sent := os.sendfile(fout.fileno(), fin.fileno(), offset, _SENDFILE_MAX):
+                offset += sent
+        except OSError as exc:  # a file system (or platform) without sendfile to files
+            if offset or exc.errno not in _NO_SENDFILE:
+                raise
+            shutil.copyfileobj(fin, fout, _CHUNK)
+        except AttributeError:  # no os.sendfile at all
+            shutil.copyfileobj(fin, fout, _CHUNK)
+        if sha256 is not None:
+            _set_sha256(fout.fileno(), sha256)
+
+
+def _set_sha256(file: int | Path, sha256: str) -> None:
     # without extended attributes, stat() reports the sha256 as unknown
     with contextlib.suppress(AttributeError, OSError):
-        os.setxattr(path, _XATTR, sha256.encode("ascii"))
+        os.setxattr(file, _XATTR, sha256.encode("ascii"))
 
 
 def _get_sha256(path: Path) -> str | None:

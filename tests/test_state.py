@@ -1,0 +1,178 @@
+"""The state cache remembers cfiles' content: unchanged cfiles are not read again, changed ones
+always are, and nothing it holds is trusted beyond what reading the file would give."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from cavorite_py import metadata
+from cavorite_py.errors import MetadataError
+from cavorite_py.metadata import Metadata
+from cavorite_py.state import RACY_NS, SCHEMA_VERSION, StateCache
+
+SHA_A = "a" * 64
+SHA_B = "b" * 64
+HOUR_NS = 3600 * 10**9
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    (tmp_path / ".cavorite").mkdir()
+    return tmp_path
+
+
+def write_cfile(path: Path, checksum: str, name: str = "data/a.bin", age_ns: int = HOUR_NS) -> None:
+    """A cfile last modified ``age_ns`` ago (old enough to be trusted by default)."""
+    metadata.write(path, Metadata(name, checksum, "2026-01-01T00:00:00Z", 3, {"tool": "x"}))
+    then = time.time_ns() - age_ns
+    os.utime(path, ns=(then, then))
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Every cfile actually read from disk."""
+    seen: list[Path] = []
+    real = metadata.read_with_stat
+
+    def counting(path: Path) -> tuple[Metadata, os.stat_result]:
+        seen.append(path)
+        return real(path)
+
+    monkeypatch.setattr(metadata, "read_with_stat", counting)
+    return seen
+
+
+def remembered(root: Path, cfile: Path) -> Metadata:
+    """Read ``cfile`` through a fresh cache and save what it learnt, as one run does."""
+    cache = StateCache(root)
+    meta = cache.metadata(cfile)
+    cache.close()
+    return meta
+
+
+def test_an_unchanged_cfile_is_not_read_again(root: Path, reads: list[Path]) -> None:
+    cfile = root / "a.bin.cfile"
+    write_cfile(cfile, SHA_A)
+    first = remembered(root, cfile)
+    assert reads == [cfile]
+    again = remembered(root, cfile)
+    assert reads == [cfile]  # the second run answered from the cache
+    assert again == first
+    assert (again.name, again.checksum, again.size, dict(again.extra)) == (
+        "data/a.bin",
+        SHA_A,
+        3,
+        {"tool": "x"},
+    )
+
+
+def test_a_replaced_cfile_is_read_again(root: Path, reads: list[Path]) -> None:
+    cfile = root / "a.bin.cfile"
+    write_cfile(cfile, SHA_A)
+    remembered(root, cfile)
+    write_cfile(cfile, SHA_B)  # as git checkout or an upload writes it: a new file
+    assert remembered(root, cfile).checksum == SHA_B
+    assert len(reads) == 2
+
+
+def test_a_cfile_edited_in_place_with_its_old_date_is_read_again(
+    root: Path, reads: list[Path]
+) -> None:
+    """Same size, same mtime (set back by hand), same inode: the ctime still gives it away."""
+    cfile = root / "a.bin.cfile"
+    write_cfile(cfile, SHA_A)
+    remembered(root, cfile)
+    before = cfile.stat()
+    text = cfile.read_text().replace(SHA_A, SHA_B)
+    with open(cfile, "r+", encoding="utf-8") as f:
+        f.write(text)
+    os.utime(cfile, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = cfile.stat()
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (
+        before.st_ino,
+        before.st_size,
+        before.st_mtime_ns,
+    )
+    assert remembered(root, cfile).checksum == SHA_B
+    assert len(reads) == 2
+
+
+def test_a_cfile_read_just_after_it_was_written_is_read_again(
+    root: Path, reads: list[Path]
+) -> None:
+    """Written in the same clock tick as it was read, it could change without its mtime
+    moving: what was remembered then is not trusted."""
+    cfile = root / "a.bin.cfile"
+    write_cfile(cfile, SHA_A, age_ns=RACY_NS // 4)
+    remembered(root, cfile)
+    remembered(root, cfile)
+    assert len(reads) == 2
+
+
+def test_a_link_in_place_of_a_remembered_cfile_is_refused(root: Path) -> None:
+    cfile = root / "a.bin.cfile"
+    write_cfile(cfile, SHA_A)
+    remembered(root, cfile)
+    target = root / "elsewhere.cfile"
+    write_cfile(target, SHA_A)
+    cfile.unlink()
+    cfile.symlink_to(target)
+    with pytest.raises(MetadataError, match="symbolic link"):
+        remembered(root, cfile)
+
+
+def test_a_removed_cfile_is_reported_missing(root: Path) -> None:
+    cfile = root / "a.bin.cfile"
+    write_cfile(cfile, SHA_A)
+    remembered(root, cfile)
+    cfile.unlink()
+    with pytest.raises(MetadataError, match="no such metadata file"):
+        remembered(root, cfile)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        json.dumps({"name": "../../etc/passwd", "checksum": SHA_B, "date_modified": ""}),
+        json.dumps({"name": "data/a.bin", "checksum": "not a sha256", "date_modified": ""}),
+        "{not json",
+        None,
+    ],
+    ids=["climbing-name", "bad-checksum", "not-json", "null"],
+)
+def test_a_forged_entry_with_the_right_signature_is_validated(
+    root: Path, reads: list[Path], content: str | None
+) -> None:
+    """What the cache holds passes the same checks as the file would: an entry that does not is
+    ignored, and the cfile itself is read."""
+    cfile = root / "a.bin.cfile"
+    write_cfile(cfile, SHA_A)
+    remembered(root, cfile)
+    st = cfile.stat()
+    with contextlib.closing(sqlite3.connect(root / ".cavorite" / "state.db")) as db, db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        db.execute(
+            "UPDATE cfiles SET content = ? WHERE path = ? AND size = ? AND ino = ?",
+            (content, "a.bin.cfile", st.st_size, st.st_ino),
+        )
+        assert db.total_changes == 1
+    assert remembered(root, cfile).checksum == SHA_A
+    assert len(reads) == 2
+
+
+def test_a_forged_entry_with_another_signature_is_not_used(root: Path, reads: list[Path]) -> None:
+    cfile = root / "a.bin.cfile"
+    write_cfile(cfile, SHA_A)
+    remembered(root, cfile)
+    forged = json.dumps({"name": "data/a.bin", "checksum": SHA_B, "date_modified": ""})
+    with contextlib.closing(sqlite3.connect(root / ".cavorite" / "state.db")) as db, db:
+        db.execute("UPDATE cfiles SET content = ?, ino = ino + 1", (forged,))
+    assert remembered(root, cfile).checksum == SHA_A
+    assert len(reads) == 2
