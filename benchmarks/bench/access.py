@@ -116,8 +116,8 @@ class AccessWatch:
             if mask & IN_Q_OVERFLOW:
                 self.counts.overflowed = True
                 continue
-            if mask & IN_ISDIR or not name:
-                continue
+            if mask & IN_ISDIR or not name or name == ".gitignore":
+                continue  # .gitignore: git's own file (read by git and by upload), no artifact
             rel = f"{self._dirs.get(wd, '?')}/{name}"
             if name.endswith(self.suffix):
                 if mask & IN_OPEN:
