@@ -6,10 +6,10 @@ shared profiles, instance or task roles), never from ``.cavorite/config``.
 
 Transfers go through boto3's transfer manager: multipart uploads above ``multipart_threshold``,
 and downloads as ranged GETs of ``download_chunksize``, several at a time for a larger object.
-Downloads are written strictly in order (the engine hashes while writing), so ranges that arrive
-early wait in memory: their number and size are bounded (``max_in_memory_download_chunks``
-ranges of ``download_chunksize``), which keeps each file's download to a few tens of MiB
-whatever its size.
+Downloads are written strictly in order (the engine hashes while writing), so ranges fetched
+ahead of the one being written wait in memory. All the downloads of a store share one budget of
+such ranges (``download_memory_chunks``), so together they hold a few tens of MiB whatever the
+size and the number of the files (see :class:`_ReadAhead`).
 
 The sha256 is kept as the object metadata ``x-amz-meta-sha256``; single-part uploads also send
 it as S3's own ``ChecksumSHA256``, so a body corrupted on the way is rejected.
@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, cast
 
@@ -31,6 +32,8 @@ from boto3.exceptions import Boto3Error
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from s3transfer.exceptions import RetriesExceededError
+from s3transfer.manager import TransferManager
+from s3transfer.subscribers import BaseSubscriber
 
 from ..errors import AccessDenied, ObjectNotFound, StoreError, StoreUnavailable
 from . import _errors
@@ -43,8 +46,8 @@ if TYPE_CHECKING:
 __all__ = ["S3Store"]
 
 _MIB = 1 << 20
-_IO_QUEUE = 16
-"""Pieces (of 256 KiB) a download may queue for the writer thread: 4 MiB (boto3's default, 100,
+_IO_QUEUE = 4
+"""Pieces (of 256 KiB) a download may queue for its writer thread: 1 MiB (boto3's default, 100,
 is 25 MiB per file)."""
 _SDK_ERRORS = (bex.BotoCoreError, bex.ClientError, Boto3Error, RetriesExceededError)
 _MISSING = {"404", "NoSuchKey", "NotFound"}
@@ -56,6 +59,15 @@ _WRONG_REGION = {"301", "PermanentRedirect", "AuthorizationHeaderMalformed"}
 _CREDENTIALS_FIX = (
     "set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run with an instance role"
 )
+_HEAD_FIRST: dict[str, Any] = (
+    {"response_checksum_validation": "when_supported"}
+    if "response_checksum_validation" in Config.OPTION_DEFAULTS else {}
+)
+"""Keeps s3transfer's downloads on the path that asks the size with a HeadObject (botocore's
+default). With ``when_required`` (from AWS_RESPONSE_CHECKSUM_VALIDATION or ~/.aws/config) it
+requests the first range instead and queues the others from that range's completion, before
+its place in the window is given back: with a window smaller than the object's ranges, the
+download waits for itself forever."""
 
 
 class S3Store(Store):
@@ -75,11 +87,10 @@ class S3Store(Store):
             max_concurrency=concurrency,
             preferred_transfer_client="classic",  # the CRT client would ignore all of this
         )
-        self.download_transfer = _download_config(
-            chunk=int_option(opts, "download_chunksize", 16 * _MIB),
-            window=int_option(opts, "max_in_memory_download_chunks", 4),
-            concurrency=concurrency,
-        )
+        self.download_chunksize = int_option(opts, "download_chunksize", 16 * _MIB)
+        self.download_window = int_option(opts, "max_in_memory_download_chunks", 3)
+        self.read_ahead = _ReadAhead(int_option(opts, "download_memory_chunks", 2, minimum=0))
+        self._download_concurrency = concurrency
         pool = int_option(opts, "max_pool_connections", self.default_jobs * concurrency)
         self._config = Config(
             region_name=self.region,
@@ -88,6 +99,7 @@ class S3Store(Store):
             retries={"mode": "standard", "max_attempts": int_option(opts, "max_attempts", 3)},
             max_pool_connections=pool,  # enough for every file of a run to use all its threads
             s3={"addressing_style": "path"} if self.address.endpoint else None,
+            **_HEAD_FIRST,
         )
         self._clients: dict[bool, S3Client] = {}
         self._lock = threading.Lock()
@@ -141,13 +153,27 @@ class S3Store(Store):
             raise self._translate(exc, key) from exc
 
     def get(self, key: str, fileobj: BinaryIO) -> None:
+        client = self._client()
+        bucket, name = self.address.bucket, self.address.key(key)
         try:
-            self._client().download_fileobj(
-                self.address.bucket, self.address.key(key), cast(Any, _InOrder(fileobj)),
-                Config=self.download_transfer,
-            )
+            # the HeadObject s3transfer would send, sent here: the size sets how many ranges
+            # this download may fetch ahead
+            head = client.head_object(Bucket=bucket, Key=name)
+            size = head["ContentLength"]
+            ranges = max(1, -(-size // self.download_chunksize))
+            with self.read_ahead.lend(min(self.download_window, ranges) - 1) as ahead:
+                config = self.download_config(window=1 + ahead)
+                with TransferManager(client, config) as manager:
+                    manager.download(
+                        bucket, name, cast(Any, _InOrder(fileobj)),
+                        subscribers=[_Known(size, head.get("ETag"))],
+                    ).result()
         except _SDK_ERRORS as exc:
             raise self._translate(exc, key) from exc
+
+    def download_config(self, window: int) -> TransferConfig:
+        """The transfer settings of a download that may fetch ``window`` ranges at once."""
+        return _download_config(self.download_chunksize, window, self._download_concurrency)
 
     def stat(self, key: str) -> ObjectInfo | None:
         try:
@@ -243,8 +269,9 @@ def _download_config(chunk: int, window: int, concurrency: int) -> TransferConfi
     bounds that by a sliding window of ``max_in_memory_download_chunks`` ranges (1000 in older
     releases, 10 in recent ones: up to 144 MiB per file at 16 MiB ranges); here it is
     ``window``, which also caps the ranges in flight. The range at the front of the window is
-    written as it arrives, so memory per file stays under ``(window - 1) * chunk`` plus the
-    writer's queue (``_IO_QUEUE`` pieces of 256 KiB): 52 MiB with the defaults.
+    written as it arrives, so the file holds at most ``(window - 1) * chunk`` plus the writer's
+    queue (``_IO_QUEUE`` pieces of 256 KiB). With ``window`` 1 the ranges are fetched one after
+    the other, each written as it arrives.
     """
     config = TransferConfig(
         multipart_threshold=1,
@@ -265,6 +292,51 @@ def _code(error: bex.ClientError) -> str:
 
 def _if_none_match(params: dict[str, Any], **_: Any) -> None:
     params["IfNoneMatch"] = "*"
+
+
+class _ReadAhead:
+    """The ranges that the downloads of one store may fetch ahead of the range each is writing.
+
+    Only those wait in memory (the front range of a download is written as it arrives), so this
+    budget bounds what all downloads hold together, whatever their number and size: ``ranges``
+    times ``download_chunksize``. A download of several ranges takes what it can use, up to its
+    window less one, when it starts, without waiting, and gives it back when it ends; one that
+    gets nothing fetches its ranges one after the other (one stream, like a plain GET).
+
+    Why not share one s3transfer manager between downloads, whose sliding-window semaphore does
+    count every transfer's ranges against one total: the front ranges count too, so a budget
+    sized for memory would also cap how many files, even small ones, download at once; the
+    semaphore keeps an entry per transfer forever (memory that grows with the number of files);
+    and all files would share one writer thread.
+    """
+
+    def __init__(self, ranges: int) -> None:
+        self.ranges = ranges
+        self._free = ranges
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def lend(self, wanted: int) -> Iterator[int]:
+        with self._lock:
+            got = min(wanted, self._free)
+            self._free -= got
+        try:
+            yield got
+        finally:
+            with self._lock:
+                self._free += got
+
+
+class _Known(BaseSubscriber):
+    """Hands s3transfer the size and ETag already read, so it sends no HeadObject of its own
+    (and still sends ``If-Match`` with each range)."""
+
+    def __init__(self, size: int, etag: str | None) -> None:
+        self._size, self._etag = size, etag
+
+    def on_queued(self, future: Any, **_: Any) -> None:
+        future.meta.provide_transfer_size(self._size)
+        future.meta.provide_object_etag(self._etag)
 
 
 class _InOrder:

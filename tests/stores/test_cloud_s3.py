@@ -7,11 +7,15 @@ only shown to carry the checksum (S3 itself rejects a mismatch with ``BadDigest`
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import itertools
 import os
+import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -215,22 +219,31 @@ def test_malformed_settings(address: str, options: dict[str, Any], tmp_path: Pat
 
 def test_download_settings_bound_memory(tmp_path: Path) -> None:
     store = open_s3("s3://bucket", tmp_path)
-    config = store.download_transfer
+    assert (store.download_chunksize, store.download_window) == (16 * MIB, 3)
+    config = store.download_config(window=store.download_window)
     assert config.multipart_chunksize == 16 * MIB
-    assert config.max_in_memory_download_chunks == 4
-    assert config.max_io_queue_size == 16
+    assert config.max_in_memory_download_chunks == 3
+    assert config.max_io_queue_size == 4
     assert config.preferred_transfer_client == store.transfer.preferred_transfer_client == "classic"
-    window = config.max_in_memory_download_chunks
-    assert (window - 1) * config.multipart_chunksize + 16 * config.io_chunksize <= 52 * MIB
+    # what all downloads of the store hold together: ranges read ahead, plus a write queue each
+    assert store.read_ahead.ranges * store.download_chunksize == 32 * MIB
+    assert config.max_io_queue_size * config.io_chunksize == MIB
     tuned = open_s3(
-        "s3://bucket", tmp_path, download_chunksize=4 * MIB, max_in_memory_download_chunks=8
-    ).download_transfer
-    assert (tuned.multipart_chunksize, tuned.max_in_memory_download_chunks) == (4 * MIB, 8)
-    assert tuned.max_request_concurrency == 4  # S3_TEST_OPTIONS' max_concurrency, the lower
+        "s3://bucket", tmp_path, download_chunksize=4 * MIB, max_in_memory_download_chunks=8,
+        download_memory_chunks=0,
+    )
+    assert tuned.read_ahead.ranges == 0
+    config = tuned.download_config(window=tuned.download_window)
+    assert (config.multipart_chunksize, config.max_in_memory_download_chunks) == (4 * MIB, 8)
+    assert config.max_request_concurrency == 4  # S3_TEST_OPTIONS' max_concurrency, the lower
 
 
 @pytest.mark.parametrize(
-    "options", [{"download_chunksize": 0}, {"max_in_memory_download_chunks": "many"}]
+    "options",
+    [
+        {"download_chunksize": 0}, {"max_in_memory_download_chunks": "many"},
+        {"download_memory_chunks": -1},
+    ],
 )
 def test_malformed_download_settings(options: dict[str, Any], tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
@@ -320,10 +333,11 @@ def test_a_body_cut_short_is_fetched_again_without_repeating_bytes(
             return getattr(self._body, name)
 
     calls = itertools.count()  # next() is atomic: exactly one body is cut, even when the
-    # ranges of the object are fetched by several threads at once
+    # ranges of the object are fetched by several threads at once (the short last one may come
+    # back first: it is not counted)
 
     def cut_first_body(parsed: dict[str, Any], **_: Any) -> None:
-        if "Body" in parsed and next(calls) == 0:
+        if "Body" in parsed and parsed.get("ContentLength", 0) > 100_000 and next(calls) == 0:
             parsed["Body"] = CutShort(parsed["Body"])
 
     store._client().meta.events.register("after-call.s3.GetObject", cut_first_body)
@@ -332,3 +346,142 @@ def test_a_body_cut_short_is_fetched_again_without_repeating_bytes(
     assert cuts == [100_000]
     assert len(sink.data) == size
     assert bytes(sink.data) == data
+
+
+class _Held:
+    """Counts the bytes of ranges that arrived early and wait in memory, over all the downloads
+    running at once (each has its own s3transfer DeferQueue)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from s3transfer.download import DeferQueue
+
+        self.peak = 0
+        self._by_queue: dict[int, int] = {}
+        self._lock = threading.Lock()
+        original = DeferQueue.request_writes
+
+        def request_writes(queue: DeferQueue, offset: int, chunk: bytes) -> list[Any]:
+            with self._lock:  # one lock: the total is read consistently
+                writes = original(queue, offset, chunk)
+                pending = queue._pending_offsets.values()  # type: ignore[attr-defined]
+                self._by_queue[id(queue)] = sum(len(v) for v in pending)
+                self.peak = max(self.peak, sum(self._by_queue.values()))
+            return writes
+
+        monkeypatch.setattr(DeferQueue, "request_writes", request_writes)
+
+
+def _requests(store: S3Store) -> Counter[tuple[str, str]]:
+    """(operation, key) of every HeadObject and GetObject the store sends from now on."""
+    sent: Counter[tuple[str, str]] = Counter()
+    lock = threading.Lock()
+
+    def count(params: dict[str, Any], model: Any, **_: Any) -> None:
+        with lock:
+            sent[model.name, params["Key"].rsplit("/", 1)[-1]] += 1
+
+    for op in ("HeadObject", "GetObject"):
+        store._client().meta.events.register(f"before-parameter-build.s3.{op}", count)
+    return sent
+
+
+def test_downloads_at_once_share_one_memory_budget(
+    s3_emulator: S3Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Six downloads run at once; the first range of every large one is held back, so all their
+    other ranges would arrive early. Together they never hold more ranges than the store's
+    budget (each file's own window would allow 3 x 4 = 12), every file arrives whole and in
+    order, and an object of one range is still one GET."""
+    isolated_env(monkeypatch, s3_emulator)
+    store = open_s3(
+        f"{s3_emulator.endpoint}/{s3_emulator.new_bucket()}", tmp_path,
+        download_chunksize=MIB, max_in_memory_download_chunks=4, download_memory_chunks=2,
+    )
+    sizes = {"a.bin": 5 * MIB + 3, "b.bin": 6 * MIB, "c.bin": 4 * MIB + 1, "d.bin": 5 * MIB,
+             "one.bin": MIB, "small.bin": 300_000}
+    data = {key: os.urandom(size) for key, size in sizes.items()}
+    for key, content in data.items():
+        store.put(key, *make(tmp_path, content))
+
+    held = _Held(monkeypatch)
+    sent = _requests(store)
+
+    def slow_first_range(params: dict[str, Any], **_: Any) -> None:
+        if str(params.get("Range", "")).startswith("bytes=0-") and sizes[
+            params["Key"].rsplit("/", 1)[-1]
+        ] > MIB:
+            time.sleep(0.5)
+
+    store._client().meta.events.register("before-parameter-build.s3.GetObject", slow_first_range)
+    start = threading.Barrier(len(data))
+
+    def get(key: str) -> str:
+        sink = _HashingSink()
+        start.wait()
+        store.get(key, sink)  # type: ignore[arg-type]
+        return sink.sha256.hexdigest()
+
+    with ThreadPoolExecutor(len(data)) as pool:
+        got = dict(zip(data, pool.map(get, data), strict=True))
+    assert got == {key: hashlib.sha256(content).hexdigest() for key, content in data.items()}
+    assert held.peak <= 2 * MIB  # the budget: 2 ranges
+    assert held.peak >= MIB  # the test did make ranges wait
+    for key, size in sizes.items():
+        assert sent["HeadObject", key] == 1
+        assert sent["GetObject", key] == -(-size // MIB)  # one GET per range, no more
+    with store.read_ahead.lend(99) as free:
+        assert free == 2  # all of it given back
+
+
+def test_a_sink_that_fails_stops_the_download_and_returns_its_budget(
+    s3_emulator: S3Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The engine stops a download (Ctrl-C, a failed run) by raising from the file's write."""
+    isolated_env(monkeypatch, s3_emulator)
+    store = open_s3(
+        f"{s3_emulator.endpoint}/{s3_emulator.new_bucket()}", tmp_path,
+        download_chunksize=MIB, download_memory_chunks=1,
+    )
+    store.put("big.bin", *make(tmp_path, os.urandom(16 * MIB)))
+    sent = _requests(store)
+
+    class Stopped(Exception):
+        pass
+
+    class Failing:
+        def write(self, chunk: bytes) -> int:
+            raise Stopped
+
+    with pytest.raises(Stopped):
+        store.get("big.bin", Failing())  # type: ignore[arg-type]
+    assert sent["GetObject", "big.bin"] < 16
+    with store.read_ahead.lend(99) as free:
+        assert free == 1
+
+
+def test_downloads_do_not_stall_when_response_checksums_are_validated_only_when_required(
+    s3_emulator: S3Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """With this setting s3transfer would fetch the first range instead of a HeadObject and wait
+    forever for itself once an object has more ranges than the download's window."""
+    isolated_env(monkeypatch, s3_emulator)
+    monkeypatch.setenv("AWS_RESPONSE_CHECKSUM_VALIDATION", "when_required")
+    store = open_s3(
+        f"{s3_emulator.endpoint}/{s3_emulator.new_bucket()}", tmp_path,
+        download_chunksize=MIB, download_memory_chunks=0,
+    )
+    assert store._client().meta.config.response_checksum_validation == "when_supported"
+    data = os.urandom(3 * MIB + 1)
+    store.put("big.bin", *make(tmp_path, data))
+    sink = _Sink()
+    store.get("big.bin", sink)  # type: ignore[arg-type]
+    assert bytes(sink.data) == data
+
+
+class _HashingSink:
+    def __init__(self) -> None:
+        self.sha256 = hashlib.sha256()
+
+    def write(self, chunk: bytes) -> int:
+        self.sha256.update(chunk)
+        return len(chunk)
