@@ -127,7 +127,7 @@ class Guard:
             f"{shown} is a {reason} file and is not tracked by cavorite",
             f"cavorite upload {quoted} && git rm --cached {quoted} && "
             f"git add {shlex.quote(ws.display(ws.cfile_for(path)))} "
-            f"{shlex.quote(ws.display(ws.root / '.gitignore'))}",
+            f"{shlex.quote(ws.display(path.with_name('.gitignore')))}",
         )
 
     def _check_cfile(self, cfile: Path, shown: str, size: int) -> Refusal | None:

@@ -108,8 +108,9 @@ class Repo:
                 try:
                     gitignore.ignore(self.root, map(ws.relative, done))
                 except OSError as exc:
+                    failed = exc.filename or self.root / ".gitignore"
                     raise CavoriteError(
-                        f"uploaded, but could not update {self.root / '.gitignore'}: "
+                        f"uploaded, but could not update {failed}: "
                         f"{exc.strerror or exc}; add the artifacts to it by hand"
                     ) from exc
 

@@ -732,23 +732,23 @@ def test_gitignore_gets_one_anchored_entry_per_artifact(git_cavorite: Path) -> N
         write(root / n, n.encode())
     with cavorite_py.Repo.find(root) as repo:
         assert repo.upload(names, cwd=root).ok
-        first = (root / ".gitignore").read_text()
-        assert first.splitlines() == [
+        first = (root / ".gitignore").read_text(), (root / "d" / ".gitignore").read_text()
+        assert first[0].splitlines() == [
             "/a.bin",
-            "/d/b.bin",
             "/star\\*.bin",
             "/a\\[1\\].bin",
             "/\\#x.bin",
             "/sp ace.bin",
         ]
+        assert first[1] == "/b.bin\n"
         # again, and once more after a change: no duplicates
         assert repo.upload(names, cwd=root).ok
         (root / "a.bin").write_bytes(b"changed")
         assert repo.upload(["a.bin"], force=True, cwd=root).ok
-    assert (root / ".gitignore").read_text() == first
+    assert ((root / ".gitignore").read_text(), (root / "d" / ".gitignore").read_text()) == first
     status = git(root, "status", "--porcelain", "-uall", "-z").stdout.split("\0")
     listed = sorted(e[3:] for e in status if e and not e[3:].startswith(".cavorite/"))
-    assert listed == sorted([".gitignore", *(f"{n}.cfile" for n in names)])
+    assert listed == sorted([".gitignore", "d/.gitignore", *(f"{n}.cfile" for n in names)])
 
 
 def test_gitignore_only_lists_files_that_got_a_cfile(git_cavorite: Path, objects: Path) -> None:
@@ -773,6 +773,19 @@ def test_no_gitignore_outside_git(repo: cavorite_py.Repo) -> None:
     write(repo.root / "a.bin", b"a")
     assert repo.upload(["a.bin"], cwd=repo.root).ok
     assert not (repo.root / ".gitignore").exists()
+
+
+def test_a_gitignore_that_cannot_be_updated_is_named_in_a_warning(git_cavorite: Path) -> None:
+    root = git_cavorite
+    for rel in ("a/x.bin", "b/x.bin"):
+        write(root / rel, b"x")
+    (root / "a" / ".gitignore").mkdir()  # stands for any .gitignore that cannot be written
+    with cavorite_py.Repo.find(root) as repo:
+        report = repo.upload(["a", "b"], cwd=root)
+    assert [r.outcome for r in report.results] == [Outcome.UPLOADED] * 2
+    [warning] = report.warnings
+    assert warning.startswith(f"uploaded, but could not update {root / 'a' / '.gitignore'}: ")
+    assert (root / "b" / ".gitignore").read_text() == "/x.bin\n"  # the other directory's
 
 
 def test_an_unwritable_gitignore_does_not_crash_the_upload(git_cavorite: Path) -> None:

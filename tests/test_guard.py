@@ -130,6 +130,20 @@ def test_check_refuses_binary_with_a_quoted_fix(cavorite_repo: Path, cavorite: C
     ]
 
 
+def test_the_fix_adds_the_gitignore_of_the_files_directory(
+    cavorite_repo: Path, cavorite: Cavorite
+) -> None:
+    write(cavorite_repo, "sub dir/x.bin", binary("x"))
+    fixes = {
+        cavorite_repo: "git add 'sub dir/x.bin.cfile' 'sub dir/.gitignore'",
+        cavorite_repo / "sub dir": "git add x.bin.cfile .gitignore",
+    }
+    for cwd, fix in fixes.items():
+        result = cavorite("check", "x.bin" if cwd.name == "sub dir" else "sub dir/x.bin", cwd=cwd)
+        assert result.code == 1
+        assert result.stderr.splitlines()[1].endswith(f"&& {fix}"), result.stderr
+
+
 def test_check_json(cavorite_repo: Path, cavorite: Cavorite) -> None:
     write(cavorite_repo, "x.bin", binary("x"))
     write(cavorite_repo, "ok.txt", b"fine\n")

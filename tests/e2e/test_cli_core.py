@@ -228,7 +228,9 @@ def test_upload_from_a_subdirectory_relative_and_absolute(
         assert cfile["name"] == key
         assert cfile["checksum"] == sha(path.read_bytes())
         assert (local_objects / key).read_bytes() == path.read_bytes()
-    assert (repo / ".gitignore").read_text() == "/assets/a.bin\n/assets/deep/b.bin\n/c.bin\n"
+    assert (repo / ".gitignore").read_text() == "/c.bin\n"
+    assert (repo / "assets" / ".gitignore").read_text() == "/a.bin\n"
+    assert (repo / "assets" / "deep" / ".gitignore").read_text() == "/b.bin\n"
     git(repo, "add", ".")
     staged = git(repo, "diff", "--cached", "--name-only").stdout.split()
     assert "assets/a.bin.cfile" in staged and "c.bin.cfile" in staged

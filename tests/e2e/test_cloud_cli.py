@@ -116,4 +116,4 @@ def test_upload_retrieve_and_refuse_corruption(
     code, output = run("retrieve", "assets/big.bin.cfile")
     assert code != 0, output
     assert not artifact.exists()
-    assert sorted(p.name for p in artifact.parent.iterdir()) == ["big.bin.cfile"]
+    assert sorted(p.name for p in artifact.parent.iterdir()) == [".gitignore", "big.bin.cfile"]

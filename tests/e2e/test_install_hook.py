@@ -74,7 +74,7 @@ def test_hook_refuses_an_untracked_binary_until_it_is_uploaded(
     assert "cavorite: refused: tools/bin.dat is a binary file and is not tracked by cavorite" in out
     assert (
         "fix: cavorite upload tools/bin.dat && git rm --cached tools/bin.dat "
-        "&& git add tools/bin.dat.cfile"
+        "&& git add tools/bin.dat.cfile tools/.gitignore\n"
     ) in out
     assert "1 of 1 files refused" in out
     assert commit_count(repo, cli_env) == before
@@ -82,12 +82,15 @@ def test_hook_refuses_an_untracked_binary_until_it_is_uploaded(
     # the fix, as printed
     assert cavorite("upload", "tools/bin.dat", cwd=repo).code == 0
     git(repo, "rm", "-q", "--cached", "tools/bin.dat")
-    code, out = commit(repo, cli_env, "tools/bin.dat.cfile", ".gitignore")
+    code, out = commit(repo, cli_env, "tools/bin.dat.cfile", "tools/.gitignore")
     assert code == 0, out
     assert commit_count(repo, cli_env) == before + 1
     files = committed(repo, cli_env)
     assert "tools/bin.dat.cfile" in files
+    assert "tools/.gitignore" in files
     assert "tools/bin.dat" not in files
+    # nothing left out of the fix
+    assert git(repo, "status", "--porcelain", "-uall", "--", "tools").stdout == ""
 
 
 def test_hook_refuses_a_cfile_whose_object_is_not_in_the_store(

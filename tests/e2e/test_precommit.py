@@ -192,7 +192,7 @@ def test_untracked_binary_is_refused_until_uploaded(
     assert commit_count(repo, env) == before + 1
     files = committed(repo, env)
     assert "media/intro.mp4.cfile" in files
-    assert ".gitignore" in files
+    assert "media/.gitignore" in files
     assert "media/intro.mp4" not in files
 
 

@@ -555,10 +555,49 @@ def test_upload_makes_git_ignore_the_artifact(repo: Path, cavorite: Cavorite) ->
 
     git(repo, "add", ".")
     added = staged(repo)
-    assert {"a.bin.cfile", "sub/b.bin.cfile", ".gitignore", "README.txt"} <= added
+    assert {"a.bin.cfile", "sub/b.bin.cfile", ".gitignore", "sub/.gitignore", "README.txt"} <= added
     assert "a.bin" not in added
     assert "sub/b.bin" not in added
     assert not any(p.startswith(".cavorite/state") for p in added)
+
+
+def test_each_directory_gets_its_own_gitignore(repo: Path, cavorite: Cavorite) -> None:
+    files = {
+        "top.bin": A,
+        "assets/img/logo.png": B,
+        "assets/img/icon.png": C,
+        "assets/deep/er/x.bin": A,
+        "assets/deep/er/y.bin": B,
+    }
+    uploaded(cavorite, repo, files)
+    assert (repo / ".gitignore").read_text() == "/top.bin\n"
+    assert (repo / "assets/img/.gitignore").read_text() == "/logo.png\n/icon.png\n"
+    assert (repo / "assets/deep/er/.gitignore").read_text() == "/x.bin\n/y.bin\n"
+    assert not (repo / "assets/.gitignore").exists()
+    assert not (repo / "assets/deep/.gitignore").exists()
+
+    porcelain = git(repo, "status", "--porcelain", "-z", "--untracked-files=all").stdout
+    listed = sorted(
+        e[3:] for e in porcelain.split("\0") if e and not e[3:].startswith(".cavorite/")
+    )
+    gitignores = [".gitignore", "assets/deep/er/.gitignore", "assets/img/.gitignore"]
+    assert listed == sorted([*gitignores, *(f"{n}.cfile" for n in files)])
+
+
+def test_an_artifact_ignored_by_an_earlier_version_gets_no_second_line(
+    repo: Path, cavorite: Cavorite
+) -> None:
+    """Earlier versions wrote every artifact's full path into the root .gitignore."""
+    uploaded(cavorite, repo, {"sub/b.bin": B, "sub/c.bin": C})
+    old = b"*.log\n/sub/b.bin\n"
+    write(repo, ".gitignore", old)
+    (repo / "sub" / ".gitignore").unlink()
+    (repo / "sub" / "b.bin").write_bytes(binary("b2"))
+    assert cavorite("upload", "--force", "sub", cwd=repo).code == 0
+
+    assert (repo / ".gitignore").read_bytes() == old
+    assert (repo / "sub" / ".gitignore").read_text() == "/c.bin\n"
+    assert ignored(repo, "sub/b.bin") and ignored(repo, "sub/c.bin")
 
 
 def test_gitignore_entries_are_added_once_and_existing_lines_kept(
@@ -571,10 +610,10 @@ def test_gitignore_entries_are_added_once_and_existing_lines_kept(
     (repo / "a.bin").write_bytes(binary("a2"))
     assert cavorite("upload", "--force", "a.bin", cwd=repo).code == 0
 
-    assert (repo / ".gitignore").read_text() == (
-        "*.log\n# build output\n/build\n/a.bin\n/sub/b.bin\n"
-    )
+    assert (repo / ".gitignore").read_text() == "*.log\n# build output\n/build\n/a.bin\n"
+    assert (repo / "sub" / ".gitignore").read_text() == "/b.bin\n"
     assert ignored(repo, "a.bin")
+    assert ignored(repo, "sub/b.bin")
 
 
 @pytest.mark.parametrize("how", ["--no-gitignore", "config gitignore false"])
@@ -633,8 +672,10 @@ def test_upload_ignores_exactly_the_named_files_whatever_their_names(
     result = cavorite("upload", *names, cwd=repo)
     assert result.code == 0, result.stderr
     assert cavorite("upload", *names, cwd=repo).code == 0
-    lines = (repo / ".gitignore").read_text().splitlines()
+    files = [p for p in repo.rglob(".gitignore") if p.parent.name != ".cavorite"]
+    lines = [(p, line) for p in files for line in p.read_text().splitlines()]
     assert len(lines) == len(names) == len(set(lines))  # one line each, not repeated
+    assert (repo / "sub dir" / ".gitignore").read_text() == "/\\[x\\] \\*.bin\n"
 
     for name in names:
         assert ignored(repo, name), name

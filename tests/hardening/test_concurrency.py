@@ -146,19 +146,23 @@ def test_two_clones_racing_different_content_to_one_key(
     assert metadata.read(winner / "x.bin.cfile").checksum == sha256(content)
 
 
+@pytest.mark.parametrize("directory", [".", "d/e"])
 def test_two_uploads_finishing_together_both_update_gitignore(
-    repo: Path, cavorite: Cavorite, tmp_path: Path
+    repo: Path, cavorite: Cavorite, tmp_path: Path, directory: str
 ) -> None:
-    (repo / "x.bin").write_bytes(b"x" * 1000)
-    (repo / "y.bin").write_bytes(b"y" * 1000)
+    """Both add a line to the same .gitignore (the root's, or a subdirectory's)."""
+    where = repo / directory
+    where.mkdir(parents=True, exist_ok=True)
+    (where / "x.bin").write_bytes(b"x" * 1000)
+    (where / "y.bin").write_bytes(b"y" * 1000)
     slow = {**SLOW, "CAVORITE_SLOW_GITIGNORE": "1.5"}
     with (
-        running(["upload", "x.bin"], repo, cavorite.env, tmp_path / "x", **slow) as x,
-        running(["upload", "y.bin"], repo, cavorite.env, tmp_path / "y", **slow) as y,
+        running(["upload", "x.bin"], where, cavorite.env, tmp_path / "x", **slow) as x,
+        running(["upload", "y.bin"], where, cavorite.env, tmp_path / "y", **slow) as y,
     ):
         assert x.wait().code == 0 and y.wait().code == 0
-    lines = (repo / ".gitignore").read_text().splitlines()
-    assert "/x.bin" in lines and "/y.bin" in lines
+    lines = (where / ".gitignore").read_text().splitlines()
+    assert lines.count("/x.bin") == 1 and lines.count("/y.bin") == 1
 
 
 # --------------------------------------------------------------------- a file changing
