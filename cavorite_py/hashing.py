@@ -18,13 +18,16 @@ def hash_file(path: Path) -> tuple[str, int]:
     digest = hashlib.sha256()
     size = 0
     with open(path, "rb", buffering=0) as f:
+        expected = os.fstat(f.fileno()).st_size
         # a buffer no larger than the file needs: zeroing 1 MiB per small file costs more
         # than hashing it
-        buf = bytearray(max(1, min(CHUNK, os.fstat(f.fileno()).st_size + 1)))
+        buf = bytearray(max(1, min(CHUNK, expected + 1)))
         view = memoryview(buf)
         while n := f.readinto(buf):
             digest.update(view[:n])
             size += n
+            if n == expected < len(buf):  # the whole file in one read: no second read for EOF
+                break
     return digest.hexdigest(), size
 
 
