@@ -10,6 +10,13 @@ command) while this script reports the time of the work alone (to compare with t
     local store or a verified retrieve from it cannot avoid. With ``--threads N`` the files are
     spread over N threads (hashlib and file I/O release the GIL).
 
+``copy SRC DST --safe [--metadata]``
+    The same copy, written as a tool that must never leave a partial file under a final name:
+    into a temporary name, then linked into place (failing if something is there), the temporary
+    name removed. With ``--metadata`` also a small JSON file (name, sha256, size) beside each
+    copy, written to a temporary name and renamed. Not a floor the targets are judged against:
+    it shows how much of a tool's time these writes alone take on the same files.
+
 ``noop REPO --ext cfile``
     Walk REPO, parse every metadata file's JSON and ``lstat`` its artifact, comparing sizes.
     The least a no-op ``retrieve``/``status`` can do when a cache answers for the hashes.
@@ -43,32 +50,44 @@ def walk(top: Path, skip_suffix: str | None = None) -> list[Path]:
     return found
 
 
-def copy_and_hash(src: Path, dst: Path) -> tuple[str, int]:
-    """Read ``src`` once, hash it, write it to ``dst``."""
+def copy_and_hash(src: Path, dst: Path, safe: bool = False, meta: bool = False) -> tuple[str, int]:
+    """Read ``src`` once, hash it, write it to ``dst`` (see ``--safe`` and ``--metadata``)."""
     digest = hashlib.sha256()
     buf = bytearray(CHUNK)
     view = memoryview(buf)
     size = 0
-    with open(src, "rb", buffering=0) as fin, open(dst, "xb", buffering=0) as fout:
+    target = dst.with_name(f".{dst.name}.tmp") if safe else dst
+    with open(src, "rb", buffering=0) as fin, open(target, "xb", buffering=0) as fout:
         while n := fin.readinto(buf):
             chunk = view[:n]
             digest.update(chunk)
             fout.write(chunk)
             size += n
+    if safe:
+        os.link(target, dst)
+        os.unlink(target)
+    if meta:
+        record = {"name": dst.name, "checksum": digest.hexdigest(), "size": size}
+        tmp = dst.with_name(f".{dst.name}.meta.tmp")
+        with open(tmp, "xb", buffering=0) as f:
+            f.write(json.dumps(record, indent=2).encode())
+        os.replace(tmp, dst.with_name(dst.name + ".cfile"))
     return digest.hexdigest(), size
 
 
-def copy_tree(src: Path, dst: Path, threads: int) -> dict[str, object]:
+def copy_tree(
+    src: Path, dst: Path, threads: int, safe: bool = False, meta: bool = False
+) -> dict[str, object]:
     started = time.perf_counter()
     files = walk(src, ".cfile")
     targets = [dst / f.relative_to(src) for f in files]
     for parent in sorted({t.parent for t in targets}):
         parent.mkdir(parents=True, exist_ok=True)
     if threads <= 1:
-        results = [copy_and_hash(s, d) for s, d in zip(files, targets, strict=True)]
+        results = [copy_and_hash(s, d, safe, meta) for s, d in zip(files, targets, strict=True)]
     else:
         with ThreadPoolExecutor(max_workers=threads) as pool:
-            results = list(pool.map(copy_and_hash, files, targets))
+            results = list(pool.map(lambda s, d: copy_and_hash(s, d, safe, meta), files, targets))
     elapsed = time.perf_counter() - started
     combined = hashlib.sha256("".join(h for h, _ in results).encode()).hexdigest()
     total = sum(n for _, n in results)
@@ -103,12 +122,14 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("src", type=Path)
     c.add_argument("dst", type=Path)
     c.add_argument("--threads", type=int, default=1)
+    c.add_argument("--safe", action="store_true", help="temporary name, then link into place")
+    c.add_argument("--metadata", action="store_true", help="with --safe: a metadata file each")
     n = sub.add_parser("noop", help="parse metadata files and stat artifacts")
     n.add_argument("repo", type=Path)
     n.add_argument("--ext", default="cfile")
     args = parser.parse_args(argv)
     if args.mode == "copy":
-        result = copy_tree(args.src, args.dst, args.threads)
+        result = copy_tree(args.src, args.dst, args.threads, args.safe, args.safe and args.metadata)
     else:
         result = noop(args.repo, args.ext)
     json.dump(result, sys.stdout)

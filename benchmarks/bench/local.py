@@ -92,6 +92,8 @@ def local(s: Suite, w: Workload, label: str, large: bool) -> None:
     f1 = s.row("local", label, w, "upload", "floor: copy+sha256, 1 thread", floor=True)
     fj = s.row("local", label, w, "upload", f"floor: copy+sha256, {jobs} threads", floor=True)
     up_cli.floors = up_api.floors = [f1, fj]
+    # shown, not judged against: the same copy with the writes a safe upload cannot skip
+    fs_up = s.row("local", label, w, "upload", "copy+sha256, linked into place + metadata file")
     first: dict[str, Path] = {}
 
     def upload_cli(i: int) -> Prepared:
@@ -107,21 +109,21 @@ def local(s: Suite, w: Workload, label: str, large: bool) -> None:
         write_config(repo, LOCAL, s.dirs.fresh(f"{w.name}-store-api").as_uri())
         return Prepared(s.api("upload", repo), repo)
 
-    def floor_copy(threads: int, source: Path, name: str) -> Step:
-        row = f1 if threads == 1 else fj
-
+    def floor_copy(
+        threads: int, source: Path, name: str, *safe: str, row: Row | None = None
+    ) -> Step:
         def prepare(i: int) -> Prepared:
             out = s.dirs.fresh(f"{w.name}-{name}")
-            return Prepared(
-                s.python(FLOOR, "copy", source, out / DATA, "--threads", str(threads)), out
-            )
+            cmd = s.python(FLOOR, "copy", source, out / DATA, "--threads", str(threads), *safe)
+            return Prepared(cmd, out)
 
-        return row, prepare
+        return (row or (f1 if threads == 1 else fj)), prepare
 
     steps: list[Step] = [
         (up_cli, upload_cli),
         floor_copy(1, w.master / DATA, "floor-up"),
         floor_copy(jobs, w.master / DATA, "floor-up"),
+        floor_copy(jobs, w.master / DATA, "safe-up", "--safe", "--metadata", row=fs_up),
     ]
     if not s.args.no_api:
         steps.append((up_api, upload_api))
@@ -141,6 +143,7 @@ def local(s: Suite, w: Workload, label: str, large: bool) -> None:
     f1 = s.row("local", label, w, "retrieve", "floor: copy+sha256, 1 thread", floor=True)
     fj = s.row("local", label, w, "retrieve", f"floor: copy+sha256, {jobs} threads", floor=True)
     re_cli.floors = re_api.floors = [f1, fj]
+    fs_get = s.row("local", label, w, "retrieve", "copy+sha256, linked into place")
 
     def retrieve_cli(i: int) -> Prepared:
         repo = s.clone(source, w, f"{w.name}-retrieve-cli", LOCAL, address)
@@ -155,6 +158,7 @@ def local(s: Suite, w: Workload, label: str, large: bool) -> None:
         (re_cli, retrieve_cli),
         floor_copy(1, store / DATA, "floor-get"),
         floor_copy(jobs, store / DATA, "floor-get"),
+        floor_copy(jobs, store / DATA, "safe-get", "--safe", row=fs_get),
     ]
     if not s.args.no_api:
         steps.append((re_api, retrieve_api))
