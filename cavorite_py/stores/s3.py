@@ -4,12 +4,13 @@ Addresses: ``s3://bucket[/prefix]``, or ``http(s)://host:port/bucket[/prefix]`` 
 endpoint (path-style addressing). Credentials come only from boto3's standard chain (environment,
 shared profiles, instance or task roles), never from ``.cavorite/config``.
 
-Transfers go through boto3's transfer manager: multipart uploads above ``multipart_threshold``,
-and downloads as ranged GETs of ``download_chunksize``, several at a time for a larger object.
-Downloads are written strictly in order (the engine hashes while writing), so ranges fetched
-ahead of the one being written wait in memory. All the downloads of a store share one budget of
-such ranges (``download_memory_chunks``), so together they hold a few tens of MiB whatever the
-size and the number of the files (see :class:`_ReadAhead`).
+Uploads go through boto3's transfer manager above ``multipart_threshold`` (multipart), and are
+one PutObject below it. A download is one GetObject for an object of up to ``download_chunksize``
+bytes, streamed as it arrives; a larger one is fetched as ranged GETs, several at a time. Downloads
+are written strictly in order (the engine hashes while writing), so ranges fetched ahead of the
+one being written wait in memory. All the downloads of a store share one budget of such ranges
+(``download_memory_chunks``), so together they hold a few tens of MiB whatever the size and the
+number of the files (see :mod:`._s3_download`).
 
 The sha256 is kept as the object metadata ``x-amz-meta-sha256``; single-part uploads also send
 it as S3's own ``ChecksumSHA256``, so a body corrupted on the way is rejected.
@@ -22,7 +23,6 @@ from __future__ import annotations
 import base64
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, cast
 
@@ -31,13 +31,13 @@ import botocore.exceptions as bex
 from boto3.exceptions import Boto3Error
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
-from s3transfer.exceptions import RetriesExceededError
+from s3transfer.exceptions import RetriesExceededError, S3DownloadFailedError, S3ValidationError
 from s3transfer.manager import TransferManager
-from s3transfer.subscribers import BaseSubscriber
 
 from ..errors import AccessDenied, ObjectNotFound, StoreError, StoreUnavailable
 from . import _errors
 from ._addresses import int_option, parse_s3, seconds_option
+from ._s3_download import Inconsistent, InOrder, Known, ReadAhead, download_config, stream
 from .base import ObjectInfo, Progress, Store, StoreSettings
 
 if TYPE_CHECKING:
@@ -46,10 +46,8 @@ if TYPE_CHECKING:
 __all__ = ["S3Store"]
 
 _MIB = 1 << 20
-_IO_QUEUE = 4
-"""Pieces (of 256 KiB) a download may queue for its writer thread: 1 MiB (boto3's default, 100,
-is 25 MiB per file)."""
 _SDK_ERRORS = (bex.BotoCoreError, bex.ClientError, Boto3Error, RetriesExceededError)
+_DOWNLOAD_ERRORS = (*_SDK_ERRORS, Inconsistent, S3DownloadFailedError, S3ValidationError)
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 _DENIED = {
     "403", "AccessDenied", "AllAccessDisabled", "ExpiredToken", "InvalidAccessKeyId",
@@ -63,11 +61,12 @@ _HEAD_FIRST: dict[str, Any] = (
     {"response_checksum_validation": "when_supported"}
     if "response_checksum_validation" in Config.OPTION_DEFAULTS else {}
 )
-"""Keeps s3transfer's downloads on the path that asks the size with a HeadObject (botocore's
-default). With ``when_required`` (from AWS_RESPONSE_CHECKSUM_VALIDATION or ~/.aws/config) it
-requests the first range instead and queues the others from that range's completion, before
-its place in the window is given back: with a window smaller than the object's ranges, the
-download waits for itself forever."""
+"""botocore's default, pinned. It checks the body of a whole-object GET against S3's checksum of
+the object, where S3 has one. And it keeps s3transfer's ranged downloads on the path that takes
+the size it is given (or asks it with a HeadObject): with ``when_required`` (from
+AWS_RESPONSE_CHECKSUM_VALIDATION or ~/.aws/config) it requests the first range instead and
+queues the others from that range's completion, before its place in the window is given back:
+with a window smaller than the object's ranges, the download waits for itself forever."""
 
 
 class S3Store(Store):
@@ -89,7 +88,7 @@ class S3Store(Store):
         )
         self.download_chunksize = int_option(opts, "download_chunksize", 16 * _MIB)
         self.download_window = int_option(opts, "max_in_memory_download_chunks", 3)
-        self.read_ahead = _ReadAhead(int_option(opts, "download_memory_chunks", 2, minimum=0))
+        self.read_ahead = ReadAhead(int_option(opts, "download_memory_chunks", 2, minimum=0))
         self._download_concurrency = concurrency
         pool = int_option(opts, "max_pool_connections", self.default_jobs * concurrency)
         self._config = Config(
@@ -156,24 +155,28 @@ class S3Store(Store):
         client = self._client()
         bucket, name = self.address.bucket, self.address.key(key)
         try:
-            # the HeadObject s3transfer would send, sent here: the size sets how many ranges
-            # this download may fetch ahead
-            head = client.head_object(Bucket=bucket, Key=name)
-            size = head["ContentLength"]
-            ranges = max(1, -(-size // self.download_chunksize))
+            # one GET of the whole object: its body is the download if it fits in one range,
+            # else it tells the size and ETag, as a HeadObject would
+            response = client.get_object(Bucket=bucket, Key=name)
+            size = response["ContentLength"]
+            if size <= self.download_chunksize:
+                stream(client, bucket, name, response, fileobj)
+                return
+            response["Body"].close()  # unread, its connection dropped: the ranges fetch it
+            ranges = -(-size // self.download_chunksize)
             with self.read_ahead.lend(min(self.download_window, ranges) - 1) as ahead:
                 config = self.download_config(window=1 + ahead)
                 with TransferManager(client, config) as manager:
                     manager.download(
-                        bucket, name, cast(Any, _InOrder(fileobj)),
-                        subscribers=[_Known(size, head.get("ETag"))],
+                        bucket, name, cast(Any, InOrder(fileobj)),
+                        subscribers=[Known(size, response.get("ETag"))],
                     ).result()
-        except _SDK_ERRORS as exc:
+        except _DOWNLOAD_ERRORS as exc:
             raise self._translate(exc, key) from exc
 
     def download_config(self, window: int) -> TransferConfig:
-        """The transfer settings of a download that may fetch ``window`` ranges at once."""
-        return _download_config(self.download_chunksize, window, self._download_concurrency)
+        """The transfer settings of a ranged download that may fetch ``window`` ranges at once."""
+        return download_config(self.download_chunksize, window, self._download_concurrency)
 
     def stat(self, key: str) -> ObjectInfo | None:
         try:
@@ -222,6 +225,9 @@ class S3Store(Store):
 
     def _translate(self, exc: BaseException, key: str | None) -> StoreError:
         where = self.describe()
+        broken = _broken_download(exc)
+        if broken is not None:
+            return StoreError(f"the download of {key!r} from {where} stopped: {broken}; try again")
         error = _errors.find_cause(exc, bex.ClientError)
         if error is not None:
             code = _code(error)
@@ -256,32 +262,17 @@ class S3Store(Store):
         return StoreError(f"S3 transfer of {what} at {where} failed ({type(exc).__name__})")
 
 
-def _download_config(chunk: int, window: int, concurrency: int) -> TransferConfig:
-    """The transfer settings of a download into a non-seekable file.
-
-    Every object but an empty one is fetched as ranges (a single one up to ``chunk`` bytes),
-    even below ``multipart_threshold``: for a whole-object GET whose body breaks off, s3transfer
-    retries from byte 0 and writes again what it had already written, which a non-seekable file
-    cannot undo; ranges go through its queue that drops bytes already written. Same requests.
-
-    The transfer manager fetches ranges of ``chunk`` bytes in parallel and must hand them over
-    in order, so a range that completes before the ones ahead of it is held in memory. s3transfer
-    bounds that by a sliding window of ``max_in_memory_download_chunks`` ranges (1000 in older
-    releases, 10 in recent ones: up to 144 MiB per file at 16 MiB ranges); here it is
-    ``window``, which also caps the ranges in flight. The range at the front of the window is
-    written as it arrives, so the file holds at most ``(window - 1) * chunk`` plus the writer's
-    queue (``_IO_QUEUE`` pieces of 256 KiB). With ``window`` 1 the ranges are fetched one after
-    the other, each written as it arrives.
-    """
-    config = TransferConfig(
-        multipart_threshold=1,
-        multipart_chunksize=chunk,
-        max_concurrency=min(concurrency, window),
-        max_io_queue=_IO_QUEUE,
-        preferred_transfer_client="classic",
-    )
-    config.max_in_memory_download_chunks = window
-    return config
+def _broken_download(exc: BaseException) -> str | None:
+    """Why a download was stopped for bytes that cannot be trusted, if it was."""
+    if isinstance(exc, Inconsistent):
+        return str(exc)  # our own words
+    if isinstance(exc, S3DownloadFailedError):  # a range's If-Match failed
+        return "the object changed while it was being downloaded"
+    if isinstance(exc, S3ValidationError):
+        return "S3 did not answer with the byte range asked for"
+    if _errors.find_cause(exc, bex.FlexibleChecksumError):
+        return "the bytes received do not match the object's checksum (damaged on the way)"
+    return None
 
 
 def _code(error: bex.ClientError) -> str:
@@ -292,59 +283,3 @@ def _code(error: bex.ClientError) -> str:
 
 def _if_none_match(params: dict[str, Any], **_: Any) -> None:
     params["IfNoneMatch"] = "*"
-
-
-class _ReadAhead:
-    """The ranges that the downloads of one store may fetch ahead of the range each is writing.
-
-    Only those wait in memory (the front range of a download is written as it arrives), so this
-    budget bounds what all downloads hold together, whatever their number and size: ``ranges``
-    times ``download_chunksize``. A download of several ranges takes what it can use, up to its
-    window less one, when it starts, without waiting, and gives it back when it ends; one that
-    gets nothing fetches its ranges one after the other (one stream, like a plain GET).
-
-    Why not share one s3transfer manager between downloads, whose sliding-window semaphore does
-    count every transfer's ranges against one total: the front ranges count too, so a budget
-    sized for memory would also cap how many files, even small ones, download at once; the
-    semaphore keeps an entry per transfer forever (memory that grows with the number of files);
-    and all files would share one writer thread.
-    """
-
-    def __init__(self, ranges: int) -> None:
-        self.ranges = ranges
-        self._free = ranges
-        self._lock = threading.Lock()
-
-    @contextmanager
-    def lend(self, wanted: int) -> Iterator[int]:
-        with self._lock:
-            got = min(wanted, self._free)
-            self._free -= got
-        try:
-            yield got
-        finally:
-            with self._lock:
-                self._free += got
-
-
-class _Known(BaseSubscriber):
-    """Hands s3transfer the size and ETag already read, so it sends no HeadObject of its own
-    (and still sends ``If-Match`` with each range)."""
-
-    def __init__(self, size: int, etag: str | None) -> None:
-        self._size, self._etag = size, etag
-
-    def on_queued(self, future: Any, **_: Any) -> None:
-        future.meta.provide_transfer_size(self._size)
-        future.meta.provide_object_etag(self._etag)
-
-
-class _InOrder:
-    """Hides ``seek`` from the transfer manager, which then writes ranges in order (holding
-    early ones in memory, within the bounds of :func:`_download_config`)."""
-
-    def __init__(self, fileobj: BinaryIO) -> None:
-        self._fileobj = fileobj
-
-    def write(self, data: bytes) -> int:
-        return self._fileobj.write(data)

@@ -7,21 +7,29 @@ only shown to carry the checksum (S3 itself rejects a mismatch with ``BadDigest`
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import io
-import itertools
 import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cavorite_py.errors import AccessDenied, ConfigError, ObjectExists, StoreUnavailable
+from cavorite_py.errors import (
+    AccessDenied,
+    ConfigError,
+    ObjectExists,
+    ObjectNotFound,
+    StoreError,
+    StoreUnavailable,
+)
+from cavorite_py.stores._s3_download import PIECE
 from cavorite_py.stores.base import Store, StoreSettings
 from cavorite_py.stores.s3 import S3Store
 from tests.fixtures.cloud import S3_TEST_OPTIONS
@@ -297,14 +305,63 @@ class _Sink:
         return len(chunk)
 
 
+class _CutShort:
+    """Breaks the bodies of GetObject responses after ``at`` bytes (each body is read up to that
+    point, then raises as a reset connection does): the first body to get there if ``once``,
+    else every one. ``on_cut`` runs just before the body breaks."""
+
+    def __init__(
+        self, store: S3Store, at: int = 100_000, once: bool = True,
+        on_cut: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.at, self.cuts = at, 0
+        self._once, self._on_cut = once, on_cut
+        self._lock = threading.Lock()
+        store._client().meta.events.register("after-call.s3.GetObject", self._wrap)
+
+    def _wrap(self, parsed: dict[str, Any], **_: Any) -> None:
+        if "Body" in parsed:
+            parsed["Body"] = _Breaking(parsed["Body"], self)
+
+    def may_cut(self) -> bool:
+        """Whether a body that reached ``at`` bytes breaks now; atomic: when ``once``, exactly
+        one body breaks even if the ranges of an object are fetched by several threads."""
+        with self._lock:
+            if self._once and self.cuts:
+                return False
+            self.cuts += 1
+        self._on_cut()
+        return True
+
+
+class _Breaking:
+    def __init__(self, body: Any, cut: _CutShort) -> None:
+        self._body, self._cut, self._sent = body, cut, 0
+
+    def read(self, amount: int | None = None) -> bytes:
+        from botocore.exceptions import ResponseStreamingError
+
+        if self._sent == self._cut.at and self._cut.may_cut():  # what came before was handed on
+            self._body.close()
+            raise ResponseStreamingError(error="Connection broken: reset by the test")
+        wanted = amount or 65536
+        if self._sent < self._cut.at:
+            wanted = min(wanted, self._cut.at - self._sent)
+        chunk = self._body.read(wanted)
+        self._sent += len(chunk)
+        return bytes(chunk)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._body, name)
+
+
 @pytest.mark.parametrize("size", [300_000, 3 * MIB + 7])  # one range, and several
 def test_a_body_cut_short_is_fetched_again_without_repeating_bytes(
     s3_emulator: S3Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, size: int
 ) -> None:
-    """s3transfer retries a GET whose body breaks off; the bytes it had already passed on must
-    not be written a second time into the engine's non-seekable file."""
-    from botocore.exceptions import IncompleteReadError
-
+    """A GET whose body breaks off is retried from its first byte not yet written (by the
+    store for an object of one GET, by s3transfer for a range): the bytes already passed on
+    are not written a second time into the engine's non-seekable file."""
     isolated_env(monkeypatch, s3_emulator)
     store = open_s3(
         f"{s3_emulator.endpoint}/{s3_emulator.new_bucket()}", tmp_path,
@@ -312,40 +369,149 @@ def test_a_body_cut_short_is_fetched_again_without_repeating_bytes(
     )
     data = os.urandom(size)
     store.put("cut.bin", *make(tmp_path, data))
-    cuts: list[int] = []
-
-    class CutShort:
-        """A body that breaks off after 100 000 bytes, once per object."""
-
-        def __init__(self, body: Any) -> None:
-            self._body, self._sent = body, 0
-
-        def read(self, amount: int | None = None) -> bytes:
-            if self._sent == 100_000:  # what came before was handed on
-                cuts.append(self._sent)
-                self._body.close()
-                raise IncompleteReadError(actual_bytes=self._sent, expected_bytes=size)
-            chunk = self._body.read(min(amount or 65536, 100_000 - self._sent))
-            self._sent += len(chunk)
-            return bytes(chunk)
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self._body, name)
-
-    calls = itertools.count()  # next() is atomic: exactly one body is cut, even when the
-    # ranges of the object are fetched by several threads at once (the short last one may come
-    # back first: it is not counted)
-
-    def cut_first_body(parsed: dict[str, Any], **_: Any) -> None:
-        if "Body" in parsed and parsed.get("ContentLength", 0) > 100_000 and next(calls) == 0:
-            parsed["Body"] = CutShort(parsed["Body"])
-
-    store._client().meta.events.register("after-call.s3.GetObject", cut_first_body)
+    cut = _CutShort(store)
+    gets = _gets(store)
     sink = _Sink()
     store.get("cut.bin", sink)  # type: ignore[arg-type]
-    assert cuts == [100_000]
+    assert cut.cuts == 1
     assert len(sink.data) == size
     assert bytes(sink.data) == data
+    if size <= MIB:  # the same object (If-Match its ETag) from where the body broke off
+        etag = s3_emulator.client().head_object(
+            Bucket=store.address.bucket, Key=store.address.key("cut.bin")
+        )["ETag"]
+        assert gets == [("cut.bin", None, None), ("cut.bin", "bytes=100000-", etag)]
+
+
+def test_an_object_of_one_range_is_one_get_streamed_in_pieces(
+    s3_emulator: S3Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """No HeadObject, one GetObject, its body written a piece at a time (never the whole object
+    in memory), and none of the store's read-ahead budget taken."""
+    isolated_env(monkeypatch, s3_emulator)
+    store = open_s3(
+        f"{s3_emulator.endpoint}/{s3_emulator.new_bucket()}", tmp_path,
+        download_chunksize=3 * MIB,
+    )
+    data = {"empty.bin": b"", "small.bin": os.urandom(300_000), "full.bin": os.urandom(3 * MIB)}
+    for key, content in data.items():
+        store.put(key, *make(tmp_path, content))
+    sent = _requests(store)
+
+    class Pieces(_Sink):
+        def write(self, chunk: bytes) -> int:
+            assert len(chunk) <= PIECE
+            with store.read_ahead.lend(99) as free:
+                assert free == store.read_ahead.ranges
+            return super().write(chunk)
+
+    for key, content in data.items():
+        sink = Pieces()
+        store.get(key, sink)  # type: ignore[arg-type]
+        assert bytes(sink.data) == content
+    assert sent == Counter({("GetObject", key): 1 for key in data})
+
+
+def test_an_object_of_several_ranges_costs_one_get_more_than_its_ranges(
+    s3_emulator: S3Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The first GET, closed unread, tells the size and ETag that a HeadObject would; then one
+    GET per range, each bound to that ETag."""
+    isolated_env(monkeypatch, s3_emulator)
+    store = open_s3(
+        f"{s3_emulator.endpoint}/{s3_emulator.new_bucket()}", tmp_path,
+        download_chunksize=MIB,
+    )
+    data = os.urandom(3 * MIB + 1)
+    store.put("big.bin", *make(tmp_path, data))
+    gets = _gets(store)
+    sent = _requests(store)
+    sink = _Sink()
+    store.get("big.bin", sink)  # type: ignore[arg-type]
+    assert bytes(sink.data) == data
+    assert sent == Counter({("GetObject", "big.bin"): 5})
+    assert gets[0] == ("big.bin", None, None)
+    etag = s3_emulator.client().head_object(
+        Bucket=store.address.bucket, Key=store.address.key("big.bin")
+    )["ETag"]
+    ranges = {r for _, r, _ in gets[1:]}  # s3transfer leaves the last one open
+    assert ranges == {"bytes=0-1048575", "bytes=1048576-2097151", "bytes=2097152-3145727",
+                      "bytes=3145728-"}
+    assert {e for _, _, e in gets[1:]} == {etag}
+
+
+def test_a_missing_object_costs_one_get(
+    s3_emulator: S3Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    isolated_env(monkeypatch, s3_emulator)
+    store = open_s3(f"{s3_emulator.endpoint}/{s3_emulator.new_bucket()}", tmp_path)
+    store.stat("warm.bin")  # the bucket is known to exist: no probe after the 404
+    sent = _requests(store)
+    with pytest.raises(ObjectNotFound) as exc:
+        store.get("absent.bin", _Sink())  # type: ignore[arg-type]
+    assert "'absent.bin' is not in" in one_line(exc)
+    assert sent == Counter({("GetObject", "absent.bin"): 1})
+
+
+@pytest.mark.parametrize("size", [300_000, 3 * MIB + 7])  # one range, and several
+def test_an_object_replaced_during_its_download_stops_it(
+    s3_emulator: S3Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, size: int
+) -> None:
+    """Replaced after the first GET: the next GET (a resumed body, or the ranges) carries the
+    first one's ETag, fails, and the download ends in a clear error. The file received only
+    bytes of the first version, never any of the second."""
+    isolated_env(monkeypatch, s3_emulator)
+    store = open_s3(
+        f"{s3_emulator.endpoint}/{s3_emulator.new_bucket()}", tmp_path,
+        download_chunksize=MIB,
+    )
+    old, new = os.urandom(size), os.urandom(size)
+    store.put("moving.bin", *make(tmp_path, old))
+    newer = make(tmp_path, new)
+
+    def replace() -> None:
+        store.put("moving.bin", *newer, overwrite=True)
+
+    if size <= MIB:
+        _CutShort(store, on_cut=replace)
+    else:
+        event = "after-call.s3.GetObject"
+
+        def replace_after_first_get(**_: Any) -> None:
+            store._client().meta.events.unregister(event, replace_after_first_get)
+            replace()
+
+        store._client().meta.events.register(event, replace_after_first_get)
+    sink = _Sink()
+    with pytest.raises(StoreError) as exc:
+        store.get("moving.bin", sink)  # type: ignore[arg-type]
+    assert "'moving.bin'" in one_line(exc)
+    assert "changed while it was being downloaded" in str(exc.value)
+    assert bytes(sink.data) == old[: len(sink.data)]
+
+
+def test_a_body_that_keeps_breaking_ends_in_a_clear_error(
+    s3_emulator: S3Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Every body of an object of one GET breaks after 100 000 bytes: each resumed GET gets
+    further, but after five the download fails as unreachable, having written only the
+    object's own bytes, in order, each once."""
+    isolated_env(monkeypatch, s3_emulator)
+    store = open_s3(
+        f"{s3_emulator.endpoint}/{s3_emulator.new_bucket()}", tmp_path,
+        download_chunksize=MIB,
+    )
+    data = os.urandom(900_000)
+    store.put("flaky.bin", *make(tmp_path, data))
+    cut = _CutShort(store, once=False)
+    sent = _requests(store)
+    sink = _Sink()
+    with pytest.raises(StoreUnavailable) as exc:
+        store.get("flaky.bin", sink)  # type: ignore[arg-type]
+    assert "cannot reach" in one_line(exc)
+    assert cut.cuts == 5
+    assert sent == Counter({("GetObject", "flaky.bin"): 5})
+    assert bytes(sink.data) == data[:500_000]
 
 
 class _Held:
@@ -371,6 +537,21 @@ class _Held:
         monkeypatch.setattr(DeferQueue, "request_writes", request_writes)
 
 
+def _gets(store: S3Store) -> list[tuple[str, str | None, str | None]]:
+    """(key, Range, IfMatch) of every GetObject the store sends from now on, in order."""
+    sent: list[tuple[str, str | None, str | None]] = []
+    lock = threading.Lock()
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        with lock:
+            sent.append(
+                (params["Key"].rsplit("/", 1)[-1], params.get("Range"), params.get("IfMatch"))
+            )
+
+    store._client().meta.events.register("before-parameter-build.s3.GetObject", record)
+    return sent
+
+
 def _requests(store: S3Store) -> Counter[tuple[str, str]]:
     """(operation, key) of every HeadObject and GetObject the store sends from now on."""
     sent: Counter[tuple[str, str]] = Counter()
@@ -391,7 +572,8 @@ def test_downloads_at_once_share_one_memory_budget(
     """Six downloads run at once; the first range of every large one is held back, so all their
     other ranges would arrive early. Together they never hold more ranges than the store's
     budget (each file's own window would allow 3 x 4 = 12), every file arrives whole and in
-    order, and an object of one range is still one GET."""
+    order, an object of one range is one GET, and a larger one a GET more than its ranges
+    (the first, closed unread, tells its size instead of a HeadObject)."""
     isolated_env(monkeypatch, s3_emulator)
     store = open_s3(
         f"{s3_emulator.endpoint}/{s3_emulator.new_bucket()}", tmp_path,
@@ -427,14 +609,16 @@ def test_downloads_at_once_share_one_memory_budget(
     assert held.peak <= 2 * MIB  # the budget: 2 ranges
     assert held.peak >= MIB  # the test did make ranges wait
     for key, size in sizes.items():
-        assert sent["HeadObject", key] == 1
-        assert sent["GetObject", key] == -(-size // MIB)  # one GET per range, no more
+        assert sent["HeadObject", key] == 0
+        ranges = -(-size // MIB)
+        assert sent["GetObject", key] == (1 if ranges == 1 else 1 + ranges)
     with store.read_ahead.lend(99) as free:
         assert free == 2  # all of it given back
 
 
+@pytest.mark.parametrize("size", [MIB, 16 * MIB])  # one GET, and 16 ranges
 def test_a_sink_that_fails_stops_the_download_and_returns_its_budget(
-    s3_emulator: S3Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    s3_emulator: S3Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, size: int
 ) -> None:
     """The engine stops a download (Ctrl-C, a failed run) by raising from the file's write."""
     isolated_env(monkeypatch, s3_emulator)
@@ -442,7 +626,7 @@ def test_a_sink_that_fails_stops_the_download_and_returns_its_budget(
         f"{s3_emulator.endpoint}/{s3_emulator.new_bucket()}", tmp_path,
         download_chunksize=MIB, download_memory_chunks=1,
     )
-    store.put("big.bin", *make(tmp_path, os.urandom(16 * MIB)))
+    store.put("big.bin", *make(tmp_path, os.urandom(size)))
     sent = _requests(store)
 
     class Stopped(Exception):
@@ -454,9 +638,29 @@ def test_a_sink_that_fails_stops_the_download_and_returns_its_budget(
 
     with pytest.raises(Stopped):
         store.get("big.bin", Failing())  # type: ignore[arg-type]
-    assert sent["GetObject", "big.bin"] < 16
+    assert sent["GetObject", "big.bin"] < (2 if size == MIB else 16)
     with store.read_ahead.lend(99) as free:
         assert free == 1
+
+
+def test_a_full_disk_is_not_taken_for_a_broken_body(
+    s3_emulator: S3Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """An OSError from the file's write ends a one-GET download as it is, at once: only an
+    error reading the body makes the store fetch the rest again."""
+    isolated_env(monkeypatch, s3_emulator)
+    store = open_s3(f"{s3_emulator.endpoint}/{s3_emulator.new_bucket()}", tmp_path)
+    store.put("small.bin", *make(tmp_path, os.urandom(300_000)))
+    sent = _requests(store)
+
+    class Full:
+        def write(self, chunk: bytes) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError) as exc:
+        store.get("small.bin", Full())  # type: ignore[arg-type]
+    assert exc.value.errno == errno.ENOSPC
+    assert sent == Counter({("GetObject", "small.bin"): 1})
 
 
 def test_downloads_do_not_stall_when_response_checksums_are_validated_only_when_required(
