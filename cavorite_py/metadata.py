@@ -115,7 +115,22 @@ class Metadata:
     def from_dict(cls, data: object) -> Metadata:
         if not isinstance(data, Mapping):
             raise MetadataError("not a JSON object")
-        name, checksum, modified = data.get("name"), data.get("checksum"), data.get("date_modified")
+        extra = (
+            {} if data.keys() <= _FIELDS else {k: v for k, v in data.items() if k not in _FIELDS}
+        )
+        get = data.get
+        return cls.checked(get("name"), get("checksum"), get("date_modified"), get("size"), extra)
+
+    @classmethod
+    def checked(
+        cls,
+        name: object,
+        checksum: object,
+        modified: object,
+        size: object,
+        extra: Mapping[str, Any],
+    ) -> Metadata:
+        """A Metadata from field values of any type, validated as a cfile's fields are."""
         if not isinstance(name, str):
             raise MetadataError("field 'name' is missing or not a string")
         check_key(name)
@@ -125,12 +140,8 @@ class Metadata:
             modified = ""
         if not isinstance(modified, str):
             raise MetadataError("field 'date_modified' is not a string")
-        size = data.get("size")
         if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
             raise MetadataError("field 'size' is not a non-negative whole number")
-        extra = (
-            {} if data.keys() <= _FIELDS else {k: v for k, v in data.items() if k not in _FIELDS}
-        )
         return cls(name, checksum.lower(), modified, size, extra)
 
 

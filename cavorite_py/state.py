@@ -38,6 +38,11 @@ RACY_NS = 200_000_000
 """a file modified less than this before it was hashed is hashed again next time"""
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_STAT = "path, size, mtime_ns, ctime_ns, ino, dev"
+_COLUMNS = {
+    "hashes": f"{_STAT}, hashed_ns, sha256",
+    "cfiles": f"{_STAT}, read_ns, name, checksum, date_modified, object_size, extra",
+}
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS hashes (
     path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER,
@@ -45,7 +50,8 @@ _SCHEMA = (
 )""",
     """CREATE TABLE IF NOT EXISTS cfiles (
     path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER,
-    ino INTEGER, dev INTEGER, read_ns INTEGER, content TEXT
+    ino INTEGER, dev INTEGER, read_ns INTEGER,
+    name TEXT, checksum TEXT, date_modified TEXT, object_size INTEGER, extra TEXT
 )""",
 )
 
@@ -62,6 +68,7 @@ class StateCache:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.path = root / CONFIG_DIR / STATE_NAME
+        self._prefix = os.path.join(str(root), "")
         self._lock = threading.Lock()
         self._known: dict[str, tuple[Signature, int, str]] | None = None
         self._pending: dict[str, tuple[Signature, int, str]] = {}
@@ -121,11 +128,21 @@ class StateCache:
     def _rel(self, path: Path) -> str | None:
         """The cache key of ``path``; None (not cached) outside the root, or for a name that is
         not valid UTF-8, which SQLite cannot store as text."""
-        try:
-            rel = relative_posix(path, self.root)
-            rel.encode("utf-8")
-        except ValueError:  # UnicodeEncodeError included
-            return None
+        text = str(path)
+        if text.startswith(self._prefix):  # the usual case, without pathlib
+            rel = text[len(self._prefix) :]
+            if os.sep != "/":
+                rel = rel.replace(os.sep, "/")
+        else:
+            try:
+                rel = relative_posix(path, self.root)
+            except ValueError:
+                return None
+        if not rel.isascii():
+            try:
+                rel.encode("utf-8")
+            except UnicodeEncodeError:
+                return None
         return rel
 
     def _record(self, rel: str | None, st: os.stat_result, sha: str, hashed_ns: int) -> None:
@@ -156,13 +173,16 @@ class StateCache:
         with self._lock:
             if self._cfiles is None:
                 self._cfiles = {}
-                for path, *numbers, content in self._query("cfiles"):
+                for path, *numbers, name, checksum, modified, size, extra in self._query("cfiles"):
                     sig = _signature_of(path, numbers)
-                    if sig is None or not isinstance(path, str) or not isinstance(content, str):
+                    if sig is None or not isinstance(path, str):
                         continue
                     try:
-                        meta = metadata.Metadata.from_dict(json.loads(content))
-                    except (CavoriteError, ValueError, RecursionError):
+                        fields = {} if extra is None else json.loads(cast(str, extra))
+                        if not isinstance(fields, dict):
+                            continue
+                        meta = Metadata.checked(name, checksum, modified, size, fields)
+                    except (CavoriteError, ValueError, TypeError, RecursionError):
                         continue  # not what this cache writes: read the cfile instead
                     self._cfiles[path] = (sig, cast(int, numbers[-1]), meta)
             return self._cfiles
@@ -179,7 +199,8 @@ class StateCache:
             with contextlib.closing(sqlite3.connect(self.path, timeout=2)) as db:
                 if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
                     raise sqlite3.DatabaseError("unknown schema version")
-                rows: list[tuple[object, ...]] = db.execute(f"SELECT * FROM {table}").fetchall()
+                query = f"SELECT {_COLUMNS[table]} FROM {table}"
+                rows: list[tuple[object, ...]] = db.execute(query).fetchall()
                 return rows
         except sqlite3.Error as exc:
             if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
@@ -212,10 +233,7 @@ class StateCache:
             return
         rows: dict[str, list[tuple[object, ...]]] = {
             "hashes": [(p, *sig, hashed, sha) for p, (sig, hashed, sha) in pending.items()],
-            "cfiles": [
-                (p, *sig, read, json.dumps(meta.to_dict()))
-                for p, (sig, read, meta) in cfiles.items()
-            ],
+            "cfiles": [(p, *sig, read, *_fields(meta)) for p, (sig, read, meta) in cfiles.items()],
         }
         for table, values in rows.items():
             rows[table] = [r for r in values if all(_storable(v) for v in r)]
@@ -241,7 +259,8 @@ class StateCache:
                 db.execute(statement)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             for table, values in rows.items():
-                db.executemany(f"INSERT OR REPLACE INTO {table} VALUES (?,?,?,?,?,?,?,?)", values)
+                marks = ",".join("?" * len(_COLUMNS[table].split(",")))
+                db.executemany(f"INSERT OR REPLACE INTO {table} VALUES ({marks})", values)
 
     def close(self) -> None:
         self.flush()
@@ -262,6 +281,11 @@ def _signature_of(path: object, numbers: Sequence[object]) -> Signature | None:
     if type(size) is type(mtime) is type(ctime) is type(ino) is type(dev) is type(read) is int:
         return (size, mtime, ctime, ino, dev)
     return None
+
+
+def _fields(meta: Metadata) -> tuple[object, ...]:
+    extra = json.dumps(dict(meta.extra)) if meta.extra else None
+    return (meta.name, meta.checksum, meta.date_modified, meta.size, extra)
 
 
 def _storable(value: object) -> bool:

@@ -138,17 +138,20 @@ def test_a_removed_cfile_is_reported_missing(root: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "content",
+    ("column", "value"),
     [
-        json.dumps({"name": "../../etc/passwd", "checksum": SHA_B, "date_modified": ""}),
-        json.dumps({"name": "data/a.bin", "checksum": "not a sha256", "date_modified": ""}),
-        "{not json",
-        None,
+        ("name", "../../etc/passwd"),
+        ("name", None),
+        ("checksum", "not a sha256"),
+        ("object_size", -1),
+        ("object_size", "three"),
+        ("date_modified", b"\x00"),
+        ("extra", "{not json"),
+        ("extra", "[1, 2]"),
     ],
-    ids=["climbing-name", "bad-checksum", "not-json", "null"],
 )
 def test_a_forged_entry_with_the_right_signature_is_validated(
-    root: Path, reads: list[Path], content: str | None
+    root: Path, reads: list[Path], column: str, value: object
 ) -> None:
     """What the cache holds passes the same checks as the file would: an entry that does not is
     ignored, and the cfile itself is read."""
@@ -159,20 +162,30 @@ def test_a_forged_entry_with_the_right_signature_is_validated(
     with contextlib.closing(sqlite3.connect(root / ".cavorite" / "state.db")) as db, db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         db.execute(
-            "UPDATE cfiles SET content = ? WHERE path = ? AND size = ? AND ino = ?",
-            (content, "a.bin.cfile", st.st_size, st.st_ino),
+            f"UPDATE cfiles SET {column} = ? WHERE path = ? AND size = ? AND ino = ?",
+            (value, "a.bin.cfile", st.st_size, st.st_ino),
         )
         assert db.total_changes == 1
     assert remembered(root, cfile).checksum == SHA_A
     assert len(reads) == 2
 
 
+def test_a_remembered_entry_keeps_other_tools_fields(root: Path, reads: list[Path]) -> None:
+    cfile = root / "a.bin.cfile"
+    write_cfile(cfile, SHA_A)
+    first = remembered(root, cfile)
+    with contextlib.closing(sqlite3.connect(root / ".cavorite" / "state.db")) as db:
+        [(extra,)] = db.execute("SELECT extra FROM cfiles").fetchall()
+    assert json.loads(extra) == {"tool": "x"}
+    assert remembered(root, cfile) == first
+    assert len(reads) == 1
+
+
 def test_a_forged_entry_with_another_signature_is_not_used(root: Path, reads: list[Path]) -> None:
     cfile = root / "a.bin.cfile"
     write_cfile(cfile, SHA_A)
     remembered(root, cfile)
-    forged = json.dumps({"name": "data/a.bin", "checksum": SHA_B, "date_modified": ""})
     with contextlib.closing(sqlite3.connect(root / ".cavorite" / "state.db")) as db, db:
-        db.execute("UPDATE cfiles SET content = ?, ino = ino + 1", (forged,))
+        db.execute("UPDATE cfiles SET checksum = ?, ino = ino + 1", (SHA_B,))
     assert remembered(root, cfile).checksum == SHA_A
     assert len(reads) == 2
