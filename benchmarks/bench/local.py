@@ -333,8 +333,9 @@ def scale(s: Suite) -> None:
             f"{label}: `cavorite status data` (tracked files only, no untracked-file query) took "
             f"{fmt_s(tracked.seconds())}; the whole-repository `cavorite status` took "
             f"{fmt_s(secs)}, and the `git ls-files --others --exclude-standard` it runs took "
-            f"{fmt_s(git_row.seconds())} on its own: git matches every untracked path against"
-            f" every line of .gitignore, which holds one line per artifact."
+            f"{fmt_s(git_row.seconds())} on its own (in parallel with cavorite's own work): git"
+            " matches every untracked path against the .gitignore lines of its directory, where"
+            " upload wrote one line per artifact."
         )
 
 
