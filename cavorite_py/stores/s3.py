@@ -5,12 +5,14 @@ endpoint (path-style addressing). Credentials come only from boto3's standard ch
 shared profiles, instance or task roles), never from ``.cavorite/config``.
 
 Uploads go through boto3's transfer manager above ``multipart_threshold`` (multipart), and are
-one PutObject below it. A download is one GetObject for an object of up to ``download_chunksize``
-bytes, streamed as it arrives; a larger one is fetched as ranged GETs, several at a time. Downloads
-are written strictly in order (the engine hashes while writing), so ranges fetched ahead of the
-one being written wait in memory. All the downloads of a store share one budget of such ranges
-(``download_memory_chunks``), so together they hold a few tens of MiB whatever the size and the
-number of the files (see :mod:`._s3_download`).
+one PutObject below it; either way the file is read in small pieces (see :mod:`._s3_upload`),
+which keeps their memory small whatever the size and number of the files. A download is one
+GetObject for an object of up to ``download_chunksize`` bytes, streamed as it arrives; a larger
+one is fetched as ranged GETs, several at a time. Downloads are written strictly in order (the
+engine hashes while writing), so ranges fetched ahead of the one being written wait in memory.
+All the downloads of a store share one budget of such ranges (``download_memory_chunks``), so
+together they hold a few tens of MiB whatever the size and the number of the files (see
+:mod:`._s3_download`).
 
 The sha256 is kept as the object metadata ``x-amz-meta-sha256``; single-part uploads also send
 it as S3's own ``ChecksumSHA256``, so a body corrupted on the way is rejected.
@@ -29,7 +31,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, cast
 import boto3
 import botocore.exceptions as bex
 from boto3.exceptions import Boto3Error
-from boto3.s3.transfer import TransferConfig
+from boto3.s3.transfer import ProgressCallbackInvoker, TransferConfig
 from botocore.config import Config
 from s3transfer.exceptions import RetriesExceededError, S3DownloadFailedError, S3ValidationError
 from s3transfer.manager import TransferManager
@@ -38,6 +40,7 @@ from ..errors import AccessDenied, ObjectNotFound, StoreError, StoreUnavailable
 from . import _errors
 from ._addresses import int_option, parse_s3, seconds_option
 from ._s3_download import Inconsistent, InOrder, Known, ReadAhead, download_config, stream
+from ._s3_upload import SmallReadsOSUtils, whole_file
 from .base import ObjectInfo, Progress, Store, StoreSettings
 
 if TYPE_CHECKING:
@@ -139,15 +142,17 @@ class S3Store(Store):
             if info.size < self.transfer.multipart_threshold:
                 # one request, without the transfer manager's threads and futures: most of the
                 # cost of a small file
-                with open(path, "rb") as body:
-                    client.put_object(Bucket=bucket, Key=name, Body=body, **extra)
+                with whole_file(path) as body:
+                    client.put_object(Bucket=bucket, Key=name, Body=cast(BinaryIO, body), **extra)
                 if progress is not None:
                     progress(info.size)
             else:
-                client.upload_file(
-                    str(path), bucket, name, ExtraArgs=extra, Config=self.transfer,
-                    Callback=progress,
-                )
+                # boto3's upload_file, with file reads in small pieces (see _s3_upload)
+                subscribers = [ProgressCallbackInvoker(progress)] if progress else None
+                with TransferManager(client, self.transfer, osutil=SmallReadsOSUtils()) as manager:
+                    manager.upload(
+                        str(path), bucket, name, extra_args=extra, subscribers=subscribers
+                    ).result()
         except _SDK_ERRORS as exc:
             raise self._translate(exc, key) from exc
 

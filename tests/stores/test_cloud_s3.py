@@ -84,6 +84,34 @@ def test_large_uploads_are_multipart_and_still_conditional(
     assert s3_store.stat("big.bin") == second_info
 
 
+@pytest.mark.parametrize("size", [900_000, 11 * MIB + 3])  # one PutObject, three parts
+def test_uploads_read_the_file_in_small_pieces(
+    s3_store: Store, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, size: int
+) -> None:
+    """botocore asks a body for 1 MiB at a time (to sign it over http, to checksum a part): it
+    gets at most 64 KiB, so parts in flight hold little memory; the object is still whole and
+    progress still counts every byte once."""
+    from s3transfer.utils import ReadFileChunk
+
+    reads: list[int] = []
+    original = ReadFileChunk.read
+
+    def read(chunk: ReadFileChunk, amount: int | None = None) -> bytes:
+        data: bytes = original(chunk, amount)
+        reads.append(len(data))
+        return data
+
+    monkeypatch.setattr(ReadFileChunk, "read", read)
+    data = os.urandom(size)
+    progress: list[int] = []
+    s3_store.put("pieces.bin", *make(tmp_path, data), progress=progress.append)
+    assert 0 < max(reads) <= 64 * 1024
+    assert sum(progress) == size
+    sink = _Sink()
+    s3_store.get("pieces.bin", sink)  # type: ignore[arg-type]
+    assert bytes(sink.data) == data
+
+
 def test_racing_writers_of_one_key_cannot_both_win(s3_store: Store, tmp_path: Path) -> None:
     won, files = race_for_one_key(s3_store, tmp_path)
     assert len(won) == 1
