@@ -28,6 +28,9 @@ IN_Q_OVERFLOW = 0x00004000
 IN_ISDIR = 0x40000000
 IN_CLOEXEC = 0o2000000
 _EVENT = struct.Struct("iIII")
+TMP_MARK = ".cavorite-tmp-"
+"""in every temporary file's name (``cavorite_py.fsutil.TMP_MARK``; not imported, so that the
+benchmark does not load the package it measures)"""
 
 
 @dataclass
@@ -116,8 +119,9 @@ class AccessWatch:
             if mask & IN_Q_OVERFLOW:
                 self.counts.overflowed = True
                 continue
-            if mask & IN_ISDIR or not name or name == ".gitignore":
-                continue  # .gitignore: git's own file (read by git and by upload), no artifact
+            if mask & IN_ISDIR or not name or name == ".gitignore" or TMP_MARK in name:
+                continue  # git's own file, read by git and by upload, and cavorite's temporary
+                # files (a .gitignore being rewritten, a download): no artifact
             rel = f"{self._dirs.get(wd, '?')}/{name}"
             if name.endswith(self.suffix):
                 if mask & IN_OPEN:
