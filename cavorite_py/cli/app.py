@@ -93,6 +93,8 @@ def error(message: str) -> None:
 
 def printable(text: str) -> str:
     """Text from files, configs or stores made safe for a terminal: control characters escaped."""
+    if text.isprintable():  # nearly always: no character by character work
+        return text
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
