@@ -111,7 +111,7 @@ class StateCache:
                 pass  # metadata.read says what is wrong
             else:
                 entry = self._cfile_entries().get(rel)
-                if entry is not None and _trusted(entry, st):
+                if entry is not None and statmod.S_ISREG(st.st_mode) and _trusted(entry, st):
                     return entry[2]
         started = time.time_ns()
         meta, st = metadata.read_with_stat(cfile)
