@@ -29,14 +29,21 @@ def _shorten(name: str) -> str:
     return name
 
 
+def below(text: str, base: str) -> str | None:
+    """The rest of path ``text`` after the directory ``base`` (both as strings, the way they
+    were built), or None when ``text`` does not start with ``base`` and a separator."""
+    if text.startswith(base) and text[len(base) : len(base) + 1] == os.sep:
+        return text[len(base) + 1 :]
+    return None
+
+
 def relative_posix(path: Path, root: Path) -> str:
     """``path.relative_to(root).as_posix()`` (a ``ValueError`` outside ``root``), without
     pathlib's cost in the common case of a path built from ``root``."""
-    text, base = str(path), str(root)
-    if text.startswith(base) and text[len(base) : len(base) + 1] == os.sep:
-        rel = text[len(base) + 1 :]
-        return rel if os.sep == "/" else rel.replace(os.sep, "/")
-    return path.relative_to(root).as_posix()
+    rel = below(str(path), str(root))
+    if rel is None:
+        return path.relative_to(root).as_posix()
+    return rel if os.sep == "/" else rel.replace(os.sep, "/")
 
 
 def is_temp_name(name: str) -> bool:

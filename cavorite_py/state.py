@@ -68,7 +68,6 @@ class StateCache:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.path = root / CONFIG_DIR / STATE_NAME
-        self._prefix = os.path.join(str(root), "")
         self._lock = threading.Lock()
         self._known: dict[str, tuple[Signature, int, str]] | None = None
         self._pending: dict[str, tuple[Signature, int, str]] = {}
@@ -128,16 +127,10 @@ class StateCache:
     def _rel(self, path: Path) -> str | None:
         """The cache key of ``path``; None (not cached) outside the root, or for a name that is
         not valid UTF-8, which SQLite cannot store as text."""
-        text = str(path)
-        if text.startswith(self._prefix):  # the usual case, without pathlib
-            rel = text[len(self._prefix) :]
-            if os.sep != "/":
-                rel = rel.replace(os.sep, "/")
-        else:
-            try:
-                rel = relative_posix(path, self.root)
-            except ValueError:
-                return None
+        try:
+            rel = relative_posix(path, self.root)
+        except ValueError:
+            return None
         if not rel.isascii():
             try:
                 rel.encode("utf-8")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .config import CONFIG_DIR
 from .errors import PathError
-from .fsutil import is_temp_name, relative_posix
+from .fsutil import below, is_temp_name, relative_posix
 from .metadata import check_key
 
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", CONFIG_DIR})
@@ -57,9 +57,9 @@ class Workspace:
         text = os.fspath(path)
         if os.path.isabs(text) and os.path.normpath(text) == text:  # the usual case, quickly
             with contextlib.suppress(OSError):
-                here = os.getcwd()
-                if text.startswith(here) and text[len(here) : len(here) + 1] == os.sep:
-                    return text[len(here) + 1 :]
+                rel = below(text, os.getcwd())
+                if rel is not None:
+                    return rel
         try:
             return os.path.relpath(path)
         except ValueError:
