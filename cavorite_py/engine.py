@@ -119,6 +119,16 @@ def name_max(directory: Path) -> int:
         return 255
 
 
+@dataclass(frozen=True, slots=True)
+class _Looked:
+    """What retrieve's first look at a cfile learnt: where its artifact goes, the cfile's
+    content if it could be read, and whether no file was there."""
+
+    artifact: Path
+    meta: Metadata | None = None
+    absent: bool = False
+
+
 LIST_MIN_FILES = 64
 """from this many files on, upload lists the store once instead of asking about each file"""
 LIST_MAX_FACTOR = 4
@@ -156,43 +166,47 @@ class Engine:
         return report
 
     def retrieve(self, cfiles: Sequence[Path], force: bool = False) -> Report:
-        ws = self.workspace
         for directory in dict.fromkeys(map(os.path.dirname, cfiles)):
             remove_stale_temps(Path(directory))  # partial downloads of runs killed long ago
         # files already in place are recognised here, from the state cache, without the cost
-        # of a thread hand-off each; only the others go to the workers
+        # of a thread hand-off each; only the others go to the workers, with what was learnt
         known: list[FileResult | None] = []
-        todo: dict[Path, Metadata | None] = {}  # with the cfile's content when it was read
+        todo: dict[Path, _Looked] = {}
         for cfile in cfiles:
-            result, meta = self._known_in_place(cfile)
-            known.append(result)
-            if result is None:
-                todo[cfile] = meta
+            looked = self._look(cfile)
+            if isinstance(looked, FileResult):
+                known.append(looked)
+                self.observer.finished(looked)
             else:
-                self.observer.finished(result)
+                known.append(None)
+                todo[cfile] = looked
         worked = self._run(
-            list(todo), lambda c: self._retrieve_one(c, force, todo[c]), ws.artifact_for
+            list(todo),
+            lambda c: self._retrieve_one(c, force, todo[c]),
+            lambda c: todo[c].artifact,
         )
         rest = dict(zip(todo, worked.results, strict=True))
         return Report([r if r is not None else rest[c] for r, c in zip(known, cfiles, strict=True)])
 
-    def _known_in_place(self, cfile: Path) -> tuple[FileResult | None, Metadata | None]:
-        """An up-to-date result if the artifact is in place by the state cache, else None (then
-        the full rules run, and report any problem); and the cfile's content if it was read."""
+    def _look(self, cfile: Path) -> FileResult | _Looked:
+        """An up-to-date result if the artifact is in place by the state cache; otherwise what
+        was learnt on the way (then the full rules run, and report any problem)."""
         artifact = self.workspace.artifact_for(cfile)
         if self.workspace.is_cfile(artifact):
-            return None, None  # refused by the full rules
+            return _Looked(artifact)  # refused by the full rules
         try:
             meta = self.hasher.metadata(cfile)
         except CavoriteError:
-            return None, None
+            return _Looked(artifact)
         try:
             st = os.lstat(artifact)
+        except FileNotFoundError:
+            return _Looked(artifact, meta, absent=True)
         except OSError:
-            return None, meta
+            return _Looked(artifact, meta)
         if not statmod.S_ISREG(st.st_mode) or self.hasher.lookup(artifact, st) != meta.checksum:
-            return None, meta
-        return FileResult(artifact, Outcome.UP_TO_DATE, meta.name, meta.size, meta.checksum), meta
+            return _Looked(artifact, meta)
+        return FileResult(artifact, Outcome.UP_TO_DATE, meta.name, meta.size, meta.checksum)
 
     def _absent_keys(self, artifacts: Sequence[Path]) -> frozenset[str]:
         """Keys that one listing shows are not in the store, for batches where a listing is
@@ -371,27 +385,28 @@ class Engine:
 
     # ----------------------------------------------------------------- retrieve
 
-    def _retrieve_one(self, cfile: Path, force: bool, meta: Metadata | None = None) -> FileResult:
+    def _retrieve_one(self, cfile: Path, force: bool, looked: _Looked) -> FileResult:
         ws = self.workspace
-        artifact = ws.artifact_for(cfile)
+        artifact = looked.artifact
         if ws.is_cfile(artifact):
             raise PathError(
                 f"{ws.display(cfile)}: the metadata file of a metadata file; cavorite never "
                 "tracks cfiles, remove it"
             )
-        meta = meta if meta is not None else self.hasher.metadata(cfile)
-        result = FileResult(artifact, Outcome.UP_TO_DATE, meta.name, meta.size, meta.checksum)
-        local = self._local_state(artifact)
-        if local is not None:
-            if self.hasher.sha256(artifact, local) == meta.checksum:
-                return result
-            if not force:
-                raise ConflictError(
-                    f"{ws.display(artifact)}: modified locally (differs from its cfile); "
-                    "upload it to keep the change, or retrieve --force to discard it"
-                )
-        self._download(meta, artifact, replace=local is not None)
-        return FileResult(artifact, Outcome.RETRIEVED, meta.name, meta.size, meta.checksum)
+        meta = looked.meta if looked.meta is not None else self.hasher.metadata(cfile)
+        # absent when looked at: download (a file that appears meanwhile is never replaced)
+        local = None if looked.absent else self._local_state(artifact)
+        if local is not None and self.hasher.sha256(artifact, local) == meta.checksum:
+            outcome = Outcome.UP_TO_DATE
+        elif local is not None and not force:
+            raise ConflictError(
+                f"{ws.display(artifact)}: modified locally (differs from its cfile); "
+                "upload it to keep the change, or retrieve --force to discard it"
+            )
+        else:
+            self._download(meta, artifact, replace=local is not None)
+            outcome = Outcome.RETRIEVED
+        return FileResult(artifact, outcome, meta.name, meta.size, meta.checksum)
 
     def _local_state(self, artifact: Path) -> os.stat_result | None:
         try:
