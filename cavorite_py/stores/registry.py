@@ -1,17 +1,33 @@
 """Which stores exist: the built-in ones by name, imported only when used, and third-party ones
-registered under the ``cavorite_py.stores`` entry-point group."""
+registered under the ``cavorite_py.stores`` entry-point group.
+
+Entry points are found by reading the ``entry_points.txt`` of the distributions installed in the
+directories on ``sys.path``, as ``importlib.metadata`` finds them but without importing it (it
+costs every command about 45 ms: email, zipfile, socket, csv...). ``importlib.metadata`` itself is
+asked only for a name that scan did not find and for the full listing, so that stores installed
+where the scan does not look (a zip file on ``sys.path``, a custom finder) still work.
+"""
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
+import os
+import re
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
-from importlib.metadata import EntryPoint, entry_points
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
 from .base import Store, StoreSettings
 
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
+
 ENTRY_POINT_GROUP = "cavorite_py.stores"
+METADATA_SUFFIXES = (".dist-info", ".egg-info")
 
 
 @dataclass(frozen=True)
@@ -59,16 +75,121 @@ BUILT_IN: dict[str, StoreEntry] = {
 }
 
 
-def _plugin_entries() -> dict[str, StoreEntry]:
+def refresh() -> None:
+    """Forget the entry points found so far (they are looked up once per process)."""
+    _scanned.cache_clear()
+    _from_metadata.cache_clear()
+
+
+@functools.cache
+def _scanned() -> dict[str, StoreEntry]:
+    """The group's entry points in the metadata directories of each directory on ``sys.path``.
+
+    The same order and shadowing as ``importlib.metadata``: the first distribution of a given
+    normalised name on ``sys.path`` hides the later ones, and the first registration of a store
+    name wins. A metadata file that cannot be read or parsed is skipped.
+    """
     found: dict[str, StoreEntry] = {}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        found.setdefault(ep.name, StoreEntry(ep.name, ep.value, _distribution(ep)))
+    seen: set[str] = set()
+    for entry in sys.path:
+        try:
+            children = os.listdir(entry or ".")
+        except (OSError, TypeError, ValueError):  # not a directory: left to importlib.metadata
+            continue
+        for child in children:
+            if not child.lower().endswith(METADATA_SUFFIXES):
+                continue
+            key = _normalise(child.lower().rpartition(".")[0].partition("-")[0])
+            if key in seen:
+                continue
+            seen.add(key)
+            info = os.path.join(entry, child)
+            for name, target in _group(_read(info, "entry_points.txt"), ENTRY_POINT_GROUP):
+                found.setdefault(name, StoreEntry(name, target, _origin(info, child)))
+    return found
+
+
+def _normalise(name: str) -> str:
+    """PEP 503 normalisation, with underscores for dashes (as ``importlib.metadata``)."""
+    return re.sub(r"[-_.]+", "_", name).lower()
+
+
+def _read(directory: str, filename: str) -> str:
+    try:
+        with open(os.path.join(directory, filename), encoding="utf-8") as f:
+            return f.read()
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+def _group(text: str, group: str) -> Iterator[tuple[str, str]]:
+    """The ``name = value`` lines of the section ``[group]`` of an ``entry_points.txt``."""
+    section = None
+    for line in map(str.strip, text.splitlines()):
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            section = line.strip("[]")
+        elif section == group:
+            name, equals, value = line.partition("=")
+            if equals:
+                yield name.strip(), value.strip()
+
+
+def _origin(info: str, child: str) -> str:
+    """``name version`` of a distribution: its metadata's headers, else its directory's name."""
+    name, _, version = child.rpartition(".")[0].partition("-")
+    version = version.partition("-")[0]
+    headers = "METADATA" if child.lower().endswith(".dist-info") else "PKG-INFO"
+    found: dict[str, str] = {}
+    try:
+        with open(os.path.join(info, headers), encoding="utf-8") as f:
+            for line in f:
+                if not line.strip():
+                    break
+                key, colon, value = line.partition(":")
+                if colon and key.lower() in ("name", "version"):
+                    found.setdefault(key.lower(), value.strip())
+    except (OSError, UnicodeDecodeError):
+        found.clear()
+    return f"{found.get('name', name)} {found.get('version', version)}"
+
+
+@functools.cache
+def _from_metadata() -> dict[str, StoreEntry]:
+    """The group's entry points as ``importlib.metadata`` finds them, imported only now."""
+    from importlib.metadata import entry_points
+
+    found: dict[str, StoreEntry] = {}
+    try:
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            found.setdefault(ep.name, StoreEntry(ep.name, ep.value, _distribution(ep)))
+    except (TypeError, ValueError):
+        # a malformed entry_points.txt anywhere on sys.path (a line without "=", a file that is
+        # not UTF-8) makes it raise; the scan has skipped that file and found the rest
+        return {}
     return found
 
 
 def _distribution(ep: EntryPoint) -> str:
     dist = ep.dist
     return f"{dist.name} {dist.version}" if dist is not None else "entry point"
+
+
+def _plugin_entries() -> dict[str, StoreEntry]:
+    found = dict(_scanned())
+    for name, entry in _from_metadata().items():
+        found.setdefault(name, entry)
+    return found
+
+
+def _plugin(name: str) -> StoreEntry | None:
+    """The third-party store registered as ``name``; ``importlib.metadata`` is asked only when
+    the scan found none and ``name`` is not a built-in one (whose clash the scan reports)."""
+    entry = _scanned().get(name)
+    if entry is None and name not in BUILT_IN:
+        entry = _from_metadata().get(name)
+    return entry
 
 
 def available() -> dict[str, StoreEntry]:
@@ -89,18 +210,18 @@ def known_names() -> list[str]:
 
 def load(name: str) -> type[Store]:
     """Import and return the Store class registered as ``name``."""
-    entry = available().get(name)
+    entry = BUILT_IN.get(name) or _plugin(name)
     if entry is None:
         raise ConfigError(
             f"unknown store type {name!r}; known store types: {', '.join(known_names())}"
         )
-    plugin = _plugin_entries().get(name)
+    plugin = _plugin(name)
     if name in BUILT_IN and plugin is not None and plugin.target != entry.target:
         raise ConfigError(
             f"store plugin from {plugin.origin} registers the built-in name {name!r}; "
             "rename the entry point or uninstall the plugin"
         )
-    module_name, _, attr = entry.target.partition(":")
+    module_name, _, attr = (part.strip() for part in entry.target.partition("[")[0].partition(":"))
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
