@@ -140,8 +140,11 @@ class Engine:
     """Uploads and retrieves files of one workspace through one store."""
 
     workspace: Workspace
-    store: Store
-    jobs: int = 4
+    store: Store | Callable[[], Store]
+    """the store, or a function that opens it when a file first needs it: a retrieve that finds
+    every file in place then never opens the store (nor imports a cloud SDK)"""
+    jobs: int | None = None
+    """files in flight at once; None: the store's ``default_jobs``"""
     observer: Observer = field(default_factory=NullObserver)
     hasher: Hasher = field(default_factory=PlainHasher)
     on_uploaded: Callable[[Sequence[Path]], None] | None = None
@@ -151,6 +154,13 @@ class Engine:
     """directories this run found it can write cfiles (upload) or downloads (retrieve) into"""
     _name_max: dict[Path, int] = field(default_factory=dict, init=False, repr=False)
     _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
+
+    @property
+    def _store(self) -> Store:
+        """The store, opened now if it was not yet (in the main thread: see ``_run``)."""
+        if not isinstance(self.store, Store):
+            self.store = self.store()
+        return self.store
 
     # ----------------------------------------------------------------- many files
 
@@ -222,7 +232,7 @@ class Engine:
         prefix = prefix[: prefix.rfind("/") + 1]
         listed: set[str] = set()
         try:
-            for listed_key in self.store.list(prefix):
+            for listed_key in self._store.list(prefix):
                 listed.add(listed_key)
                 if len(listed) > LIST_MAX_FACTOR * len(keys):
                     return frozenset()  # the store holds far more: stat each file instead
@@ -253,7 +263,10 @@ class Engine:
             self.observer.finished(result)
             return path, result
 
-        by_path = dict(bounded_map(guarded, paths, self.jobs, on_stop=self._stop.set))
+        if not paths:
+            return Report()
+        jobs = self.jobs or self._store.default_jobs  # opens the store before the workers start
+        by_path = dict(bounded_map(guarded, paths, jobs, on_stop=self._stop.set))
         return Report([by_path[p] for p in paths])
 
     def _progress(self, artifact: Path) -> Callable[[int], None]:
@@ -278,7 +291,7 @@ class Engine:
         cfile_exists = self._check_cfile_target(artifact)
         sha = self.hasher.sha256(artifact, before)
         info = ObjectInfo(before.st_size, sha)
-        remote = None if key in self._absent else self.store.stat(key)
+        remote = None if key in self._absent else self._store.stat(key)
         if remote is not None and self._holds(key, remote, info):
             outcome = Outcome.ALREADY_STORED
         else:
@@ -327,7 +340,7 @@ class Engine:
     def _holds(self, key: str, remote: ObjectInfo, info: ObjectInfo) -> bool:
         """Whether the stored object ``remote`` has exactly the content described by ``info``."""
         assert info.sha256 is not None
-        return bool(stored_matches(self.store, key, remote, info.size, info.sha256))
+        return bool(stored_matches(self._store, key, remote, info.size, info.sha256))
 
     def _conflict(self, artifact: Path, key: str) -> ConflictError:
         return ConflictError(
@@ -347,21 +360,21 @@ class Engine:
         self.observer.started(artifact, info.size)
         progress = self._progress(artifact)
         try:
-            self.store.put(key, artifact, info, overwrite=overwrite, progress=progress)
+            self._store.put(key, artifact, info, overwrite=overwrite, progress=progress)
         except ObjectExists:
             # stored by someone else between our look and our put: fine if it is our content
-            remote = self.store.stat(key)
+            remote = self._store.stat(key)
             if remote is not None and self._holds(key, remote, info):
                 return Outcome.ALREADY_STORED
             if not force:
                 raise self._conflict(artifact, key) from None
             overwrite = True
-            self.store.put(key, artifact, info, overwrite=True, progress=progress)
+            self._store.put(key, artifact, info, overwrite=True, progress=progress)
         after = os.lstat(artifact)
         if not same_file_state(before, after):
             if not overwrite:  # created by this run: remove it (an overwritten one is the
                 with contextlib.suppress(StoreError):  # user's forced choice; its hash no
-                    self.store.delete(key)  # longer matches, so retrieve refuses it)
+                    self._store.delete(key)  # longer matches, so retrieve refuses it)
             raise FileChangedError(
                 f"{self.workspace.display(artifact)}: changed while it was being uploaded; "
                 "no cfile written. Upload it again once the file is complete"
@@ -468,11 +481,11 @@ class Engine:
 
     def _get(self, key: str, sink: HashingWriter, artifact: Path) -> None:
         try:
-            self.store.get(key, cast(BinaryIO, sink))
+            self._store.get(key, cast(BinaryIO, sink))
         except ObjectNotFound:
             raise ObjectNotFound(
                 f"{self.workspace.display(artifact)}: object {key!r} is not in the store "
-                f"({self.store.describe()}); was it uploaded?"
+                f"({self._store.describe()}); was it uploaded?"
             ) from None
 
 

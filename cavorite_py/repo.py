@@ -82,9 +82,10 @@ class Repo:
     def engine(self, jobs: int | None = None, observer: Observer | None = None) -> Engine:
         if jobs is not None and jobs < 1:
             raise UsageError("--jobs must be at least 1")
-        store = self.store
-        jobs = jobs or self.config.int_option("jobs", minimum=1) or store.default_jobs
-        return Engine(self.workspace, store, jobs, observer or NullObserver(), self.state)
+        jobs = jobs or self.config.int_option("jobs", minimum=1)  # None: the store's default
+        return Engine(
+            self.workspace, lambda: self.store, jobs, observer or NullObserver(), self.state
+        )
 
     def upload(
         self,

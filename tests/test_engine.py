@@ -31,6 +31,7 @@ from cavorite_py.errors import (
 )
 from cavorite_py.fsutil import TMP_MARK
 from cavorite_py.results import FileResult, Outcome, Report
+from cavorite_py.state import StateCache
 from cavorite_py.stores.base import ObjectInfo, Progress, Store, StoreSettings
 from cavorite_py.workspace import Workspace
 from tests.fixtures.repos import git
@@ -1013,3 +1014,26 @@ def test_the_run_after_a_retrieve_reads_no_artifact(repo_root: Path) -> None:
     with cavorite_py.Repo.find(repo_root) as repo:
         outcomes = [r.outcome for r in repo.status().results]
         assert outcomes[0] is Outcome.MODIFIED and outcomes[1:] == [Outcome.UP_TO_DATE] * 4
+
+
+def test_the_store_is_opened_only_when_a_file_needs_it(ws: Workspace, local: LocalStore) -> None:
+    files = [write(ws.root / f"f{i}.bin", b"data %d" % i) for i in range(3)]
+    for f in files:  # written a while ago: the state cache trusts what upload hashed
+        os.utime(f, (time.time() - 60, time.time() - 60))
+    state = StateCache(ws.root)
+    assert Engine(ws, local, hasher=state).upload(files).ok
+    opened: list[int] = []
+
+    def opener() -> LocalStore:
+        opened.append(1)
+        return local
+
+    report = Engine(ws, opener, hasher=state).retrieve([ws.cfile_for(f) for f in files])
+    assert [r.outcome for r in report.results] == [Outcome.UP_TO_DATE] * 3
+    assert opened == []  # every file in place by the state cache: no store needed
+    files[1].unlink()
+    report = Engine(ws, opener, hasher=state).retrieve([ws.cfile_for(f) for f in files])
+    assert [r.outcome for r in report.results] == [
+        Outcome.UP_TO_DATE, Outcome.RETRIEVED, Outcome.UP_TO_DATE
+    ]
+    assert opened == [1]

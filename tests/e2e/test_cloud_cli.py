@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,3 +120,44 @@ def test_upload_retrieve_and_refuse_corruption(
     assert code != 0, output
     assert not artifact.exists()
     assert sorted(p.name for p in artifact.parent.iterdir()) == [".gitignore", "big.bin.cfile"]
+
+
+SDK_MODULES = {"s3": "boto3", "gcs": "google.cloud.storage", "azure": "azure.storage.blob",
+               "fsspec": "fsspec"}
+
+NOOP_RETRIEVE = """
+import sys
+from cavorite_py.__main__ import main
+try:
+    main(["retrieve"])
+except SystemExit as exc:
+    print("exit", exc.code)
+print("sdk imported", {sdk!r} in sys.modules)
+"""
+
+
+def test_a_retrieve_with_every_file_in_place_opens_no_store(
+    backend: Backend, git_repo: Path, cavorite: Cavorite
+) -> None:
+    """CI jobs run ``cavorite retrieve`` where the files are usually there already: that run
+    must not pay for importing the cloud SDK, let alone for a connection."""
+    env = {**cavorite.env, **backend.env}
+    assert cavorite("init", "--store-type", backend.store_type, "--backend-address",
+                    backend.address, cwd=git_repo, env=backend.env).code == 0
+    set_options(git_repo, backend.options)
+    (git_repo / "a.bin").write_bytes(b"a" * 1000)
+    old = time.time() - 60  # written a while ago, so that the hash upload takes is remembered
+    os.utime(git_repo / "a.bin", (old, old))
+    assert cavorite("upload", "a.bin", cwd=git_repo, env=backend.env).code == 0
+
+    def noop_retrieve() -> list[str]:
+        code = NOOP_RETRIEVE.format(sdk=SDK_MODULES[backend.store_type])
+        proc = subprocess.run([sys.executable, "-c", code], cwd=git_repo, env=env,
+                              capture_output=True, text=True, timeout=120, check=False)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.splitlines()[-2:]
+
+    assert noop_retrieve() == ["exit 0", "sdk imported False"]
+    (git_repo / "a.bin").unlink()  # now one file needs the store: it is opened, and works
+    assert noop_retrieve() == ["exit 0", "sdk imported True"]
+    assert (git_repo / "a.bin").read_bytes() == b"a" * 1000

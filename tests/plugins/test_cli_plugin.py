@@ -113,6 +113,8 @@ def test_allow_plugin_command_pins_the_content(
 
     with shipped.open("a") as f:
         f.write("\n# changed by a later commit\n")
+    (plugin_repo / "big.bin").unlink()  # so that retrieve needs the store, hence the plugin
     changed = cavorite("retrieve", cwd=plugin_repo)
     assert changed.code == 2
     assert f"plugin {shipped} changed since you allowed it" in changed.stderr
+    assert not (plugin_repo / "big.bin").exists()
