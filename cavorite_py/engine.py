@@ -47,7 +47,8 @@ from .workspace import Workspace
 
 
 class Hasher(Protocol):
-    """Gives a file's sha256, and a cfile's content; a cache may answer without reading."""
+    """Gives a file's sha256, and a cfile's content; a cache may answer without reading, and
+    may also remember what a stored object held at a version its store gave it."""
 
     def sha256(self, path: Path, st: os.stat_result) -> str: ...
 
@@ -58,6 +59,11 @@ class Hasher(Protocol):
 
     def lookup(self, path: Path, st: os.stat_result) -> str | None:
         """The sha256 if known without reading the file, else None."""
+
+    def stored_sha256(self, store: str, key: str, listed: ObjectInfo) -> str | None:
+        """The sha256 of ``key`` if it was seen at the version and size ``listed`` shows."""
+
+    def remember_stored(self, store: str, key: str, info: ObjectInfo) -> None: ...
 
 
 class PlainHasher:
@@ -74,6 +80,12 @@ class PlainHasher:
 
     def lookup(self, path: Path, st: os.stat_result) -> str | None:
         return None
+
+    def stored_sha256(self, store: str, key: str, listed: ObjectInfo) -> str | None:
+        return None
+
+    def remember_stored(self, store: str, key: str, info: ObjectInfo) -> None:
+        pass
 
 
 class _Discard:
@@ -149,7 +161,9 @@ class Engine:
     hasher: Hasher = field(default_factory=PlainHasher)
     on_uploaded: Callable[[Sequence[Path]], None] | None = None
     """called once with every artifact whose cfile was written (e.g. to update .gitignore)"""
-    _absent: frozenset[str] = field(default=frozenset(), init=False, repr=False)
+    _listed: dict[str, ObjectInfo | None] | None = field(default=None, init=False, repr=False)
+    """the keys of this upload that one listing of the store showed, with what it told of
+    each; None when the store was not listed (then each file's key is ``stat``-ed)"""
     _ready_dirs: set[Path] = field(default_factory=set, init=False, repr=False)
     """directories this run found it can write cfiles (upload) or downloads (retrieve) into"""
     _name_max: dict[Path, int] = field(default_factory=dict, init=False, repr=False)
@@ -165,7 +179,7 @@ class Engine:
     # ----------------------------------------------------------------- many files
 
     def upload(self, artifacts: Sequence[Path], force: bool = False) -> Report:
-        self._absent = self._absent_keys(artifacts)
+        self._listed = self._list_batch(artifacts)
         report = self._run(artifacts, lambda p: self._upload_one(p, force), lambda p: p)
         done = [r.path for r in report.results if not r.failed]
         if self.on_uploaded is not None and done:
@@ -218,27 +232,47 @@ class Engine:
             return _Looked(artifact, meta)
         return FileResult(artifact, Outcome.UP_TO_DATE, meta.name, meta.size, meta.checksum)
 
-    def _absent_keys(self, artifacts: Sequence[Path]) -> frozenset[str]:
-        """Keys that one listing shows are not in the store, for batches where a listing is
-        cheaper than a ``stat`` per file. A new file then costs one request (its put, which
-        refuses to overwrite, so a key stored meanwhile is still caught)."""
+    def _list_batch(self, artifacts: Sequence[Path]) -> dict[str, ObjectInfo | None] | None:
+        """One listing of the store for batches where it is cheaper than a ``stat`` per file.
+        A key it does not show costs one request (its put, which refuses to overwrite, so a key
+        stored meanwhile is still caught); a key it shows at a version whose content the state
+        cache remembers costs none."""
         if len(artifacts) < LIST_MIN_FILES:
-            return frozenset()
+            return None
         keys = set()
         for artifact in artifacts:
             with contextlib.suppress(CavoriteError, ValueError):
                 keys.add(self.workspace.key_for(artifact))
         prefix = os.path.commonprefix(sorted(keys))  # noqa: RUF071 - cut back to a "/" below
         prefix = prefix[: prefix.rfind("/") + 1]
-        listed: set[str] = set()
+        listed: dict[str, ObjectInfo | None] = {}
+        seen = 0
         try:
-            for listed_key in self._store.list(prefix):
-                listed.add(listed_key)
-                if len(listed) > LIST_MAX_FACTOR * len(keys):
-                    return frozenset()  # the store holds far more: stat each file instead
+            for key, info in self._store.list_info(prefix):
+                seen += 1
+                if seen > LIST_MAX_FACTOR * len(keys):
+                    return None  # the store holds far more: stat each file instead
+                if key in keys:
+                    listed[key] = info
         except StoreError:
-            return frozenset()  # each file's own stat will report the problem
-        return frozenset(keys - listed)
+            return None  # each file's own stat will report the problem
+        return listed
+
+    def _remote(self, key: str) -> ObjectInfo | None:
+        """What the store holds under ``key``: from the listing when it shows the key absent, or
+        at a version whose content is remembered; otherwise from the store's ``stat``."""
+        if self._listed is not None:
+            if key not in self._listed:
+                return None
+            listed = self._listed[key]
+            if listed is not None:
+                sha = self.hasher.stored_sha256(self._store.describe(), key, listed)
+                if sha is not None:
+                    return ObjectInfo(listed.size, sha, listed.version)
+        remote = self._store.stat(key)
+        if remote is not None:
+            self.hasher.remember_stored(self._store.describe(), key, remote)
+        return remote
 
     def _run(
         self,
@@ -291,7 +325,7 @@ class Engine:
         cfile_exists = self._check_cfile_target(artifact)
         sha = self.hasher.sha256(artifact, before)
         info = ObjectInfo(before.st_size, sha)
-        remote = None if key in self._absent else self._store.stat(key)
+        remote = self._remote(key)
         if remote is not None and self._holds(key, remote, info):
             outcome = Outcome.ALREADY_STORED
         else:
@@ -360,7 +394,7 @@ class Engine:
         self.observer.started(artifact, info.size)
         progress = self._progress(artifact)
         try:
-            self._store.put(key, artifact, info, overwrite=overwrite, progress=progress)
+            stored = self._store.put(key, artifact, info, overwrite=overwrite, progress=progress)
         except ObjectExists:
             # stored by someone else between our look and our put: fine if it is our content
             remote = self._store.stat(key)
@@ -369,7 +403,7 @@ class Engine:
             if not force:
                 raise self._conflict(artifact, key) from None
             overwrite = True
-            self._store.put(key, artifact, info, overwrite=True, progress=progress)
+            stored = self._store.put(key, artifact, info, overwrite=True, progress=progress)
         after = os.lstat(artifact)
         if not same_file_state(before, after):
             if not overwrite:  # created by this run: remove it (an overwritten one is the
@@ -378,6 +412,10 @@ class Engine:
             raise FileChangedError(
                 f"{self.workspace.display(artifact)}: changed while it was being uploaded; "
                 "no cfile written. Upload it again once the file is complete"
+            )
+        if stored is not None:  # the version of what was just sent, whose sha256 we know
+            self.hasher.remember_stored(
+                self._store.describe(), key, ObjectInfo(info.size, info.sha256, stored.version)
             )
         return Outcome.UPLOADED
 

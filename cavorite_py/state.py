@@ -1,11 +1,14 @@
 """The local state cache: each artifact's sha256, and each cfile's parsed content, remembered
-against the file's size, times and inode.
+against the file's size, times and inode; and what each stored object held at the version the
+store gave it.
 
 It lives in ``.cavorite/state.db`` (SQLite, ignored by git) and only saves work: an entry is
 used only when the file's size, mtime, ctime, inode and device are all unchanged, and only if the
 file was last modified clearly before it was read (a file written in the same clock tick as
 its reading could change without its mtime moving). A damaged or unreadable cache is thrown
 away and rebuilt, never trusted; a cfile's remembered content is validated again when loaded.
+A stored object's sha256 is remembered only against the store's own version tag of it (S3's
+ETag), which the store changes whenever the object is written again.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from .errors import CavoriteError
 from .fsutil import relative_posix
 from .hashing import hash_file
 from .metadata import Metadata
+from .stores.base import ObjectInfo
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +46,7 @@ _STAT = "path, size, mtime_ns, ctime_ns, ino, dev"
 _COLUMNS = {
     "hashes": f"{_STAT}, hashed_ns, sha256",
     "cfiles": f"{_STAT}, read_ns, name, checksum, date_modified, object_size, extra",
+    "objects": "store, key, version, size, sha256",
 }
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS hashes (
@@ -52,6 +57,9 @@ _SCHEMA = (
     path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER,
     ino INTEGER, dev INTEGER, read_ns INTEGER,
     name TEXT, checksum TEXT, date_modified TEXT, object_size INTEGER, extra TEXT
+)""",
+    """CREATE TABLE IF NOT EXISTS objects (
+    store TEXT, key TEXT, version TEXT, size INTEGER, sha256 TEXT, PRIMARY KEY (store, key)
 )""",
 )
 
@@ -73,6 +81,8 @@ class StateCache:
         self._pending: dict[str, tuple[Signature, int, str]] = {}
         self._cfiles: dict[str, tuple[Signature, int, Metadata]] | None = None
         self._pending_cfiles: dict[str, tuple[Signature, int, Metadata]] = {}
+        self._objects: dict[tuple[str, str], tuple[str, int, str]] | None = None
+        self._pending_objects: dict[tuple[str, str], tuple[str, int, str]] = {}
         self.hits = 0
         self.misses = 0
 
@@ -121,6 +131,26 @@ class StateCache:
                 if self._cfiles is not None:
                     self._cfiles[rel] = value
         return meta
+
+    def stored_sha256(self, store: str, key: str, listed: ObjectInfo) -> str | None:
+        """The sha256 of the object ``key`` of ``store`` (its ``describe()``) if it was seen at
+        the version and size a listing now shows; None if that is not known."""
+        if listed.version is None:
+            return None
+        entry = self._object_entries().get((store, key))
+        if entry is None or entry[:2] != (listed.version, listed.size):
+            return None
+        return entry[2]
+
+    def remember_stored(self, store: str, key: str, info: ObjectInfo) -> None:
+        """Remember that ``key`` held content of this sha256 at this version, if both are known."""
+        if info.version is None or info.sha256 is None or not _SHA256.fullmatch(info.sha256):
+            return
+        value = (info.version, info.size, info.sha256)
+        with self._lock:
+            self._pending_objects[(store, key)] = value
+            if self._objects is not None:
+                self._objects[(store, key)] = value
 
     # ----------------------------------------------------------------- storage
 
@@ -180,6 +210,22 @@ class StateCache:
                     self._cfiles[path] = (sig, cast(int, numbers[-1]), meta)
             return self._cfiles
 
+    def _object_entries(self) -> dict[tuple[str, str], tuple[str, int, str]]:
+        with self._lock:
+            if self._objects is None:
+                self._objects = {}
+                for store, key, version, size, sha in self._query("objects"):
+                    if (
+                        isinstance(store, str)
+                        and isinstance(key, str)
+                        and isinstance(version, str)
+                        and type(size) is int
+                        and isinstance(sha, str)
+                        and _SHA256.fullmatch(sha)
+                    ):
+                        self._objects[(store, key)] = (version, size, sha)
+            return self._objects
+
     def _query(self, table: str) -> list[tuple[object, ...]]:
         """Every row of ``table``; none from a cache that is busy, damaged or not ours."""
         if self._foreign():
@@ -200,6 +246,8 @@ class StateCache:
                 # another run is writing it: do without it this time, leave its file alone
                 log.info("state cache busy; not used this time")
                 return []
+            if isinstance(exc, sqlite3.OperationalError) and "no such table" in str(exc):
+                return []  # written by an earlier version: the table comes with the next write
             log.info("state cache %s unusable (%s); rebuilding it", self.path, exc)
             self._discard()
             return []
@@ -222,11 +270,13 @@ class StateCache:
         with self._lock:
             pending, self._pending = self._pending, {}
             cfiles, self._pending_cfiles = self._pending_cfiles, {}
-        if not (pending or cfiles) or not self.path.parent.is_dir():
+            objects, self._pending_objects = self._pending_objects, {}
+        if not (pending or cfiles or objects) or not self.path.parent.is_dir():
             return
         rows: dict[str, list[tuple[object, ...]]] = {
             "hashes": [(p, *sig, hashed, sha) for p, (sig, hashed, sha) in pending.items()],
             "cfiles": [(p, *sig, read, *_fields(meta)) for p, (sig, read, meta) in cfiles.items()],
+            "objects": [(*where, *what) for where, what in objects.items()],
         }
         for table, values in rows.items():
             rows[table] = [r for r in values if all(_storable(v) for v in r)]

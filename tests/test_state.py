@@ -16,6 +16,7 @@ from cavorite_py import metadata
 from cavorite_py.errors import MetadataError
 from cavorite_py.metadata import Metadata
 from cavorite_py.state import RACY_NS, SCHEMA_VERSION, StateCache
+from cavorite_py.stores.base import ObjectInfo
 
 SHA_A = "a" * 64
 SHA_B = "b" * 64
@@ -189,3 +190,59 @@ def test_a_forged_entry_with_another_signature_is_not_used(root: Path, reads: li
         db.execute("UPDATE cfiles SET checksum = ?, ino = ino + 1", (SHA_B,))
     assert remembered(root, cfile).checksum == SHA_A
     assert len(reads) == 2
+
+
+# ----------------------------------------------------------------- stored objects
+
+STORE = "s3://bucket/prefix"
+
+
+def stored(root: Path, key: str, listed: ObjectInfo) -> str | None:
+    with contextlib.closing(StateCache(root)) as cache:
+        return cache.stored_sha256(STORE, key, listed)
+
+
+def remember(root: Path, key: str, info: ObjectInfo) -> None:
+    with contextlib.closing(StateCache(root)) as cache:
+        cache.remember_stored(STORE, key, info)
+
+
+def test_a_stored_objects_sha256_is_known_only_at_the_same_version_and_size(root: Path) -> None:
+    remember(root, "a.bin", ObjectInfo(3, SHA_A, '"etag-1"'))
+    assert stored(root, "a.bin", ObjectInfo(3, None, '"etag-1"')) == SHA_A
+    assert stored(root, "a.bin", ObjectInfo(3, None, '"etag-2"')) is None  # written again
+    assert stored(root, "a.bin", ObjectInfo(4, None, '"etag-1"')) is None
+    assert stored(root, "a.bin", ObjectInfo(3, None, None)) is None  # a listing without ETags
+    assert stored(root, "b.bin", ObjectInfo(3, None, '"etag-1"')) is None
+    with contextlib.closing(StateCache(root)) as cache:  # another store, same key
+        assert cache.stored_sha256("s3://other", "a.bin", ObjectInfo(3, None, '"etag-1"')) is None
+
+
+def test_only_a_version_with_a_valid_sha256_is_remembered(root: Path) -> None:
+    remember(root, "a.bin", ObjectInfo(3, None, '"etag-1"'))
+    remember(root, "b.bin", ObjectInfo(3, SHA_A, None))
+    remember(root, "c.bin", ObjectInfo(3, "not a sha256", '"etag-1"'))
+    for key in ("a.bin", "b.bin", "c.bin"):
+        assert stored(root, key, ObjectInfo(3, None, '"etag-1"')) is None
+
+
+def test_a_forged_object_row_is_ignored(root: Path) -> None:
+    remember(root, "a.bin", ObjectInfo(3, SHA_A, '"etag-1"'))
+    with contextlib.closing(sqlite3.connect(root / ".cavorite" / "state.db")) as db, db:
+        db.execute("UPDATE objects SET sha256 = 'x', size = '3'")
+    assert stored(root, "a.bin", ObjectInfo(3, None, '"etag-1"')) is None
+
+
+def test_a_cache_written_before_objects_were_remembered_keeps_its_hashes(
+    root: Path, reads: list[Path]
+) -> None:
+    cfile = root / "a.bin.cfile"
+    write_cfile(cfile, SHA_A)
+    remembered(root, cfile)
+    with contextlib.closing(sqlite3.connect(root / ".cavorite" / "state.db")) as db, db:
+        db.execute("DROP TABLE objects")
+    assert stored(root, "a.bin", ObjectInfo(3, None, '"etag-1"')) is None
+    assert remembered(root, cfile).checksum == SHA_A
+    assert len(reads) == 1  # the cfile entry survived: the cache was not thrown away
+    remember(root, "a.bin", ObjectInfo(3, SHA_A, '"etag-1"'))  # the table comes back
+    assert stored(root, "a.bin", ObjectInfo(3, None, '"etag-1"')) == SHA_A

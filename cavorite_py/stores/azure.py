@@ -126,18 +126,19 @@ class AzureStore(Store):
     def put(
         self, key: str, path: Path, info: ObjectInfo, overwrite: bool = False,
         progress: Progress | None = None,
-    ) -> None:
+    ) -> ObjectInfo | None:
         metadata = {"sha256": info.sha256} if info.sha256 is not None else None
         try:
             blob = self._client().get_blob_client(self.address.key(key))
             with open(path, "rb") as f:
-                blob.upload_blob(
+                sent = blob.upload_blob(
                     f, length=os.fstat(f.fileno()).st_size, overwrite=overwrite, metadata=metadata,
                     max_concurrency=self.max_concurrency,
                     progress_hook=_ProgressHook(progress) if progress is not None else None,
                 )
         except aexc.AzureError as exc:
             raise self._translate(exc, key, writing=True) from exc
+        return ObjectInfo(info.size, info.sha256, _etag(sent.get("etag")))
 
     def get(self, key: str, fileobj: BinaryIO) -> None:
         try:
@@ -156,14 +157,18 @@ class AzureStore(Store):
                 return None
             raise error from exc
         sha256 = (props.metadata or {}).get("sha256")
-        return ObjectInfo(size=props.size, sha256=sha256 or None)
+        return ObjectInfo(props.size, sha256 or None, _etag(props.etag))
 
     def list(self, prefix: str = "") -> Iterator[str]:
+        return (key for key, _ in self.list_info(prefix))
+
+    def list_info(self, prefix: str = "") -> Iterator[tuple[str, ObjectInfo | None]]:
         try:
-            for name in self._client().list_blob_names(
+            for props in self._client().list_blobs(
                 name_starts_with=self.address.list_prefix(prefix) or None
             ):
-                yield self.address.unprefix(name)
+                info = ObjectInfo(props.size, None, _etag(props.etag))
+                yield self.address.unprefix(props.name), info
         except aexc.AzureError as exc:
             raise self._translate(exc, None) from exc
 
@@ -226,3 +231,8 @@ class _ProgressHook:
             step, self._done = current - self._done, max(current, self._done)
         if step > 0:
             self._progress(step)
+
+
+def _etag(value: str | None) -> str | None:
+    """An ETag as one string whatever the call that gave it (the SDK quotes some, not others)."""
+    return value.strip('"') or None if value else None

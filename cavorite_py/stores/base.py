@@ -36,6 +36,10 @@ class ObjectInfo:
 
     size: int
     sha256: str | None = None
+    version: str | None = field(default=None, compare=False)
+    """a tag the backend changes whenever the object is written (S3's ETag), where it has one:
+    the same version means the same content as when it was last looked at (not part of
+    equality, which is about content)"""
 
 
 @dataclass(frozen=True)
@@ -72,12 +76,13 @@ class Store(abc.ABC):
         info: ObjectInfo,
         overwrite: bool = False,
         progress: Progress | None = None,
-    ) -> None:
+    ) -> ObjectInfo | None:
         """Upload the file at ``path`` as ``key``.
 
         ``info`` holds the file's size and sha256, measured by the engine; record them as object
         metadata where the backend has it, so that :meth:`stat` can return them. Call ``progress``
-        with byte counts as they are sent, if given.
+        with byte counts as they are sent, if given. May return what the backend said of the
+        object just written (its ``version``); None is fine.
 
         Raises ``ObjectExists`` if ``key`` is present and ``overwrite`` is false. A failed put must
         not leave a partial object under ``key``.
@@ -97,6 +102,12 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def list(self, prefix: str = "") -> Iterator[str]:
         """Yield every key that starts with ``prefix``, in no particular order."""
+
+    def list_info(self, prefix: str = "") -> Iterator[tuple[str, ObjectInfo | None]]:
+        """:meth:`list`, with each object's size and ``version`` where the backend's listing
+        tells them (for free, in the same requests); this default knows only the keys."""
+        for key in self.list(prefix):
+            yield key, None
 
     @abc.abstractmethod
     def delete(self, key: str) -> None:

@@ -91,7 +91,7 @@ class GCSStore(Store):
     def put(
         self, key: str, path: Path, info: ObjectInfo, overwrite: bool = False,
         progress: Progress | None = None,
-    ) -> None:
+    ) -> ObjectInfo | None:
         if not overwrite and self.stat(key) is not None:
             raise _errors.exists(key, self.describe())
         try:
@@ -107,6 +107,7 @@ class GCSStore(Store):
                 )
         except _SDK_ERRORS as exc:
             raise self._translate(exc, key) from exc
+        return ObjectInfo(info.size, info.sha256, _version(blob))
 
     def get(self, key: str, fileobj: BinaryIO) -> None:
         try:
@@ -128,16 +129,20 @@ class GCSStore(Store):
                 raise _errors.missing_bucket("bucket", self.address.bucket, self.describe())
             return None
         sha256 = (blob.metadata or {}).get("sha256")
-        return ObjectInfo(size=blob.size or 0, sha256=sha256 or None)
+        return ObjectInfo(blob.size or 0, sha256 or None, _version(blob))
 
     def list(self, prefix: str = "") -> Iterator[str]:
+        return (key for key, _ in self.list_info(prefix))
+
+    def list_info(self, prefix: str = "") -> Iterator[tuple[str, ObjectInfo | None]]:
         try:
             bucket = self._bucket()
             blobs = bucket.list_blobs(
                 prefix=self.address.list_prefix(prefix), timeout=self.timeout, retry=self.retry
             )
             for blob in blobs:
-                yield self.address.unprefix(blob.name)
+                info = ObjectInfo(blob.size or 0, None, _version(blob))
+                yield self.address.unprefix(blob.name), info
         except _SDK_ERRORS as exc:
             raise self._translate(exc, None) from exc
 
@@ -245,3 +250,8 @@ class _ProgressReader(io.FileIO):
             self._progress(position - self._high)
         self._high = max(self._high, position)
 
+
+def _version(blob: Any) -> str | None:
+    """The blob's generation, which GCS changes whenever the object is written."""
+    generation = getattr(blob, "generation", None)
+    return str(generation) if generation else None

@@ -129,7 +129,7 @@ class S3Store(Store):
     def put(
         self, key: str, path: Path, info: ObjectInfo, overwrite: bool = False,
         progress: Progress | None = None,
-    ) -> None:
+    ) -> ObjectInfo | None:
         extra: dict[str, Any] = {}
         if info.sha256 is not None:
             extra["Metadata"] = {"sha256": info.sha256}
@@ -143,9 +143,12 @@ class S3Store(Store):
                 # one request, without the transfer manager's threads and futures: most of the
                 # cost of a small file
                 with whole_file(path) as body:
-                    client.put_object(Bucket=bucket, Key=name, Body=cast(BinaryIO, body), **extra)
+                    sent = client.put_object(
+                        Bucket=bucket, Key=name, Body=cast(BinaryIO, body), **extra
+                    )
                 if progress is not None:
                     progress(info.size)
+                return ObjectInfo(info.size, info.sha256, sent.get("ETag"))
             else:
                 # boto3's upload_file, with file reads in small pieces (see _s3_upload)
                 subscribers = [ProgressCallbackInvoker(progress)] if progress else None
@@ -153,6 +156,7 @@ class S3Store(Store):
                     manager.upload(
                         str(path), bucket, name, extra_args=extra, subscribers=subscribers
                     ).result()
+                return None  # the transfer manager does not tell the ETag
         except _SDK_ERRORS as exc:
             raise self._translate(exc, key) from exc
 
@@ -192,16 +196,20 @@ class S3Store(Store):
                 return None
             raise error from exc
         sha256 = head.get("Metadata", {}).get("sha256")
-        return ObjectInfo(size=head["ContentLength"], sha256=sha256 or None)
+        return ObjectInfo(head["ContentLength"], sha256 or None, head.get("ETag"))
 
     def list(self, prefix: str = "") -> Iterator[str]:
+        return (key for key, _ in self.list_info(prefix))
+
+    def list_info(self, prefix: str = "") -> Iterator[tuple[str, ObjectInfo | None]]:
         try:
             pages = self._client().get_paginator("list_objects_v2").paginate(
                 Bucket=self.address.bucket, Prefix=self.address.list_prefix(prefix)
             )
             for page in pages:
                 for obj in page.get("Contents", []):
-                    yield self.address.unprefix(obj["Key"])
+                    info = ObjectInfo(obj["Size"], None, obj.get("ETag"))
+                    yield self.address.unprefix(obj["Key"]), info
         except _SDK_ERRORS as exc:
             raise self._translate(exc, None) from exc
 

@@ -7,6 +7,7 @@ only shown to carry the checksum (S3 itself rejects a mismatch with ``BadDigest`
 from __future__ import annotations
 
 import base64
+import contextlib
 import errno
 import hashlib
 import io
@@ -717,3 +718,87 @@ class _HashingSink:
     def write(self, chunk: bytes) -> int:
         self.sha256.update(chunk)
         return len(chunk)
+
+
+def _operations(store: S3Store) -> Counter[str]:
+    """How many requests of each operation the store sends from now on."""
+    sent: Counter[str] = Counter()
+    lock = threading.Lock()
+
+    def count(model: Any, **_: Any) -> None:
+        with lock:
+            sent[model.name] += 1
+
+    for conditional in (False, True):  # puts that must not overwrite use a client of their own
+        store._client(conditional).meta.events.register("before-parameter-build.s3", count)
+    return sent
+
+
+def test_unchanged_files_are_recognised_from_one_listing(
+    s3_store: Store, tmp_path: Path
+) -> None:
+    """A listing shows each object's ETag; once the sha256 behind an ETag is known (from the
+    put that created it, or one HeadObject), uploading the same files again costs one listing
+    and nothing per file. An object rewritten meanwhile has a new ETag: it is looked at again,
+    so different content is still refused."""
+    from cavorite_py.engine import LIST_MIN_FILES, Engine
+    from cavorite_py.results import Outcome
+    from cavorite_py.state import StateCache
+    from cavorite_py.workspace import Workspace
+
+    assert isinstance(s3_store, S3Store)
+    root = tmp_path / "repo"
+    (root / ".cavorite").mkdir(parents=True)
+    files = []
+    for i in range(LIST_MIN_FILES):
+        files.append(root / f"f{i:03}.bin")
+        files[-1].write_bytes(b"%03d" % i * 100)
+    ws = Workspace(root)
+
+    def upload() -> tuple[list[Outcome], Counter[str]]:
+        sent = _operations(s3_store)
+        with contextlib.closing(StateCache(root)) as state:
+            report = Engine(ws, s3_store, hasher=state).upload(files)
+        return [r.outcome for r in report.results], Counter(sent)
+
+    outcomes, sent = upload()
+    assert outcomes == [Outcome.UPLOADED] * LIST_MIN_FILES
+    assert sent == {"ListObjectsV2": 1, "PutObject": LIST_MIN_FILES}
+    outcomes, sent = upload()
+    assert outcomes == [Outcome.ALREADY_STORED] * LIST_MIN_FILES
+    assert sent == {"ListObjectsV2": 1}  # no HeadObject: the ETags are those of our puts
+
+    bucket, name = raw_name(s3_store, "f007.bin")  # another writer, same size, other bytes
+    other = b"x" * 300
+    s3_store._client().put_object(
+        Bucket=bucket, Key=name, Body=other, Metadata={"sha256": hashlib.sha256(other).hexdigest()}
+    )
+    outcomes, sent = upload()
+    assert outcomes[7] is Outcome.FAILED
+    assert outcomes[:7] + outcomes[8:] == [Outcome.ALREADY_STORED] * (LIST_MIN_FILES - 1)
+    assert sent == {"ListObjectsV2": 1, "HeadObject": 1}
+
+
+def test_a_forgotten_version_is_looked_up_once(s3_store: Store, tmp_path: Path) -> None:
+    """Objects stored by someone else (or before the state cache existed) cost one HeadObject
+    each the first time, and nothing after that."""
+    from cavorite_py.engine import LIST_MIN_FILES, Engine
+    from cavorite_py.results import Outcome
+    from cavorite_py.state import StateCache
+    from cavorite_py.workspace import Workspace
+
+    assert isinstance(s3_store, S3Store)
+    root = tmp_path / "repo"
+    (root / ".cavorite").mkdir(parents=True)
+    files = [root / f"f{i:03}.bin" for i in range(LIST_MIN_FILES)]
+    for i, f in enumerate(files):
+        f.write_bytes(b"%03d" % i * 100)
+    ws = Workspace(root)
+    assert Engine(ws, s3_store).upload(files).ok  # no state cache: nothing remembered
+    for attempt in (1, 2):
+        sent = _operations(s3_store)
+        with contextlib.closing(StateCache(root)) as state:
+            report = Engine(ws, s3_store, hasher=state).upload(files)
+        assert {r.outcome for r in report.results} == {Outcome.ALREADY_STORED}
+        heads = LIST_MIN_FILES if attempt == 1 else 0
+        assert Counter(sent) == Counter({"ListObjectsV2": 1, "HeadObject": heads}) - Counter()
