@@ -279,7 +279,7 @@ class StateCache:
             "objects": [(*where, *what) for where, what in objects.items()],
         }
         for table, values in rows.items():
-            rows[table] = [r for r in values if all(_storable(v) for v in r)]
+            rows[table] = [r for r in values if _storable(r)]
         try:
             self._write(rows)
         except sqlite3.DatabaseError as exc:
@@ -331,8 +331,12 @@ def _fields(meta: Metadata) -> tuple[object, ...]:
     return (meta.name, meta.checksum, meta.date_modified, meta.size, extra)
 
 
-def _storable(value: object) -> bool:
-    return not isinstance(value, int) or -(2**63) <= value < 2**63
+_INT64 = range(-(2**63), 2**63)
+
+
+def _storable(row: tuple[object, ...]) -> bool:
+    """Whether SQLite can hold every value of ``row`` (its integers are 64-bit)."""
+    return all(v in _INT64 for v in row if isinstance(v, int))
 
 
 def ensure_ignored(config_dir: Path) -> None:

@@ -246,3 +246,17 @@ def test_a_cache_written_before_objects_were_remembered_keeps_its_hashes(
     assert len(reads) == 1  # the cfile entry survived: the cache was not thrown away
     remember(root, "a.bin", ObjectInfo(3, SHA_A, '"etag-1"'))  # the table comes back
     assert stored(root, "a.bin", ObjectInfo(3, None, '"etag-1"')) == SHA_A
+
+
+def test_an_entry_sqlite_cannot_hold_is_left_out_and_the_others_kept(root: Path) -> None:
+    """Some file systems report inode numbers beyond SQLite's 64-bit integers."""
+    (root / "a.bin").write_bytes(b"abc")
+    real = os.lstat(root / "a.bin")
+    huge = os.stat_result(
+        (real.st_mode, 2**64 - 1, real.st_dev, 1, 0, 0, 3, 0, 0, 0, 0.0, 0.0, 0.0, 1, 1, 1)
+    )
+    with contextlib.closing(StateCache(root)) as cache:
+        cache.remember(root / "a.bin", real, SHA_A)
+        cache.remember(root / "b.bin", huge, SHA_B)
+    with contextlib.closing(sqlite3.connect(root / ".cavorite" / "state.db")) as db:
+        assert db.execute("SELECT path, sha256 FROM hashes").fetchall() == [("a.bin", SHA_A)]
