@@ -322,7 +322,8 @@ class Engine:
         if not statmod.S_ISREG(before.st_mode):
             raise PathError(f"{ws.display(artifact)}: not a regular file")
         key = ws.key_for(artifact)
-        cfile_exists = self._check_cfile_target(artifact)
+        cfile = ws.cfile_for(artifact)
+        cfile_exists = self._check_cfile_target(artifact, cfile)
         sha = self.hasher.sha256(artifact, before)
         info = ObjectInfo(before.st_size, sha)
         remote = self._remote(key)
@@ -331,16 +332,15 @@ class Engine:
         else:
             if remote is not None and not force:
                 raise self._conflict(artifact, key)
-            self._probe_cfile_directory(artifact)
+            self._probe_cfile_directory(cfile)
             outcome = self._put(key, artifact, info, before, remote is not None, force)
-        self._write_cfile(artifact, key, info, before, cfile_exists)
+        self._write_cfile(cfile, key, info, before, cfile_exists)
         return FileResult(artifact, outcome, key, info.size, sha)
 
-    def _check_cfile_target(self, artifact: Path) -> bool:
+    def _check_cfile_target(self, artifact: Path, cfile: Path) -> bool:
         """Refuse, before anything is read or sent, a file whose cfile could not be written: an
         object stored for it would be pointed at by no cfile. Return whether the cfile exists."""
         ws = self.workspace
-        cfile = ws.cfile_for(artifact)
         limit = self._name_max.get(cfile.parent)
         if limit is None:
             limit = self._name_max[cfile.parent] = name_max(cfile.parent)
@@ -358,10 +358,9 @@ class Engine:
             raise PathError(f"{ws.display(cfile)}: is {what}; move it aside and upload again")
         return st is not None
 
-    def _probe_cfile_directory(self, artifact: Path) -> None:
-        """Before an object is sent: make sure a cfile can be created beside ``artifact``
-        (access(2) also answers for root on a read-only file system or immutable directory)."""
-        cfile = self.workspace.cfile_for(artifact)
+    def _probe_cfile_directory(self, cfile: Path) -> None:
+        """Before an object is sent: make sure ``cfile`` can be created (access(2) also answers
+        for root on a read-only file system or immutable directory)."""
         if cfile.parent in self._ready_dirs:
             return
         if not os.access(cfile.parent, os.W_OK | os.X_OK):
@@ -420,10 +419,9 @@ class Engine:
         return Outcome.UPLOADED
 
     def _write_cfile(
-        self, artifact: Path, key: str, info: ObjectInfo, st: os.stat_result, exists: bool
+        self, cfile: Path, key: str, info: ObjectInfo, st: os.stat_result, exists: bool
     ) -> None:
         assert info.sha256 is not None
-        cfile = self.workspace.cfile_for(artifact)
         old: Metadata | None = None
         if exists:
             with contextlib.suppress(CavoriteError):

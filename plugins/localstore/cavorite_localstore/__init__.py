@@ -81,8 +81,8 @@ class LocalStore(Store):
         progress: Progress | None = None,
     ) -> None:
         target = self._path(key)
-        if not overwrite and os.path.lexists(target):
-            raise ObjectExists(f"object {key!r} already exists in {self.directory}")
+        # no look first: the engine puts only keys it found absent, and a key stored since is
+        # caught by the link below, which never replaces anything
         tmp = target.with_name(f"{TMP_MARK}{os.urandom(16).hex()}")
         placed = False
         try:
