@@ -13,9 +13,11 @@ docs/performance.md explains every figure.
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from bench import local, measure
 from bench.emulator import MotoServer
@@ -70,10 +72,29 @@ def run(s: Suite) -> None:
         local.scale(s)
 
 
+def enough_disk(workdir: Path, need: int) -> bool:
+    """Say so, before anything runs, if the file system of ``workdir`` cannot hold the run."""
+    existing = workdir.absolute()
+    while not existing.exists():
+        existing = existing.parent
+    free = shutil.disk_usage(existing).free
+    if free >= need:
+        return True
+    print(
+        f"benchmarks: this run writes about {need / 1e9:.1f} GB under {workdir} (every run's "
+        f"output is kept until the end) and only {free / 1e9:.1f} GB is free there; free some "
+        "space, choose another --workdir, or measure less (--runs, --large-mib, --quick)",
+        file=sys.stderr,
+    )
+    return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     plan = Plan.from_args(args)
+    if not enough_disk(args.workdir, plan.disk_bytes()):
+        return 2
     tools = detect_tools(args)
     s = Suite(args, plan, tools)
     default = s.workdir / "smoke-results.md" if args.smoke else HERE / "results.md"

@@ -37,6 +37,17 @@ class Plan:
     """seconds to wait after ``sync`` before each timed run that writes large files"""
     mode: str
 
+    def disk_bytes(self) -> int:
+        """Roughly how much the run writes: every timed run's output is kept until the end (see
+        docs/performance.md), about a dozen subjects' worth per local run, eight per S3 run."""
+        small = self.small_files * self.small_size
+        local = small * ("local-small" in self.sections)
+        local += self.large_files * self.large_size * ("local-large" in self.sections)
+        s3 = small * ("s3-small" in self.sections)
+        s3 += self.large_files * self.s3_large_size * ("s3-large" in self.sections)
+        scale = self.scale_files * 8 * KIB * ("scale" in self.sections)  # blocks of file + cfile
+        return 12 * self.runs * local + 8 * self.s3_runs * s3 + scale
+
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Plan:
         if args.smoke:
