@@ -84,15 +84,19 @@ _counter = itertools.count()
 
 
 class RunDirs:
-    """Fresh, uniquely named directories under ``root``; nothing in them is ever deleted early."""
+    """Fresh, uniquely named directories under ``root``. Runs over many files never delete any
+    early (deleting thousands of files slows the creation of new ones for minutes); see
+    ``Suite.rounds`` for the few large files."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
+        self.made: list[Path] = []
 
     def fresh(self, label: str) -> Path:
         path = self.root / f"{next(_counter):04d}-{label}"
         path.mkdir(parents=True)
+        self.made.append(path)
         return path
 
 
