@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
 from .stores.base import Progress
 
 CHUNK = 1 << 20
+OVERLAP_MIN = 256 << 10
+"""pieces at least this large are hashed while they are written; for smaller ones handing the
+work to another thread costs more than it saves"""
 
 
 def hash_file(path: Path) -> tuple[str, int]:
@@ -46,11 +51,25 @@ class HashingWriter(io.RawIOBase):
         self.size = 0
 
     def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
-        """Pass ``data`` on; hash and count only the bytes the target accepted."""
+        """Pass ``data`` on; hash and count only the bytes the target accepted.
+
+        A large piece is hashed on another thread while it is being written (both release the
+        GIL), into a copy of the digest that is kept only if the target took every byte."""
         view = memoryview(data).cast("B")  # counts bytes, whatever the item size of ``data``
-        n = self._target.write(data)
+        ahead = None
+        if len(view) >= OVERLAP_MIN:
+            ahead = self._digest.copy()
+            hashed = _hashing_pool().submit(ahead.update, view)
+        try:
+            n = self._target.write(data)
+        finally:
+            if ahead is not None:
+                hashed.result()  # the caller may reuse ``data`` once this returns
         written = len(view) if n is None else n
-        self._digest.update(view[:written])
+        if ahead is not None and written == len(view):
+            self._digest = ahead
+        else:
+            self._digest.update(view[:written])
         self.size += written
         if self._progress is not None:
             self._progress(written)
@@ -73,3 +92,9 @@ class HashingWriter(io.RawIOBase):
 
     def hexdigest(self) -> str:
         return self._digest.hexdigest()
+
+
+@functools.cache
+def _hashing_pool() -> ThreadPoolExecutor:
+    """Threads that hash pieces of downloads while they are written, shared by every writer."""
+    return ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="cavorite-hash")

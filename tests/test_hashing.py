@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from cavorite_py import hashing
-from cavorite_py.hashing import CHUNK, HashingWriter, hash_file
+from cavorite_py.hashing import CHUNK, OVERLAP_MIN, HashingWriter, hash_file
 
 EMPTY_SHA = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
@@ -154,3 +154,28 @@ def test_writer_with_a_retrying_caller_hashes_the_whole_stream() -> None:
         view = view[writer.write(view) :]
     assert bytes(target.data) == data
     assert writer.hexdigest() == hashlib.sha256(data).hexdigest()
+
+
+def test_a_large_piece_is_hashed_while_written_yet_only_what_was_accepted_counts() -> None:
+    """Pieces from OVERLAP_MIN on are hashed on another thread during the write; a target that
+    takes only part of one must still leave the digest of exactly the bytes it took."""
+    data = os.urandom(3 * OVERLAP_MIN + 7)
+    target = ShortWriter(OVERLAP_MIN + 3)
+    writer = HashingWriter(target)
+    view = memoryview(data)
+    while view:
+        view = view[writer.write(view) :]
+    assert bytes(target.data) == data
+    assert writer.hexdigest() == hashlib.sha256(data).hexdigest()
+    assert writer.size == len(data)
+
+
+def test_a_target_that_fails_a_large_write_leaves_the_digest_as_it_was() -> None:
+    class Full:
+        def write(self, data: bytes | bytearray | memoryview) -> int:
+            raise OSError(28, "No space left on device")
+
+    writer = HashingWriter(Full())
+    with pytest.raises(OSError):
+        writer.write(os.urandom(OVERLAP_MIN))
+    assert (writer.hexdigest(), writer.size) == (EMPTY_SHA, 0)
