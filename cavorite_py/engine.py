@@ -16,6 +16,7 @@ Many files run in parallel; every file gets a result; one failure does not stop 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import stat as statmod
 import threading
@@ -176,6 +177,11 @@ class Engine:
             self.store = self.store()
         return self.store
 
+    @functools.cached_property
+    def _store_name(self) -> str:
+        """The store as the state cache knows it (its description), worked out once per run."""
+        return self._store.describe()
+
     # ----------------------------------------------------------------- many files
 
     def upload(self, artifacts: Sequence[Path], force: bool = False) -> Report:
@@ -266,12 +272,12 @@ class Engine:
                 return None
             listed = self._listed[key]
             if listed is not None:
-                sha = self.hasher.stored_sha256(self._store.describe(), key, listed)
+                sha = self.hasher.stored_sha256(self._store_name, key, listed)
                 if sha is not None:
                     return ObjectInfo(listed.size, sha, listed.version)
         remote = self._store.stat(key)
         if remote is not None:
-            self.hasher.remember_stored(self._store.describe(), key, remote)
+            self.hasher.remember_stored(self._store_name, key, remote)
         return remote
 
     def _run(
@@ -414,7 +420,7 @@ class Engine:
             )
         if stored is not None:  # the version of what was just sent, whose sha256 we know
             self.hasher.remember_stored(
-                self._store.describe(), key, ObjectInfo(info.size, info.sha256, stored.version)
+                self._store_name, key, ObjectInfo(info.size, info.sha256, stored.version)
             )
         return Outcome.UPLOADED
 
