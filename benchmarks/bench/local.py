@@ -86,16 +86,20 @@ def local(s: Suite, w: Workload, label: str, large: bool) -> None:
     jobs = s.tools.local_jobs
     pause = s.plan.large_pause if large else 0.3
     runs = s.plan.runs
+    threads = sorted({1, jobs})
+
+    def copy_floors(op: str) -> list[Row]:
+        """The copy floor rows of ``op``: with 1 thread, and with ``jobs`` when that differs
+        (the same script measured twice, keeping the faster median, would hold cavorite to the
+        luckier of two samples of one floor)."""
+        names = [f"floor: copy+sha256, {t} thread{'s' * (t > 1)}" for t in threads]
+        return [s.row("local", label, w, op, name, floor=True) for name in names]
+
     s.say(f"{label}: upload to the local store ({w.count} files, {w.mib:.0f} MiB)")
     up_cli = s.row("local", label, w, "upload", "cavorite CLI")
     up_api = s.row("local", label, w, "upload", "cavorite API", internal=True)
-    f1 = s.row("local", label, w, "upload", "floor: copy+sha256, 1 thread", floor=True)
-    # with one job the threaded floor is the same script: measuring it twice and keeping the
-    # faster median would hold cavorite to the luckier of two samples of one floor
-    fj = f1
-    if jobs > 1:
-        fj = s.row("local", label, w, "upload", f"floor: copy+sha256, {jobs} threads", floor=True)
-    floors = [f1, fj] if jobs > 1 else [f1]
+    floors = copy_floors("upload")
+    f1, fj = floors[0], floors[-1]
     up_cli.floors = up_api.floors = floors
     # shown, not judged against: the same copy with the writes a safe upload cannot skip
     fs_up = s.row("local", label, w, "upload", "copy+sha256, linked into place + metadata file")
@@ -127,8 +131,7 @@ def local(s: Suite, w: Workload, label: str, large: bool) -> None:
 
     steps: list[Step] = [
         (up_cli, upload_cli),
-        floor_copy(1, w.master / DATA, "floor-up"),
-        *([floor_copy(jobs, w.master / DATA, "floor-up")] if jobs > 1 else []),
+        *(floor_copy(t, w.master / DATA, "floor-up") for t in threads),
         floor_copy(jobs, w.master / DATA, "safe-up", "--safe", "--metadata", row=fs_up),
     ]
     if not s.args.no_api:
@@ -146,11 +149,8 @@ def local(s: Suite, w: Workload, label: str, large: bool) -> None:
     s.say(f"{label}: retrieve (verified) from the local store")
     re_cli = s.row("local", label, w, "retrieve", "cavorite CLI")
     re_api = s.row("local", label, w, "retrieve", "cavorite API", internal=True)
-    f1 = s.row("local", label, w, "retrieve", "floor: copy+sha256, 1 thread", floor=True)
-    fj = f1
-    if jobs > 1:
-        fj = s.row("local", label, w, "retrieve", f"floor: copy+sha256, {jobs} threads", floor=True)
-    floors = [f1, fj] if jobs > 1 else [f1]
+    floors = copy_floors("retrieve")
+    f1, fj = floors[0], floors[-1]
     re_cli.floors = re_api.floors = floors
     fs_get = s.row("local", label, w, "retrieve", "copy+sha256, linked into place")
 
@@ -165,8 +165,7 @@ def local(s: Suite, w: Workload, label: str, large: bool) -> None:
 
     steps = [
         (re_cli, retrieve_cli),
-        floor_copy(1, store / DATA, "floor-get"),
-        *([floor_copy(jobs, store / DATA, "floor-get")] if jobs > 1 else []),
+        *(floor_copy(t, store / DATA, "floor-get") for t in threads),
         floor_copy(jobs, store / DATA, "safe-get", "--safe", row=fs_get),
     ]
     if not s.args.no_api:
