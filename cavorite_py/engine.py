@@ -94,11 +94,12 @@ class _Discard:
         return len(data)
 
 
-def measure(store: Store, key: str) -> str:
-    """The sha256 of a stored object, by streaming it (for stores that keep no sha256)."""
+def measure(store: Store, key: str) -> ObjectInfo:
+    """A stored object's size and sha256, by streaming it (for stores that keep no sha256),
+    with the version the store says it sent, if it says."""
     sink = HashingWriter(_Discard())
-    store.get(key, cast(BinaryIO, sink))
-    return sink.hexdigest()
+    version = store.get(key, cast(BinaryIO, sink))
+    return ObjectInfo(sink.size, sink.hexdigest(), version)
 
 
 def stored_matches(
@@ -116,7 +117,7 @@ def stored_matches(
         return False
     if remote.sha256 is not None:
         return remote.sha256.lower() == sha256
-    return measure(store, key) == sha256 if download else None
+    return measure(store, key).sha256 == sha256 if download else None
 
 
 def same_file_state(a: os.stat_result, b: os.stat_result) -> bool:
@@ -266,19 +267,26 @@ class Engine:
 
     def _remote(self, key: str) -> ObjectInfo | None:
         """What the store holds under ``key``: from the listing when it shows the key absent, or
-        at a version whose content is remembered; otherwise from the store's ``stat``."""
+        at a version whose content is remembered; otherwise from the store's ``stat`` (its
+        sha256, or the one remembered at the version it shows)."""
         if self._listed is not None:
             if key not in self._listed:
                 return None
             listed = self._listed[key]
-            if listed is not None:
-                sha = self.hasher.stored_sha256(self._store_name, key, listed)
-                if sha is not None:
-                    return ObjectInfo(listed.size, sha, listed.version)
+            if listed is not None and (known := self._remembered(key, listed)) is not None:
+                return known
         remote = self._store.stat(key)
-        if remote is not None:
-            self.hasher.remember_stored(self._store_name, key, remote)
+        if remote is None:
+            return None
+        if remote.sha256 is None:
+            return self._remembered(key, remote) or remote
+        self.hasher.remember_stored(self._store_name, key, remote)
         return remote
+
+    def _remembered(self, key: str, seen: ObjectInfo) -> ObjectInfo | None:
+        """``seen`` with the sha256 the state cache remembers at its version and size."""
+        sha = self.hasher.stored_sha256(self._store_name, key, seen)
+        return None if sha is None else ObjectInfo(seen.size, sha, seen.version)
 
     def _run(
         self,
@@ -377,8 +385,13 @@ class Engine:
         self._ready_dirs.add(cfile.parent)
 
     def _holds(self, key: str, remote: ObjectInfo, info: ObjectInfo) -> bool:
-        """Whether the stored object ``remote`` has exactly the content described by ``info``."""
+        """Whether the stored object ``remote`` has exactly the content described by ``info``.
+        An object whose store keeps no sha256 is measured once per version: what was measured
+        is remembered against the version the store says it sent."""
         assert info.sha256 is not None
+        if remote.sha256 is None and remote.size == info.size:
+            remote = measure(self._store, key)
+            self.hasher.remember_stored(self._store_name, key, remote)
         return bool(stored_matches(self._store, key, remote, info.size, info.sha256))
 
     def _conflict(self, artifact: Path, key: str) -> ConflictError:
@@ -485,13 +498,16 @@ class Engine:
         try:
             with open(tmp, "xb") as f:
                 sink = HashingWriter(f, self._progress(artifact))
-                self._get(meta.name, sink, artifact)
+                version = self._get(meta.name, sink, artifact)
             got = sink.hexdigest()
             if got != meta.checksum or (meta.size is not None and sink.size != meta.size):
                 raise IntegrityError(
                     f"{ws.display(artifact)}: downloaded content does not match its cfile "
                     f"(expected sha256 {meta.checksum}, got {got}); the download was deleted"
                 )
+            if version is not None:  # what the store holds at this version: a later upload
+                stored = ObjectInfo(sink.size, got, version)  # need not download it
+                self.hasher.remember_stored(self._store_name, meta.name, stored)
             _backdate(tmp)
             if replace:
                 os.replace(tmp, artifact)  # --force over a local edit: asked for
@@ -521,9 +537,9 @@ class Engine:
                 "download and was left alone; retrieve again (with --force to replace it)"
             )
 
-    def _get(self, key: str, sink: HashingWriter, artifact: Path) -> None:
+    def _get(self, key: str, sink: HashingWriter, artifact: Path) -> str | None:
         try:
-            self._store.get(key, cast(BinaryIO, sink))
+            return self._store.get(key, cast(BinaryIO, sink))
         except ObjectNotFound:
             raise ObjectNotFound(
                 f"{self.workspace.display(artifact)}: object {key!r} is not in the store "

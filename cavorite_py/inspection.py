@@ -22,7 +22,7 @@ from .guard import GuardSettings, git_visible_files, read_head, reason_to_track
 from .metadata import Metadata
 from .parallel import bounded_map
 from .results import FileResult, Outcome, Report
-from .stores.base import ObjectInfo, Store
+from .stores.base import Store
 from .workspace import SKIP_DIRS, Workspace
 
 
@@ -95,7 +95,7 @@ class Inspector:
         sized = meta.size is None or info.size == meta.size
         try:
             if info.sha256 is None and sized:  # the store keeps no sha256: measure it
-                info = ObjectInfo(info.size, measure(store, meta.name))
+                info = measure(store, meta.name)
         except StoreError as exc:
             return FileResult(artifact, Outcome.FAILED, error=exc)
         if not stored_matches(store, meta.name, info, meta.size, meta.checksum):

@@ -140,13 +140,16 @@ class AzureStore(Store):
             raise self._translate(exc, key, writing=True) from exc
         return ObjectInfo(info.size, info.sha256, _etag(sent.get("etag")))
 
-    def get(self, key: str, fileobj: BinaryIO) -> None:
+    def get(self, key: str, fileobj: BinaryIO) -> str | None:
         try:
             blob = self._client().get_blob_client(self.address.key(key))
-            for chunk in blob.download_blob(max_concurrency=1).chunks():  # in order
+            # the SDK pins every request after the first to the first one's ETag
+            download = blob.download_blob(max_concurrency=1)
+            for chunk in download.chunks():  # in order
                 fileobj.write(chunk)
         except aexc.AzureError as exc:
             raise self._translate(exc, key) from exc
+        return _etag(download.properties.etag)
 
     def stat(self, key: str) -> ObjectInfo | None:
         try:

@@ -89,10 +89,14 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
-    def get(self, key: str, fileobj: BinaryIO) -> None:
+    def get(self, key: str, fileobj: BinaryIO) -> str | None:
         """Stream the object ``key`` into the open binary file ``fileobj``, in order.
 
-        ``fileobj`` may not be seekable. Raises ``ObjectNotFound`` if ``key`` is absent.
+        ``fileobj`` may not be seekable. Raises ``ObjectNotFound`` if ``key`` is absent. May
+        return the ``version`` (as :class:`ObjectInfo` has it) of the object whose bytes were
+        sent: the backend's answer to the same request, or a version every request of the
+        download was pinned to. The engine then remembers the sha256 it measured against it.
+        None is fine.
         """
 
     @abc.abstractmethod

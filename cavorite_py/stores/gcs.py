@@ -109,7 +109,7 @@ class GCSStore(Store):
             raise self._translate(exc, key) from exc
         return ObjectInfo(info.size, info.sha256, _version(blob))
 
-    def get(self, key: str, fileobj: BinaryIO) -> None:
+    def get(self, key: str, fileobj: BinaryIO) -> str | None:
         try:
             blob = self._bucket().blob(self.address.key(key))  # streamed in one request
             blob.download_to_file(
@@ -117,6 +117,9 @@ class GCSStore(Store):
             )
         except _SDK_ERRORS as exc:
             raise self._translate(exc, key) from exc
+        # the generation that request's answer named (the client reads it from its headers;
+        # GCS sends it, the emulator does not)
+        return _version(blob)
 
     def stat(self, key: str) -> ObjectInfo | None:
         try:

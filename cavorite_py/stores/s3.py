@@ -160,17 +160,19 @@ class S3Store(Store):
         except _SDK_ERRORS as exc:
             raise self._translate(exc, key) from exc
 
-    def get(self, key: str, fileobj: BinaryIO) -> None:
+    def get(self, key: str, fileobj: BinaryIO) -> str | None:
         client = self._client()
         bucket, name = self.address.bucket, self.address.key(key)
         try:
             # one GET of the whole object: its body is the download if it fits in one range,
-            # else it tells the size and ETag, as a HeadObject would
+            # else it tells the size and ETag, as a HeadObject would; every later request
+            # (a body resumed, the ranges) is pinned to that ETag with If-Match
             response = client.get_object(Bucket=bucket, Key=name)
             size = response["ContentLength"]
+            etag: str | None = response.get("ETag")
             if size <= self.download_chunksize:
                 stream(client, bucket, name, response, fileobj)
-                return
+                return etag
             response["Body"].close()  # unread, its connection dropped: the ranges fetch it
             ranges = -(-size // self.download_chunksize)
             with self.read_ahead.lend(min(self.download_window, ranges) - 1) as ahead:
@@ -178,8 +180,9 @@ class S3Store(Store):
                 with TransferManager(client, config) as manager:
                     manager.download(
                         bucket, name, cast(Any, InOrder(fileobj)),
-                        subscribers=[Known(size, response.get("ETag"))],
+                        subscribers=[Known(size, etag)],
                     ).result()
+            return etag
         except _DOWNLOAD_ERRORS as exc:
             raise self._translate(exc, key) from exc
 

@@ -202,10 +202,17 @@ def test_close_twice_is_harmless(store: Store) -> None:
     store.close()
 
 
+def _got(store: Store, key: str) -> tuple[bytes, str | None]:
+    buf = io.BytesIO()
+    version = store.get(key, buf)
+    return buf.getvalue(), version
+
+
 def test_versions_agree_and_change_with_the_content(store: Store, make_file: MakeFile) -> None:
-    """A store that tells an object's version must tell the same one from put, stat and
+    """A store that tells an object's version must tell the same one from put, get, stat and
     list_info, and a new one once the object is written again: the engine trusts a listing
-    only while the version it remembers is unchanged. A store without versions says None."""
+    only while the version it remembers is unchanged, and remembers what it downloaded against
+    the version get names. A store without versions says None."""
     first, info = make_file(b"first")
     put = store.put("v/a.bin", first, info)
     stat = store.stat("v/a.bin")
@@ -213,17 +220,24 @@ def test_versions_agree_and_change_with_the_content(store: Store, make_file: Mak
     listed = dict(store.list_info("v/"))
     assert set(listed) == {"v/a.bin"}
     listed_info = listed["v/a.bin"]
+    data, got = _got(store, "v/a.bin")
+    assert data == b"first"
     if stat.version is None:
         assert put is None or put.version is None
         assert listed_info is None or listed_info.version is None
+        assert got is None
         return
     assert put is None or put.version == stat.version
     assert listed_info is not None and (listed_info.size, listed_info.version) == (
         stat.size, stat.version
     )
+    assert got in (None, stat.version)  # None: the GCS emulator sends no generation header
     second, info2 = make_file(b"other")  # the same size, other bytes
     store.put("v/a.bin", second, info2, overwrite=True)
     again = store.stat("v/a.bin")
     assert again is not None and again.version not in (None, stat.version)
     relisted = dict(store.list_info("v/"))["v/a.bin"]
     assert relisted is not None and (relisted.size, relisted.version) == (again.size, again.version)
+    data, got = _got(store, "v/a.bin")
+    assert data == b"other"
+    assert got in (None, again.version)
