@@ -23,10 +23,12 @@ if TYPE_CHECKING:
         FileChangedError,
         IntegrityError,
         MetadataError,
+        NotAttempted,
         ObjectExists,
         ObjectNotFound,
         PathError,
         PluginError,
+        StoreDown,
         StoreError,
         StoreUnavailable,
         UsageError,
@@ -48,6 +50,7 @@ __all__ = [
     "IntegrityError",
     "Metadata",
     "MetadataError",
+    "NotAttempted",
     "ObjectExists",
     "ObjectInfo",
     "ObjectNotFound",
@@ -58,6 +61,7 @@ __all__ = [
     "Repo",
     "Report",
     "Store",
+    "StoreDown",
     "StoreError",
     "StoreSettings",
     "StoreUnavailable",
@@ -73,6 +77,7 @@ _HOMES = {
             for n in __all__
             if n.endswith("Error")
             or n in ("ObjectExists", "ObjectNotFound", "AccessDenied", "StoreUnavailable")
+            or n in ("NotAttempted", "StoreDown")
         ],
         ".errors",
     ),

@@ -32,9 +32,11 @@ from .errors import (
     ConflictError,
     FileChangedError,
     IntegrityError,
+    NotAttempted,
     ObjectExists,
     ObjectNotFound,
     PathError,
+    StoreDown,
     StoreError,
 )
 from .fsutil import remove_stale_temps, temp_path_for
@@ -170,6 +172,9 @@ class Engine:
     """directories this run found it can write cfiles (upload) or downloads (retrieve) into"""
     _name_max: dict[Path, int] = field(default_factory=dict, init=False, repr=False)
     _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
+    _down: StoreDown | None = field(default=None, init=False, repr=False)
+    """what made the store unavailable during this run: files not yet started are then left
+    alone (each would wait for the same timeouts and report the same error)"""
 
     @property
     def _store(self) -> Store:
@@ -261,6 +266,9 @@ class Engine:
                     return None  # the store holds far more: stat each file instead
                 if key in keys:
                     listed[key] = info
+        except StoreDown as exc:
+            self._down = exc  # no connection, or no such bucket: no file can be uploaded
+            return None
         except StoreError:
             return None  # each file's own stat will report the problem
         return listed
@@ -299,8 +307,12 @@ class Engine:
             try:
                 if self._stop.is_set():
                     raise CavoriteError(f"{self.workspace.display(artifact)}: interrupted")
+                if self._down is not None:
+                    raise NotAttempted(self.workspace.display(artifact), str(self._down))
                 result = one(path)
             except StoreError as exc:
+                if isinstance(exc, StoreDown) and self._down is None:
+                    self._down = exc
                 named = _naming(exc, self.workspace.display(artifact))
                 result = FileResult(artifact, Outcome.FAILED, error=named)
             except CavoriteError as exc:

@@ -88,5 +88,20 @@ class StoreUnavailable(StoreError):
     """The store cannot be reached, or its bucket or container does not exist."""
 
 
+class StoreDown(StoreUnavailable):
+    """No request can succeed: no connection to the store could be made at all (refused, no
+    such host, connect timeout), or its bucket or container does not exist. The engine then
+    leaves the files of the run not yet started (:class:`NotAttempted`)."""
+
+
+class NotAttempted(CavoriteError):
+    """A file left alone because the store went down (:class:`StoreDown`) during the run:
+    every file would have waited for the same failure. ``reason`` is the store's error."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(f"{where}: not attempted: {reason}")
+        self.reason = reason
+
+
 class PluginError(StoreError):
     """An executable store plugin crashed, hung, or broke the protocol."""

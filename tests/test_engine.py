@@ -25,8 +25,10 @@ from cavorite_py.errors import (
     FileChangedError,
     IntegrityError,
     MetadataError,
+    NotAttempted,
     ObjectNotFound,
     PathError,
+    StoreDown,
     StoreError,
 )
 from cavorite_py.fsutil import TMP_MARK
@@ -566,6 +568,52 @@ def test_one_failing_upload_does_not_stop_the_others(ws: Workspace, local: Local
     assert not report.ok and len(report.failed) == 1
     assert not ws.cfile_for(artifacts[1]).exists()
     assert all(ws.cfile_for(a).exists() for a in artifacts if a.name != "b.bin")
+
+
+@pytest.mark.parametrize("jobs", [1, 3])
+def test_a_store_gone_down_leaves_the_files_not_yet_started(
+    ws: Workspace, local: LocalStore, jobs: int
+) -> None:
+    """No connection to the store (or no bucket): every other file would wait for the same
+    timeouts and fail the same way, so the ones not yet started are not attempted; one file's
+    own failure, even a lost connection, does not stop the rest (above)."""
+    artifacts = [write(ws.root / f"f{i}.bin", b"%d" % i * 100) for i in range(12)]
+    down = StoreDown("cannot reach the store (EndpointConnectionError)")
+    store = Failing(local, {f"f{i}.bin" for i in range(12)}, down)
+    report = make_engine(ws, store, jobs=jobs).upload(artifacts)
+    assert [r.path for r in report.results] == artifacts
+    assert all(r.outcome is Outcome.FAILED for r in report.results)
+    tried = store.count("put")
+    assert 1 <= tried <= jobs  # only those already under way when the first one failed
+    skipped = [r.error for r in report.results if isinstance(r.error, NotAttempted)]
+    assert len(skipped) == 12 - tried
+    assert all(e.reason == str(down) for e in skipped)
+    assert str(skipped[-1]).endswith(f"f11.bin: not attempted: {down}")
+    assert not any(ws.cfile_for(a).exists() for a in artifacts)
+
+    assert make_engine(ws, local).upload(artifacts).ok  # and retrieve the same way
+    for a in artifacts:
+        a.unlink()
+    cfiles = [ws.cfile_for(a) for a in artifacts]
+    report = make_engine(ws, store, jobs=1).retrieve(cfiles)
+    assert [type(r.error) for r in report.results] == [StoreDown] + [NotAttempted] * 11
+    assert not any(a.exists() for a in artifacts)
+
+
+def test_a_failed_listing_of_a_store_gone_down_tries_no_file(
+    ws: Workspace, local: LocalStore
+) -> None:
+    artifacts = [write(ws.root / f"f{i:03}.bin", b"%d" % i) for i in range(LIST_MIN_FILES)]
+    down = StoreDown("bucket 'b' does not exist")
+
+    class NoBucket(Recording):
+        def list(self, prefix: str = "") -> Iterator[str]:
+            raise down
+
+    store = NoBucket(local)
+    report = make_engine(ws, store, jobs=2).upload(artifacts)
+    assert all(isinstance(r.error, NotAttempted) for r in report.results)
+    assert [m for m, _ in store.calls] == []  # the listing raised before it was recorded
 
 
 def test_an_os_error_becomes_a_result_naming_the_file(ws: Workspace, local: LocalStore) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import typer
 
+from ..errors import NotAttempted
 from ..results import FileResult, Outcome, Report
 from ..workspace import Workspace
 from .app import printable, settings
@@ -65,11 +67,17 @@ def render(ws: Workspace, report: Report, command: str, as_json: bool) -> int:
         typer.echo(json.dumps(report_dict(ws, report, command), indent=2))
         return 0 if report.ok else 1
     lines, errors = [], []
+    left: Counter[str] = Counter()  # files not attempted, by reason: one line each reason
     for result in report.results:
-        if result.failed:
+        if isinstance(result.error, NotAttempted):
+            left[result.error.reason] += 1
+        elif result.failed:
             errors.append(f"cavorite: error: {safe(str(result.error))}")
         elif not settings.quiet:
             lines.append(file_line(ws, result))
+    for reason, count in left.items():
+        files = f"{count} file{'s' if count != 1 else ''}"
+        errors.append(f"cavorite: error: {files} not attempted: {safe(reason)}")
     if lines:  # one write: thousands of lines echoed one by one are slow
         typer.echo("\n".join(lines))
     if errors:

@@ -8,10 +8,13 @@ by the SDK, since those may carry credentials (SAS tokens, signed URLs).
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from typing import TypeVar
 
-from ..errors import AccessDenied, ObjectExists, ObjectNotFound, StoreUnavailable
+from urllib3.exceptions import ConnectTimeoutError
+
+from ..errors import AccessDenied, ObjectExists, ObjectNotFound, StoreDown, StoreUnavailable
 
 E = TypeVar("E", bound=BaseException)
 
@@ -24,17 +27,26 @@ def exists(key: str, where: str) -> ObjectExists:
     return ObjectExists(f"object {key!r} already exists in {where}; pass --force to replace it")
 
 
-def missing_bucket(what: str, name: str, where: str) -> StoreUnavailable:
-    return StoreUnavailable(
+def missing_bucket(what: str, name: str, where: str) -> StoreDown:
+    return StoreDown(
         f"{what} {name!r} does not exist ({where}); create it, or fix backend_address in "
         ".cavorite/config"
     )
 
 
-def unreachable(where: str, reason: str) -> StoreUnavailable:
-    return StoreUnavailable(
-        f"cannot reach {where} ({reason}); check backend_address and the network"
-    )
+def unreachable(where: str, reason: str, down: bool) -> StoreUnavailable:
+    """The network failed a request: :class:`StoreDown` if ``down`` (no connection could be made
+    at all, so every request would fail), else a failure of this request only (a reset, a read
+    timeout), which other files of the run need not share."""
+    kind = StoreDown if down else StoreUnavailable
+    return kind(f"cannot reach {where} ({reason}); check backend_address and the network")
+
+
+def no_connection(exc: BaseException) -> bool:
+    """Whether ``exc`` came of failing to connect (refused, no such host, connect timeout), as
+    urllib3, under boto3 and requests, tells it."""
+    kinds = (ConnectTimeoutError, socket.gaierror, ConnectionRefusedError)
+    return find_cause(exc, kinds) is not None
 
 
 def no_credentials(where: str, fix: str) -> AccessDenied:

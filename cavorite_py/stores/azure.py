@@ -215,7 +215,9 @@ class AzureStore(Store):
             return _errors.denied(where, code or f"HTTP {status}", f"check the credentials in use "
                                   f"({_CREDENTIALS_FIX}) and their permissions on the container")
         if isinstance(exc, (aexc.ServiceRequestError, aexc.ServiceResponseError)):
-            return _errors.unreachable(where, type(exc).__name__)
+            # the SDK's "request" errors mean no request was sent: no connection was made
+            down = isinstance(exc, aexc.ServiceRequestError)
+            return _errors.unreachable(where, type(exc).__name__, down)
         what = repr(key) if key else "a listing"
         reason = code or status or type(exc).__name__
         return StoreError(f"Azure refused the request for {what} at {where} ({reason})")

@@ -183,13 +183,14 @@ class GCSStore(Store):
             )
         network = (requests.ConnectionError, requests.Timeout, auth_exc.TransportError)
         if _errors.find_cause(exc, network):
-            return _errors.unreachable(where, "connection failed or timed out")
+            down = _errors.no_connection(exc)
+            return _errors.unreachable(where, "connection failed or timed out", down)
         if isinstance(exc, auth_exc.DefaultCredentialsError):
             return _errors.no_credentials(where, _CREDENTIALS_FIX)
         if isinstance(exc, auth_exc.GoogleAuthError):
             return _errors.denied(where, "the credentials were refused", _CREDENTIALS_FIX)
         if isinstance(exc, gexc.RetryError):
-            return _errors.unreachable(where, "gave up retrying")
+            return _errors.unreachable(where, "gave up retrying", _errors.no_connection(exc))
         code = getattr(exc, "code", None) or type(exc).__name__
         what = repr(key) if key else "a listing"
         return StoreError(f"GCS refused the request for {what} at {where} ({code})")

@@ -36,7 +36,7 @@ from botocore.config import Config
 from s3transfer.exceptions import RetriesExceededError, S3DownloadFailedError, S3ValidationError
 from s3transfer.manager import TransferManager
 
-from ..errors import AccessDenied, ObjectNotFound, StoreError, StoreUnavailable
+from ..errors import AccessDenied, ObjectNotFound, StoreDown, StoreError
 from . import _errors
 from ._addresses import int_option, parse_s3, seconds_option
 from ._s3_download import Inconsistent, InOrder, Known, ReadAhead, download_config, stream
@@ -259,7 +259,7 @@ class S3Store(Store):
                     "bucket policy; stat and delete also need s3:ListBucket"
                 )
             if code in _WRONG_REGION:
-                return StoreUnavailable(
+                return StoreDown(
                     f"bucket {self.address.bucket!r} is not in region {self.region!r}; set "
                     "\"region\" in the options of .cavorite/config"
                 )
@@ -273,7 +273,9 @@ class S3Store(Store):
             )
         net = _errors.find_cause(exc, (bex.ConnectionError, bex.HTTPClientError))
         if net is not None or isinstance(exc, RetriesExceededError):
-            return _errors.unreachable(where, type(net or exc).__name__)
+            return _errors.unreachable(
+                where, type(net or exc).__name__, down=_errors.no_connection(exc)
+            )
         what = repr(key) if key else "a listing"
         return StoreError(f"S3 transfer of {what} at {where} failed ({type(exc).__name__})")
 

@@ -161,3 +161,39 @@ def test_a_retrieve_with_every_file_in_place_opens_no_store(
     (git_repo / "a.bin").unlink()  # now one file needs the store: it is opened, and works
     assert noop_retrieve() == ["exit 0", "sdk imported True"]
     assert (git_repo / "a.bin").read_bytes() == b"a" * 1000
+
+
+@pytest.mark.parametrize("store_type", ["s3", "gcs", "azure"])
+@pytest.mark.parametrize("files", [5, 70], ids=["stat", "listing"])
+def test_a_missing_bucket_is_one_error_not_one_per_file(
+    store_type: str, files: int, request: pytest.FixtureRequest, git_repo: Path,
+    cavorite: Cavorite,
+) -> None:
+    """No bucket at the address: the first file to meet it says so, and the rest of the run is
+    not attempted, in one line (with 70 files the listing meets it first: no file is tried)."""
+    emulator = request.getfixturevalue(f"{store_type}_emulator")
+    address = {"s3": f"{getattr(emulator, 'endpoint', '')}/no-such-bucket",
+               "gcs": "gs://no-such-bucket", "azure": "az://no-such-bucket"}[store_type]
+    env = cli_cloud_env(emulator)
+    assert cavorite("init", "--store-type", store_type, "--backend-address", address,
+                    cwd=git_repo, env=env).code == 0
+    set_options(git_repo, {"s3": S3_TEST_OPTIONS, "gcs": GCS_TEST_OPTIONS,
+                           "azure": AZURE_TEST_OPTIONS}[store_type])
+    (git_repo / "data").mkdir()
+    for i in range(files):
+        (git_repo / "data" / f"f{i:02}.bin").write_bytes(b"%02d" % i)
+    code, out, err = cavorite("upload", "data", "--jobs", "1", cwd=git_repo, env=env)
+    assert code == 1, out + err
+    errors = [line for line in err.splitlines() if line.startswith("cavorite: error:")]
+    missing = "'no-such-bucket' does not exist"
+    if files == 5:
+        assert len(errors) == 2, err
+        assert errors[0].startswith("cavorite: error: data/f00.bin: ") and missing in errors[0]
+        assert errors[1].startswith("cavorite: error: 4 files not attempted: ")
+    else:
+        assert len(errors) == 1, err
+        assert errors[0].startswith(f"cavorite: error: {files} files not attempted: ")
+    assert missing in errors[-1]
+    assert "Traceback" not in err
+    assert f"{files} files: {files} failed" in out + err
+    assert list((git_repo / "data").glob("*.cfile")) == []

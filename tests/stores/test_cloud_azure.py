@@ -13,7 +13,13 @@ from typing import Any
 import pytest
 from azure.storage.blob import ContainerSasPermissions, generate_container_sas
 
-from cavorite_py.errors import AccessDenied, ConfigError, ObjectExists, StoreUnavailable
+from cavorite_py.errors import (
+    AccessDenied,
+    ConfigError,
+    ObjectExists,
+    StoreDown,
+    StoreUnavailable,
+)
 from cavorite_py.stores.azure import AzureStore
 from cavorite_py.stores.base import Store, StoreSettings
 from tests.fixtures.cloud import AZURE_TEST_OPTIONS
@@ -87,7 +93,7 @@ def test_missing_container(
         lambda: list(store.list("")), lambda: store.get("a.bin", io.BytesIO()),
         lambda: store.delete("a.bin"),
     ):
-        with pytest.raises(StoreUnavailable) as exc:
+        with pytest.raises(StoreDown) as exc:
             call()
         assert "container 'no-such-container' does not exist" in one_line(exc)
 
@@ -191,7 +197,7 @@ def test_unreachable_endpoint_fails_fast(
     monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", unreachable.connection_string)
     store = open_azure("az://container", tmp_path)  # default timeouts and retries
     started = time.monotonic()
-    with pytest.raises(StoreUnavailable) as exc:
+    with pytest.raises(StoreDown) as exc:  # no connection: every request would fail
         store.stat("a.bin")
     assert time.monotonic() - started < 20
     assert "cannot reach az://container" in one_line(exc, azure_emulator.key)
@@ -209,6 +215,7 @@ def test_silent_endpoint_times_out(
     with pytest.raises(StoreUnavailable) as exc:
         store.stat("a.bin")
     assert time.monotonic() - started < 10
+    assert not isinstance(exc.value, StoreDown)  # connected: a failure of this request
     assert "cannot reach" in one_line(exc, azure_emulator.key)
 
 

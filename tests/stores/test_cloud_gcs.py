@@ -17,7 +17,13 @@ import pytest
 from google.api_core import exceptions as gexc
 from google.cloud.storage.blob import Blob
 
-from cavorite_py.errors import AccessDenied, ConfigError, ObjectExists, StoreUnavailable
+from cavorite_py.errors import (
+    AccessDenied,
+    ConfigError,
+    ObjectExists,
+    StoreDown,
+    StoreUnavailable,
+)
 from cavorite_py.stores import gcs
 from cavorite_py.stores.base import Store, StoreSettings
 from cavorite_py.stores.gcs import GCSStore
@@ -99,7 +105,7 @@ def test_missing_bucket(
         lambda: list(store.list("")), lambda: store.get("a.bin", io.BytesIO()),
         lambda: store.delete("a.bin"),
     ):
-        with pytest.raises(StoreUnavailable) as exc:
+        with pytest.raises(StoreDown) as exc:
             call()
         assert "bucket 'no-such-bucket' does not exist" in one_line(exc, cause=False)
 
@@ -165,7 +171,7 @@ def test_unreachable_endpoint_fails_fast(
     store = open_gcs("gs://some-bucket", tmp_path, retry_timeout=2)
     path, info = make(tmp_path, b"x")
     started = time.monotonic()
-    with pytest.raises(StoreUnavailable) as exc:
+    with pytest.raises(StoreDown) as exc:  # no connection: every request would fail
         store.put("a.bin", path, info, overwrite=True)
     assert time.monotonic() - started < 10
     assert "cannot reach gs://some-bucket" in one_line(exc)
@@ -181,6 +187,7 @@ def test_silent_endpoint_times_out(
     with pytest.raises(StoreUnavailable) as exc:
         store.stat("a.bin")
     assert time.monotonic() - started < 10
+    assert not isinstance(exc.value, StoreDown)  # connected: a failure of this request
     assert "cannot reach" in one_line(exc)
 
 

@@ -27,6 +27,7 @@ from cavorite_py.errors import (
     ConfigError,
     ObjectExists,
     ObjectNotFound,
+    StoreDown,
     StoreError,
     StoreUnavailable,
 )
@@ -129,7 +130,7 @@ def test_missing_bucket(
         lambda: store.put("a.bin", path, info), lambda: store.stat("a.bin"),
         lambda: list(store.list("")), lambda: store.get("a.bin", io.BytesIO()),
     ):
-        with pytest.raises(StoreUnavailable) as exc:
+        with pytest.raises(StoreDown) as exc:
             call()
         assert "bucket 'no-such-bucket' does not exist" in one_line(exc)
         assert "backend_address" in str(exc.value)
@@ -221,7 +222,7 @@ def test_unreachable_endpoint_fails_fast(
     store = open_s3(f"{closed_endpoint}/bucket", tmp_path)  # default timeouts and retries
     path, info = make(tmp_path, b"x")
     started = time.monotonic()
-    with pytest.raises(StoreUnavailable) as exc:
+    with pytest.raises(StoreDown) as exc:  # no connection: every request would fail
         store.put("a.bin", path, info)
     assert time.monotonic() - started < 15
     assert f"cannot reach {closed_endpoint}/bucket" in one_line(exc)
@@ -237,6 +238,7 @@ def test_silent_endpoint_times_out(
     with pytest.raises(StoreUnavailable) as exc:
         store.stat("a.bin")
     assert time.monotonic() - started < 10
+    assert not isinstance(exc.value, StoreDown)  # connected: a failure of this request
     assert "cannot reach" in one_line(exc)
 
 
