@@ -33,6 +33,7 @@ import botocore.exceptions as bex
 from boto3.exceptions import Boto3Error
 from boto3.s3.transfer import ProgressCallbackInvoker, TransferConfig
 from botocore.config import Config
+from botocore.utils import determine_content_length
 from s3transfer.exceptions import RetriesExceededError, S3DownloadFailedError, S3ValidationError
 from s3transfer.manager import TransferManager
 
@@ -119,6 +120,8 @@ class S3Store(Store):
                 client = session.client(
                     "s3", endpoint_url=self.address.endpoint, config=self._config
                 )
+                # after botocore's own handler of the same event, which adds the header
+                client.meta.events.register_last("before-call.s3", _no_expect_for_small_bodies)
                 if conditional:
                     for op in ("PutObject", "CompleteMultipartUpload"):
                         event = f"before-parameter-build.s3.{op}"
@@ -301,3 +304,19 @@ def _code(error: bex.ClientError) -> str:
 
 def _if_none_match(params: dict[str, Any], **_: Any) -> None:
     params["IfNoneMatch"] = "*"
+
+
+EXPECT_MIN = 1 << 20
+"""PutObject bodies from this size on are sent with ``Expect: 100-continue``."""
+
+
+def _no_expect_for_small_bodies(params: dict[str, Any], model: Any, **_: Any) -> None:
+    """botocore sends every body given as a file object with ``Expect: 100-continue``: it sends
+    the headers, waits for the server's interim answer, and only then the body. That round trip
+    saves sending a large body the server would refuse; for a small one it only doubles the
+    latency of the upload. A PutObject body below :data:`EXPECT_MIN` goes with its headers.
+    (Returns None: a value returned here would be taken for the response.)"""
+    if model.name == "PutObject" and "Expect" in params["headers"]:
+        size = determine_content_length(params["body"])
+        if size is not None and size < EXPECT_MIN:
+            del params["headers"]["Expect"]

@@ -804,3 +804,42 @@ def test_a_forgotten_version_is_looked_up_once(s3_store: Store, tmp_path: Path) 
         assert {r.outcome for r in report.results} == {Outcome.ALREADY_STORED}
         heads = LIST_MIN_FILES if attempt == 1 else 0
         assert Counter(sent) == Counter({"ListObjectsV2": 1, "HeadObject": heads}) - Counter()
+
+
+def test_a_small_file_is_sent_without_waiting_for_100_continue(
+    s3_emulator: S3Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """botocore sends a file object with ``Expect: 100-continue`` and waits a round trip for
+    the server's interim answer before the body; a body below EXPECT_MIN goes with its
+    headers, a larger one (still a single PutObject here) keeps the header, as do the parts of
+    a multipart upload."""
+    from cavorite_py.stores.s3 import EXPECT_MIN
+
+    isolated_env(monkeypatch, s3_emulator)
+    store = open_s3(
+        f"{s3_emulator.endpoint}/{s3_emulator.new_bucket()}", tmp_path,
+        multipart_threshold=4 * MIB, multipart_chunksize=5 * MIB,
+    )
+    expect: dict[str, set[str | None]] = {}
+    lock = threading.Lock()
+
+    def headers(request: Any, **_: Any) -> None:
+        value = request.headers.get("Expect")
+        with lock:
+            expect.setdefault(request.url.split("?")[0].rsplit("/", 1)[-1], set()).add(
+                value.decode() if isinstance(value, bytes) else value
+            )
+
+    for conditional in (False, True):
+        for op in ("PutObject", "UploadPart"):
+            event = f"before-send.s3.{op}"
+            store._client(conditional).meta.events.register(event, headers)
+    data = {"small.bin": os.urandom(300_000), "below.bin": os.urandom(EXPECT_MIN - 1),
+            "at.bin": os.urandom(EXPECT_MIN), "parts.bin": os.urandom(6 * MIB)}
+    for key, content in data.items():
+        store.put(key, *make(tmp_path, content))
+        sink = _Sink()
+        store.get(key, sink)  # type: ignore[arg-type]
+        assert bytes(sink.data) == content
+    assert expect == {"small.bin": {None}, "below.bin": {None}, "at.bin": {"100-continue"},
+                      "parts.bin": {"100-continue"}}
