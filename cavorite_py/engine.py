@@ -122,6 +122,25 @@ def stored_matches(
     return measure(store, key).sha256 == sha256 if download else None
 
 
+@dataclass
+class StoreWatch:
+    """Whether the store went down (:class:`StoreDown`) during a run over many files: those not
+    yet started are then not attempted, since each would wait for the same timeouts and fail
+    the same way."""
+
+    down: StoreDown | None = None
+
+    def check(self, where: str) -> None:
+        """Raise :class:`NotAttempted` for the file shown as ``where`` if the store is down."""
+        if self.down is not None:
+            raise NotAttempted(where, str(self.down))
+
+    def saw(self, error: BaseException | None) -> None:
+        """Note a file's error: a :class:`StoreDown` means the store is down."""
+        if isinstance(error, StoreDown) and self.down is None:
+            self.down = error
+
+
 def same_file_state(a: os.stat_result, b: os.stat_result) -> bool:
     """Whether nothing wrote to the file between two stats (ctime catches a restored mtime)."""
     return signature(a) == signature(b)
@@ -172,9 +191,7 @@ class Engine:
     """directories this run found it can write cfiles (upload) or downloads (retrieve) into"""
     _name_max: dict[Path, int] = field(default_factory=dict, init=False, repr=False)
     _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
-    _down: StoreDown | None = field(default=None, init=False, repr=False)
-    """what made the store unavailable during this run: files not yet started are then left
-    alone (each would wait for the same timeouts and report the same error)"""
+    _watch: StoreWatch = field(default_factory=StoreWatch, init=False, repr=False)
 
     @property
     def _store(self) -> Store:
@@ -267,7 +284,7 @@ class Engine:
                 if key in keys:
                     listed[key] = info
         except StoreDown as exc:
-            self._down = exc  # no connection, or no such bucket: no file can be uploaded
+            self._watch.saw(exc)  # no connection, or no such bucket: no file can be uploaded
             return None
         except StoreError:
             return None  # each file's own stat will report the problem
@@ -307,12 +324,10 @@ class Engine:
             try:
                 if self._stop.is_set():
                     raise CavoriteError(f"{self.workspace.display(artifact)}: interrupted")
-                if self._down is not None:
-                    raise NotAttempted(self.workspace.display(artifact), str(self._down))
+                self._watch.check(self.workspace.display(artifact))
                 result = one(path)
             except StoreError as exc:
-                if isinstance(exc, StoreDown) and self._down is None:
-                    self._down = exc
+                self._watch.saw(exc)
                 named = _naming(exc, self.workspace.display(artifact))
                 result = FileResult(artifact, Outcome.FAILED, error=named)
             except CavoriteError as exc:

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import metadata
-from .engine import Hasher, measure, stored_matches
-from .errors import CavoriteError, StoreError
+from .engine import Hasher, StoreWatch, measure, stored_matches
+from .errors import CavoriteError, NotAttempted, StoreError
 from .fsutil import is_temp_name
 from .gitignore import in_git_work_tree
 from .guard import GuardSettings, git_visible_files, read_head, reason_to_track
@@ -109,7 +109,19 @@ class Inspector:
         """Local check of every cfile's artifact; plus the store's copy when ``store`` is given."""
         results: list[FileResult] = [self.local(c) for c in cfiles] if local else []
         if store is not None:
-            by_cfile = dict(bounded_map(lambda c: (c, self.remote(store, c)), cfiles, jobs))
+            watch = StoreWatch()
+
+            def remote(cfile: Path) -> tuple[Path, FileResult]:
+                artifact = self.workspace.artifact_for(cfile)
+                try:
+                    watch.check(self.workspace.display(artifact))
+                except NotAttempted as exc:
+                    return cfile, FileResult(artifact, Outcome.FAILED, error=exc)
+                result = self.remote(store, cfile)
+                watch.saw(result.error)
+                return cfile, result
+
+            by_cfile = dict(bounded_map(remote, cfiles, jobs))
             results.extend(by_cfile[c] for c in cfiles)
         return Report(results)
 

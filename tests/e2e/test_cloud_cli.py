@@ -197,3 +197,14 @@ def test_a_missing_bucket_is_one_error_not_one_per_file(
     assert "Traceback" not in err
     assert f"{files} files: {files} failed" in out + err
     assert list((git_repo / "data").glob("*.cfile")) == []
+    if files > 5:
+        return
+    for i in range(files):  # cfiles as a clone would have them: verify --remote alike
+        cfile = {"name": f"data/f{i:02}.bin", "checksum": "0" * 64, "date_modified": ""}
+        (git_repo / "data" / f"f{i:02}.bin.cfile").write_text(json.dumps(cfile))
+    code, out, err = cavorite("verify", "--remote", "--no-local", "--jobs", "1", cwd=git_repo,
+                              env=env)
+    errors = [line for line in err.splitlines() if line.startswith("cavorite: error:")]
+    assert code == 1 and len(errors) == 2, out + err
+    assert missing in errors[0]
+    assert errors[1].startswith("cavorite: error: 4 files not attempted: ") and missing in errors[1]
