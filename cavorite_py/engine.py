@@ -104,22 +104,15 @@ def measure(store: Store, key: str) -> ObjectInfo:
     return ObjectInfo(sink.size, sink.hexdigest(), version)
 
 
-def stored_matches(
-    store: Store,
-    key: str,
-    remote: ObjectInfo,
-    size: int | None,
-    sha256: str,
-    download: bool = True,
-) -> bool | None:
-    """Whether the stored object ``remote`` (what ``store.stat(key)`` said) holds the content of
-    this size and sha256. A store that keeps no sha256 is answered by streaming the object,
-    or, with ``download`` off, by None: cannot tell."""
+def stored_matches(remote: ObjectInfo, size: int | None, sha256: str) -> bool | None:
+    """Whether the stored object ``remote`` (what the store said of it, or :func:`measure`)
+    holds the content of this size and sha256; None if it has the size but no sha256 is known:
+    cannot tell without measuring it."""
     if size is not None and remote.size != size:
         return False
     if remote.sha256 is not None:
         return remote.sha256.lower() == sha256
-    return measure(store, key).sha256 == sha256 if download else None
+    return None
 
 
 @dataclass
@@ -419,7 +412,7 @@ class Engine:
         if remote.sha256 is None and remote.size == info.size:
             remote = measure(self._store, key)
             self.hasher.remember_stored(self._store_name, key, remote)
-        return bool(stored_matches(self._store, key, remote, info.size, info.sha256))
+        return bool(stored_matches(remote, info.size, info.sha256))
 
     def _conflict(self, artifact: Path, key: str) -> ConflictError:
         return ConflictError(

@@ -98,7 +98,7 @@ class Inspector:
                 info = measure(store, meta.name)
         except StoreError as exc:
             return FileResult(artifact, Outcome.FAILED, error=exc)
-        if not stored_matches(store, meta.name, info, meta.size, meta.checksum):
+        if not stored_matches(info, meta.size, meta.checksum):
             detail = f"sha256 {info.sha256}" if sized else f"size {info.size}"
             return _result(artifact, meta, Outcome.STORE_DIFFERS, detail)
         return _result(artifact, meta, Outcome.STORED)

@@ -152,10 +152,7 @@ class Guard:
             return Refusal(
                 cfile, f"{shown} points at object {meta.name!r}, which is not in the store", upload
             )
-        if (
-            stored_matches(self.store(), meta.name, info, meta.size, meta.checksum, download=False)
-            is False
-        ):
+        if stored_matches(info, meta.size, meta.checksum) is False:
             return Refusal(
                 cfile,
                 f"{shown}: the store's object {meta.name!r} holds different content",
