@@ -59,7 +59,7 @@ class CleanReport:
 @dataclass(frozen=True)
 class Entry:
     sha256: str
-    path: Path
+    path: str
     size: int
     used: float
 
@@ -68,14 +68,12 @@ def scan(root: Path) -> list[Entry]:
     """Every entry under ``root/objects``, least recently used first."""
     found = []
     for folder in _scandir(root / "objects"):
-        for item in _scandir(Path(folder.path)):
+        for item in _scandir(folder.path):
             if is_temp_name(item.name):
                 continue
             with suppress(FileNotFoundError):
                 st = item.stat(follow_symlinks=False)
-                found.append(
-                    Entry(folder.name + item.name, Path(item.path), st.st_size, st.st_mtime)
-                )
+                found.append(Entry(folder.name + item.name, item.path, st.st_size, st.st_mtime))
     return sorted(found, key=lambda e: e.used)
 
 
@@ -118,7 +116,8 @@ def evict(
             count, size = count - 1, size - entry.size
     if not dry_run:
         for entry in victims:
-            entry.path.unlink(missing_ok=True)
+            with suppress(FileNotFoundError):
+                os.unlink(entry.path)
         remove_stale_temps(root / "tmp")
     present = {e.sha256 for e in entries}
     return CleanReport(
@@ -155,7 +154,7 @@ def _within(count: int, size: int, max_objects: int, max_size: int) -> bool:
     return (max_objects == 0 or count <= max_objects) and (max_size == 0 or size <= max_size)
 
 
-def _scandir(folder: Path) -> list[os.DirEntry[str]]:
+def _scandir(folder: Path | str) -> list[os.DirEntry[str]]:
     try:
         with os.scandir(folder) as it:
             return list(it)
