@@ -127,7 +127,11 @@ class Cache:
             return False
         with source:
             link = self.settings.hardlink if hardlink is None else hardlink
-            method, digest, got = self._write(entry, source, target, link, progress)
+            try:
+                method, digest, got = self._write(entry, source, target, link, progress)
+            except BaseException:
+                target.unlink(missing_ok=True)
+                raise
             if (digest, got) != (sha256, size):
                 self._discard(entry, source, target, f"sha256 {digest[:12]}..., {got} bytes")
                 return False

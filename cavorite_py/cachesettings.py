@@ -1,20 +1,14 @@
-"""Where the machine-wide content cache lives and how large it may grow (see docs/cache.md).
+"""Where the machine-wide content cache lives and how large it may grow.
 
-Each setting comes from, in this order: an environment variable, the ``"cache"`` object of the
-user's config file (``$XDG_CONFIG_HOME/cavorite/config.json``), a default::
+Each setting comes from an environment variable, else the ``"cache"`` object of the user's
+config file (``$XDG_CONFIG_HOME/cavorite/config.json``), else a default; the table is in
+docs/cache.md::
 
     {"cache": {"dir": "/ci/cache/cavorite", "max_size": "20G", "max_objects": 50000,
                "hardlink": false, "upload": "free"}}
 
-=====================  ==============================  ===========================================
-environment            config key                      default
-=====================  ==============================  ===========================================
-CAVORITE_CACHE_DIR     ``dir``                         ``$XDG_CACHE_HOME/cavorite``
-CAVORITE_CACHE_MAX_SIZE  ``max_size`` (``10G``, bytes)   10 GiB, or a tenth of the file system
-CAVORITE_CACHE_MAX_OBJECTS  ``max_objects`` (0: none)  100000
-\\-                    ``hardlink`` (bool)             false: place by reflink or copy
-\\-                    ``upload`` (``free``/``always``)  ``free``: add uploads only by reflink
-=====================  ==============================  ===========================================
+``CAVORITE_CACHE_DIR``, ``CAVORITE_CACHE_MAX_SIZE`` (``10G``, ``500M``, bytes) and
+``CAVORITE_CACHE_MAX_OBJECTS`` override ``dir``, ``max_size`` and ``max_objects``; 0 is no limit.
 """
 
 from __future__ import annotations
