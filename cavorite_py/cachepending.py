@@ -1,0 +1,112 @@
+"""Pending objects: cache entries kept for a store they have not reached yet (track now, push
+later). Eviction never removes them; ``push`` sends them, then clears their markers.
+
+A marker is ``pending/<store>/<sha256>.<key>``: ``<store>`` and ``<key>`` are the first 16 hex
+digits of the sha256 of the store's identity and of the object key (so any text is safe as a
+name, and one content pending under two keys of one store has two markers). It holds JSON::
+
+    {"store": "s3 s3://bucket/prefix", "sha256": "...", "key": "team/a.bin",
+     "repo": "/home/me/project", "size": 123, "since": 1718000000.0}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from .fsutil import atomic_write_bytes, is_temp_name
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Pending:
+    """One object waiting to be sent: its content, the store and key it goes to, and the
+    repository (absolute path of its root) that asked."""
+
+    store: str
+    sha256: str
+    key: str
+    repo: str
+    size: int
+    since: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class PendingEntries:
+    """The pending markers under one directory; ``path_of`` maps a sha256 to its cache entry."""
+
+    def __init__(self, root: Path, path_of: Callable[[str], Path]) -> None:
+        self.root = root
+        self._path_of = path_of
+
+    def mark(self, sha256: str, *, store: str, key: str, repo: str) -> Pending:
+        """Record that the cached ``sha256`` must still be sent to ``store`` under ``key``.
+        The entry must be in the cache (add it first); a ``ValueError`` otherwise."""
+        entry = self._path_of(sha256)
+        try:
+            size = entry.stat().st_size
+        except FileNotFoundError:
+            raise ValueError(f"{sha256} is not in the cache: add it before marking it") from None
+        pending = Pending(store, sha256, key, repo, size, time.time())
+        marker = self._marker(pending)
+        marker.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        atomic_write_bytes(marker, json.dumps(pending.to_dict()).encode())
+        return pending
+
+    def entries(self, store: str | None = None) -> list[Pending]:
+        """Every pending object, or those of ``store``, oldest first."""
+        folders = [self.root / _short(store)] if store is not None else self._folders()
+        found = [p for folder in folders for p in self._read_folder(folder)]
+        return sorted(found, key=lambda p: p.since)
+
+    def clear(self, pending: Pending) -> None:
+        """Forget ``pending`` (it reached its store); the entry becomes evictable."""
+        self._marker(pending).unlink(missing_ok=True)
+
+    def shas(self) -> set[str]:
+        """The sha256 of every pending object, from the marker names alone (robust to a
+        marker that cannot be read: such an object stays protected)."""
+        return {
+            name.split(".", 1)[0]
+            for folder in self._folders()
+            for name in _names(folder)
+            if not is_temp_name(name)
+        }
+
+    def _marker(self, pending: Pending) -> Path:
+        return self.root / _short(pending.store) / f"{pending.sha256}.{_short(pending.key)}"
+
+    def _folders(self) -> list[Path]:
+        return [self.root / name for name in _names(self.root)]
+
+    def _read_folder(self, folder: Path) -> list[Pending]:
+        found = []
+        for name in _names(folder):
+            if is_temp_name(name):
+                continue
+            try:
+                found.append(Pending(**json.loads((folder / name).read_bytes())))
+            except (OSError, ValueError, TypeError) as exc:
+                log.warning("unreadable pending marker %s: %s", folder / name, exc)
+        return found
+
+
+def _short(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _names(folder: Path) -> list[str]:
+    try:
+        return sorted(os.listdir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return []

@@ -1,0 +1,86 @@
+"""``cavorite cache``: where the machine-wide cache is, how full, its limits; ``cache clean``."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from ..cache import Cache
+from ..cacheevict import CleanReport, Usage
+from . import options
+from .app import app
+from .output import human_size, safe
+
+cache_app = typer.Typer(
+    name="cache",
+    help="The content cache shared by every repository on this machine.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+app.add_typer(cache_app)
+
+
+@cache_app.callback()
+def show(ctx: typer.Context, as_json: bool = options.JSON) -> int:
+    """Show where the cache is, its size and object count, and its limits."""
+    if ctx.invoked_subcommand is not None:
+        return 0
+    usage = Cache().usage()
+    typer.echo(json.dumps(usage.to_dict(), indent=2) if as_json else usage_text(usage))
+    return 0
+
+
+@cache_app.command("clean")
+def clean(
+    everything: bool = typer.Option(
+        False, "--all", help="Empty the cache (by default only what no longer fits goes)."
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", "-n", help="Say what would go; remove nothing."
+    ),
+    as_json: bool = options.JSON,
+) -> int:
+    """Remove the least recently used objects that no longer fit the limits, or all of them.
+    Objects not yet pushed (pending) and objects a running command uses are always kept."""
+    cache = Cache()
+    report = (
+        cache.clear(dry_run=dry_run) if everything else cache.enforce(dry_run=dry_run, wait=True)
+    )
+    typer.echo(json.dumps(report.to_dict(), indent=2) if as_json else clean_text(report))
+    return 0
+
+
+def usage_text(usage: Usage) -> str:
+    max_objects = str(usage.max_objects) if usage.max_objects else "none"
+    max_size = human_size(usage.max_size) if usage.max_size else "none"
+    lines = [
+        f"cache    {safe(usage.dir)}",
+        f"objects  {usage.objects} (limit {max_objects})",
+        f"size     {human_size(usage.size)} (limit {max_size})",
+    ]
+    if usage.pending_objects:
+        size = human_size(usage.pending_size)
+        lines.append(f"pending  {usage.pending_objects} not yet pushed ({size}, never removed)")
+    if usage.over_limit:
+        lines.append("over its limits: run 'cavorite cache clean'")
+    return "\n".join(lines)
+
+
+def clean_text(report: CleanReport) -> str:
+    if report.busy:
+        return "another cavorite process is cleaning the cache; nothing done"
+    verb = "would remove" if report.dry_run else "removed"
+    text = (
+        f"{verb} {_objects(report.removed)} ({human_size(report.freed)}); "
+        f"{_objects(report.objects)} ({human_size(report.size)}) left"
+    )
+    if report.kept_pending:
+        text += f"; kept {report.kept_pending} pending (not yet pushed)"
+    if report.kept_in_use:
+        text += f"; kept {report.kept_in_use} in use by a running command"
+    return text
+
+
+def _objects(count: int) -> str:
+    return f"{count} object{'s' if count != 1 else ''}"
