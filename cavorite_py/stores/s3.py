@@ -42,10 +42,11 @@ from . import _errors
 from ._addresses import int_option, parse_s3, seconds_option
 from ._s3_download import Inconsistent, InOrder, Known, ReadAhead, download_config, stream
 from ._s3_upload import SmallReadsOSUtils, whole_file
-from .base import ObjectInfo, Progress, Store, StoreSettings
+from .base import ObjectInfo, Progress, Store, StoreSettings, expect_size
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import GetObjectOutputTypeDef
 
 __all__ = ["S3Store"]
 
@@ -173,6 +174,8 @@ class S3Store(Store):
             response = client.get_object(Bucket=bucket, Key=name)
             size = response["ContentLength"]
             etag: str | None = response.get("ETag")
+            # a size other than the cfile's is refused before any byte or range
+            _expect(response, fileobj)
             if size <= self.download_chunksize:
                 stream(client, bucket, name, response, fileobj)
                 return etag
@@ -281,6 +284,15 @@ class S3Store(Store):
             )
         what = repr(key) if key else "a listing"
         return StoreError(f"S3 transfer of {what} at {where} failed ({type(exc).__name__})")
+
+
+def _expect(response: GetObjectOutputTypeDef, fileobj: BinaryIO) -> None:
+    """:func:`expect_size` with the response's size; its body is dropped unread if refused."""
+    try:
+        expect_size(fileobj, response["ContentLength"])
+    except BaseException:
+        response["Body"].close()
+        raise
 
 
 def _broken_download(exc: BaseException) -> str | None:
