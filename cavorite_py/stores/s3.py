@@ -40,7 +40,7 @@ from s3transfer.manager import TransferManager
 from ..errors import AccessDenied, ObjectNotFound, StoreDown, StoreError
 from . import _errors
 from ._addresses import int_option, parse_s3, seconds_option
-from ._s3_download import Inconsistent, InOrder, Known, ReadAhead, download_config, stream
+from ._s3_download import Inconsistent, ReadAhead, download_config, ranged, stream
 from ._s3_upload import SmallReadsOSUtils, whole_file
 from .base import ObjectInfo, Progress, Store, StoreSettings, expect_size
 
@@ -183,11 +183,7 @@ class S3Store(Store):
             ranges = -(-size // self.download_chunksize)
             with self.read_ahead.lend(min(self.download_window, ranges) - 1) as ahead:
                 config = self.download_config(window=1 + ahead)
-                with TransferManager(client, config) as manager:
-                    manager.download(
-                        bucket, name, cast(Any, InOrder(fileobj)),
-                        subscribers=[Known(size, etag)],
-                    ).result()
+                ranged(client, config, bucket, name, fileobj, size, etag)
             return etag
         except _DOWNLOAD_ERRORS as exc:
             raise self._translate(exc, key) from exc
