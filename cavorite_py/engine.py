@@ -517,7 +517,10 @@ class Engine:
         self.observer.started(artifact, meta.size)
         try:
             with open(tmp, "xb") as f:
-                sink = HashingWriter(f, self._progress(artifact))
+                # no more than the cfile's size: a store cannot fill the disk
+                sink = HashingWriter(
+                    f, self._progress(artifact), limit=meta.size, label=ws.display(artifact)
+                )
                 version = self._get(meta.name, sink, artifact)
             got = sink.hexdigest()
             if got != meta.checksum or (meta.size is not None and sink.size != meta.size):

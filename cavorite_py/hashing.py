@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
+from .errors import IntegrityError
 from .stores.base import Progress
 
 CHUNK = 1 << 20
@@ -41,14 +42,39 @@ class Sink(Protocol):
 
 
 class HashingWriter(io.RawIOBase):
-    """A non-seekable binary sink that hashes and counts what passes through to ``target``."""
+    """A non-seekable binary sink that hashes and counts what passes through to ``target``.
 
-    def __init__(self, target: Sink, progress: Progress | None = None) -> None:
+    With a ``limit`` (the size its cfile records) it takes no more than that: a piece that
+    would go past it raises :class:`IntegrityError` before any of it is written, and so does
+    :meth:`expect` with a larger size. ``label`` names the download in those messages.
+    """
+
+    def __init__(
+        self,
+        target: Sink,
+        progress: Progress | None = None,
+        limit: int | None = None,
+        label: str = "download",
+    ) -> None:
         super().__init__()
         self._target = target
         self._digest = hashlib.sha256()
         self._progress = progress
+        self._limit = limit
+        self._label = label
         self.size = 0
+
+    def expect(self, size: int) -> None:
+        """Called by a store that learns the object's size before its first byte (see
+        :func:`cavorite_py.stores.base.expect_size`): a size above the limit is refused before
+        anything is written. A smaller one is let through: the check of the whole download
+        then reports both sha256s."""
+        if self._limit is not None and size > self._limit:
+            raise IntegrityError(
+                f"{self._label}: the store holds {size} bytes where its cfile records "
+                f"{self._limit}; nothing was downloaded (the object was replaced, or the cfile "
+                "is wrong)"
+            )
 
     def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
         """Pass ``data`` on; hash and count only the bytes the target accepted.
@@ -56,6 +82,11 @@ class HashingWriter(io.RawIOBase):
         A large piece is hashed on another thread while it is being written (both release the
         GIL), into a copy of the digest that is kept only if the target took every byte."""
         view = memoryview(data).cast("B")  # counts bytes, whatever the item size of ``data``
+        if self._limit is not None and self.size + len(view) > self._limit:
+            raise IntegrityError(
+                f"{self._label}: the store sent more than the {self._limit} bytes its cfile "
+                "records; the download was stopped and deleted"
+            )
         ahead = None
         if len(view) >= OVERLAP_MIN:
             ahead = self._digest.copy()

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from cavorite_py import hashing
+from cavorite_py.errors import IntegrityError
 from cavorite_py.hashing import CHUNK, OVERLAP_MIN, HashingWriter, hash_file
 
 EMPTY_SHA = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -179,3 +180,23 @@ def test_a_target_that_fails_a_large_write_leaves_the_digest_as_it_was() -> None
     with pytest.raises(OSError):
         writer.write(os.urandom(OVERLAP_MIN))
     assert (writer.hexdigest(), writer.size) == (EMPTY_SHA, 0)
+
+
+def test_writer_takes_no_byte_past_its_limit() -> None:
+    target = io.BytesIO()
+    writer = HashingWriter(target, limit=10, label="a.bin")
+    writer.write(b"0123456")
+    with pytest.raises(IntegrityError, match=r"^a\.bin: the store sent more than the 10 bytes"):
+        writer.write(b"7890")
+    assert target.getvalue() == b"0123456" and writer.size == 7
+    writer.write(b"789")
+    assert target.getvalue() == b"0123456789"
+
+
+def test_writer_refuses_a_larger_announced_size_only() -> None:
+    writer = HashingWriter(io.BytesIO(), limit=10, label="a.bin")
+    writer.expect(10)
+    writer.expect(3)
+    with pytest.raises(IntegrityError, match=r"^a\.bin: the store holds 11 bytes where its cfile"):
+        writer.expect(11)
+    HashingWriter(io.BytesIO()).expect(1 << 60)

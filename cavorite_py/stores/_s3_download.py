@@ -17,13 +17,16 @@ it receives), and an object replaced meanwhile stops the download instead of mix
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 import botocore.exceptions as bex
 from boto3.s3.transfer import TransferConfig
+from s3transfer.download import GetObjectTask
 from s3transfer.exceptions import RetriesExceededError
+from s3transfer.manager import TransferManager
 from s3transfer.subscribers import BaseSubscriber
 from s3transfer.utils import S3_RETRYABLE_DOWNLOAD_ERRORS
 
@@ -32,8 +35,8 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import GetObjectOutputTypeDef
 
 __all__ = [
-    "ATTEMPTS", "PIECE", "InOrder", "Inconsistent", "Known", "ReadAhead", "download_config",
-    "stream",
+    "ATTEMPTS", "PIECE", "Abandoning", "InOrder", "Inconsistent", "Known", "ReadAhead",
+    "download_config", "ranged", "stream",
 ]
 
 _IO_QUEUE = 4
@@ -190,3 +193,38 @@ class InOrder:
 
     def write(self, data: bytes) -> int:
         return self._fileobj.write(data)
+
+
+def ranged(
+    client: S3Client, config: TransferConfig, bucket: str, key: str, fileobj: BinaryIO,
+    size: int, etag: str | None,
+) -> None:
+    """Fetch the object of ``size`` bytes and ``etag`` as ranged GETs (see
+    :func:`download_config`), written in order into ``fileobj``. A write that raises (the
+    cfile's size passed, Ctrl-C) ends the download: the ranges under way stop at their next
+    piece, and no other range is asked for (:class:`Abandoning`)."""
+    with TransferManager(client, config, executor_cls=Abandoning) as manager:
+        manager.download(
+            bucket, key, cast(Any, InOrder(fileobj)), subscribers=[Known(size, etag)]
+        ).result()
+
+
+class Abandoned(Exception):
+    """A range not fetched: its download had already failed or been cancelled."""
+
+
+class Abandoning(ThreadPoolExecutor):
+    """The transfer manager's thread pools, refusing the ranges of a download that has already
+    ended (failed, or cancelled by Ctrl-C).
+
+    s3transfer submits one task per range of the object whatever happens meanwhile; those of an
+    ended download return at once, but at about 100 µs each an object that claims terabytes
+    keeps the manager busy for minutes after Ctrl-C. Refusing the next one ends that loop:
+    s3transfer records the first error, not this one.
+    """
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        coordinator = getattr(fn, "_transfer_coordinator", None)
+        if isinstance(fn, GetObjectTask) and coordinator is not None and coordinator.done():
+            raise Abandoned("the download has ended")
+        return super().submit(fn, *args, **kwargs)

@@ -28,7 +28,7 @@ from azure.storage.blob import BlobServiceClient, ContainerClient, ExponentialRe
 from ..errors import ConfigError, ObjectNotFound, StoreError
 from . import _errors
 from ._addresses import int_option, parse_azure, seconds_option
-from .base import ObjectInfo, Progress, Store, StoreSettings
+from .base import ObjectInfo, Progress, Store, StoreSettings, expect_size
 
 __all__ = ["AzureStore"]
 
@@ -145,6 +145,8 @@ class AzureStore(Store):
             blob = self._client().get_blob_client(self.address.key(key))
             # the SDK pins every request after the first to the first one's ETag
             download = blob.download_blob(max_concurrency=1)
+            # the first response told the size: one other than the cfile's is refused here
+            expect_size(fileobj, download.size)
             for chunk in download.chunks():  # in order
                 fileobj.write(chunk)
         except aexc.AzureError as exc:

@@ -24,10 +24,21 @@ from typing import Any, BinaryIO, ClassVar
 
 from ._addresses import check_key, redact
 
-__all__ = ["ObjectInfo", "Progress", "Store", "StoreSettings", "check_key", "redact"]
+__all__ = [
+    "ObjectInfo", "Progress", "Store", "StoreSettings", "check_key", "expect_size", "redact",
+]
 
 Progress = Callable[[int], None]
 """Called with a number of bytes just transferred (an increment, not a total)."""
+
+
+def expect_size(fileobj: object, size: int) -> None:
+    """Tell the file that :meth:`Store.get` writes into the size of the object it is about to
+    receive, before the first byte. Raises ``IntegrityError`` if it is larger than the size
+    the cfile records; does nothing for a file that has no size to compare (no ``expect``)."""
+    expect = getattr(fileobj, "expect", None)
+    if callable(expect):
+        expect(size)
 
 
 @dataclass(frozen=True)
@@ -97,6 +108,13 @@ class Store(abc.ABC):
         sent: the backend's answer to the same request, or a version every request of the
         download was pinned to. The engine then remembers the sha256 it measured against it.
         None is fine.
+
+        ``fileobj`` accepts no more bytes than the cfile records: a write past that size raises
+        ``IntegrityError`` (let it propagate; the engine deletes the partial file). A store that
+        learns the object's size before its first byte (a HEAD, a Content-Length, blob
+        properties, a stat) passes it to :func:`expect_size` first, which raises the same error
+        for a size above the cfile's, before any range is requested or any byte written. A
+        store that does not is still stopped one byte past the cfile's size.
         """
 
     @abc.abstractmethod

@@ -35,7 +35,7 @@ from ..errors import AccessDenied, CavoriteError, ConfigError, StoreError, Store
 from ..fsutil import TMP_MARK
 from . import _errors
 from ._addresses import check_key, redact
-from .base import ObjectInfo, Progress, Store, StoreSettings
+from .base import ObjectInfo, Progress, Store, StoreSettings, expect_size
 
 __all__ = ["FsspecStore"]
 
@@ -154,6 +154,10 @@ class FsspecStore(Store):
         with self._boundary(doing, missing=key):
             src = self.fs.open(path, "rb")
         try:
+            # a buffered fsspec file knows the size from its listing; a local one does not
+            size = getattr(src, "size", None)
+            if isinstance(size, int):
+                expect_size(fileobj, size)
             while True:
                 with self._boundary(doing, missing=key):
                     chunk = src.read(_CHUNK)

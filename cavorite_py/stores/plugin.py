@@ -29,7 +29,7 @@ from .. import consent
 from ..errors import CavoriteError, ConfigError, PluginError
 from ..plugin_protocol import Session
 from ._addresses import redact, seconds_option
-from .base import ObjectInfo, Progress, Store, StoreSettings
+from .base import ObjectInfo, Progress, Store, StoreSettings, expect_size
 
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_HANDSHAKE_TIMEOUT = 10.0
@@ -100,6 +100,7 @@ class PluginStore(Store):
             source = open(temporary, "rb")  # noqa: SIM115 - closed below, outside the lock
         try:
             with source:
+                expect_size(fileobj, os.fstat(source.fileno()).st_size)
                 shutil.copyfileobj(source, fileobj, _CHUNK)
         finally:
             temporary.unlink(missing_ok=True)

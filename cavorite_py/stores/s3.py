@@ -40,12 +40,13 @@ from s3transfer.manager import TransferManager
 from ..errors import AccessDenied, ObjectNotFound, StoreDown, StoreError
 from . import _errors
 from ._addresses import int_option, parse_s3, seconds_option
-from ._s3_download import Inconsistent, InOrder, Known, ReadAhead, download_config, stream
+from ._s3_download import Inconsistent, ReadAhead, download_config, ranged, stream
 from ._s3_upload import SmallReadsOSUtils, whole_file
-from .base import ObjectInfo, Progress, Store, StoreSettings
+from .base import ObjectInfo, Progress, Store, StoreSettings, expect_size
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import GetObjectOutputTypeDef
 
 __all__ = ["S3Store"]
 
@@ -173,6 +174,8 @@ class S3Store(Store):
             response = client.get_object(Bucket=bucket, Key=name)
             size = response["ContentLength"]
             etag: str | None = response.get("ETag")
+            # a size other than the cfile's is refused before any byte or range
+            _expect(response, fileobj)
             if size <= self.download_chunksize:
                 stream(client, bucket, name, response, fileobj)
                 return etag
@@ -180,11 +183,7 @@ class S3Store(Store):
             ranges = -(-size // self.download_chunksize)
             with self.read_ahead.lend(min(self.download_window, ranges) - 1) as ahead:
                 config = self.download_config(window=1 + ahead)
-                with TransferManager(client, config) as manager:
-                    manager.download(
-                        bucket, name, cast(Any, InOrder(fileobj)),
-                        subscribers=[Known(size, etag)],
-                    ).result()
+                ranged(client, config, bucket, name, fileobj, size, etag)
             return etag
         except _DOWNLOAD_ERRORS as exc:
             raise self._translate(exc, key) from exc
@@ -281,6 +280,15 @@ class S3Store(Store):
             )
         what = repr(key) if key else "a listing"
         return StoreError(f"S3 transfer of {what} at {where} failed ({type(exc).__name__})")
+
+
+def _expect(response: GetObjectOutputTypeDef, fileobj: BinaryIO) -> None:
+    """:func:`expect_size` with the response's size; its body is dropped unread if refused."""
+    try:
+        expect_size(fileobj, response["ContentLength"])
+    except BaseException:
+        response["Body"].close()
+        raise
 
 
 def _broken_download(exc: BaseException) -> str | None:

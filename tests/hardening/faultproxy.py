@@ -18,6 +18,7 @@ expression ``path`` on the request target, after skipping the first ``skip`` mat
 ``truncate``       forward the response head and ``at`` bytes of its body, then close cleanly
 ``flip``           forward the response with the body byte at ``at`` inverted
 ``flip_request``   forward the request with the body byte at ``at`` inverted
+``slow``           forward the response body 64 KiB at a time, ``seconds`` after each piece
 
 Everything is bounded: sockets time out after ``timeout`` seconds, stalls after ``seconds``,
 ``close()`` shuts every connection and joins every thread.
@@ -46,6 +47,7 @@ _ACTIONS = {
     "truncate",
     "flip",
     "flip_request",
+    "slow",
 }
 _REASONS = {500: "Internal Server Error", 503: "Service Unavailable", 502: "Bad Gateway"}
 _CODES = {500: "InternalError", 503: "SlowDown", 502: "BadGateway"}
@@ -378,6 +380,10 @@ class FaultProxy:
             elif action == "flip":
                 assert fault is not None
                 piece = _flipped(piece, fault.at - sent)
+            elif action == "slow":
+                assert fault is not None
+                if self._stop.wait(fault.seconds):
+                    return False
             client.sendall(piece)
             sent += len(piece)
         return not closing

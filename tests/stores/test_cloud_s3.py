@@ -25,13 +25,15 @@ import pytest
 from cavorite_py.errors import (
     AccessDenied,
     ConfigError,
+    IntegrityError,
     ObjectExists,
     ObjectNotFound,
     StoreDown,
     StoreError,
     StoreUnavailable,
 )
-from cavorite_py.stores._s3_download import PIECE
+from cavorite_py.hashing import HashingWriter
+from cavorite_py.stores._s3_download import PIECE, download_config, ranged
 from cavorite_py.stores.base import Store, StoreSettings
 from cavorite_py.stores.s3 import S3Store
 from tests.fixtures.cloud import S3_TEST_OPTIONS
@@ -843,3 +845,77 @@ def test_a_small_file_is_sent_without_waiting_for_100_continue(
         assert bytes(sink.data) == content
     assert expect == {"small.bin": {None}, "below.bin": {None}, "at.bin": {"100-continue"},
                       "parts.bin": {"100-continue"}}
+
+
+class _Untold(HashingWriter):
+    """The engine's sink, deaf to the size S3 announces: only its limit on writes is left."""
+
+    def expect(self, size: int) -> None:
+        pass
+
+
+@pytest.mark.parametrize("told", [True, False])
+def test_a_ranged_download_stops_at_the_cfile_size(
+    s3_emulator: S3Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, told: bool
+) -> None:
+    """An object of many ranges, larger than its cfile: refused from the first response's size,
+    before any range is asked for; and, were that size not heard, stopped by the sink at the
+    range that would go past the cfile's size, the other ranges abandoned."""
+    isolated_env(monkeypatch, s3_emulator)
+    store = open_s3(
+        f"{s3_emulator.endpoint}/{s3_emulator.new_bucket()}", tmp_path,
+        download_chunksize=256 << 10,
+    )
+    data = os.urandom(8 * MIB)
+    store.put("big.bin", *make(tmp_path, data))
+    sent = _requests(store)
+    target = _Sink()
+    limit = 300_000
+    sink = (HashingWriter if told else _Untold)(target, limit=limit, label="big.bin")
+    started = time.monotonic()
+    with pytest.raises(IntegrityError, match=r"^big\.bin: the store "):
+        store.get("big.bin", sink)  # type: ignore[arg-type]
+    assert time.monotonic() - started < 5
+    assert len(target.data) <= limit
+    assert bytes(target.data) == data[: len(target.data)]
+    if told:
+        assert sent == Counter({("GetObject", "big.bin"): 1})
+    else:
+        assert sent[("GetObject", "big.bin")] < 1 + 32  # not every range of the object
+    assert fetch_all(store, "big.bin") == data
+
+
+def fetch_all(store: Store, key: str) -> bytes:
+    sink = _Sink()
+    store.get(key, sink)  # type: ignore[arg-type]
+    return bytes(sink.data)
+
+
+def test_a_ranged_download_that_fails_asks_for_no_more_ranges(
+    s3_emulator: S3Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """An object that claims 200,000 ranges (50 GB), whose first write raises, as the engine's
+    sink does at Ctrl-C: the download ends at once instead of submitting every other range."""
+    isolated_env(monkeypatch, s3_emulator)
+    store = open_s3(f"{s3_emulator.endpoint}/{s3_emulator.new_bucket()}", tmp_path)
+    store.put("big.bin", *make(tmp_path, os.urandom(MIB)))
+    info = store.stat("big.bin")
+    assert info is not None
+
+    class Interrupted(Exception):
+        pass
+
+    class Stopped:
+        def write(self, chunk: bytes) -> int:
+            raise Interrupted
+
+    chunk = 256 << 10
+    config = download_config(chunk, window=3, concurrency=2)
+    bucket, name = raw_name(store, "big.bin")
+    started = time.monotonic()
+    with pytest.raises(Interrupted):
+        ranged(
+            store._client(), config, bucket, name, Stopped(),  # type: ignore[arg-type]
+            200_000 * chunk, info.version,
+        )
+    assert time.monotonic() - started < 3

@@ -12,10 +12,12 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import BinaryIO, cast
 
 import pytest
 
-from cavorite_py.errors import ObjectExists, ObjectNotFound
+from cavorite_py.errors import IntegrityError, ObjectExists, ObjectNotFound
+from cavorite_py.hashing import HashingWriter
 from cavorite_py.stores.base import ObjectInfo, Store
 
 STORES = ["localstore", "s3", "gcs", "azure", "fsspec", "fsspec_file"]
@@ -241,3 +243,42 @@ def test_versions_agree_and_change_with_the_content(store: Store, make_file: Mak
     data, got = _got(store, "v/a.bin")
     assert data == b"other"
     assert got in (None, again.version)
+
+
+SIZE_UNKNOWN_BEFORE_THE_BODY = {"gcs", "fsspec_file"}
+"""stores that learn an object's size only from its bytes: stopped by the sink, not before"""
+
+
+@pytest.mark.parametrize("limit", [0, 10, 2 << 20])
+def test_get_stops_at_the_size_of_the_cfile(
+    store: Store, make_file: MakeFile, request: pytest.FixtureRequest, limit: int
+) -> None:
+    """An object larger than its cfile says: the engine's sink takes no byte past that size
+    and raises; a store that learns the size first refuses before writing anything."""
+    data = os.urandom(3 << 20)
+    store.put("big.bin", *make_file(data))
+    target = NonSeekable()
+    sink = HashingWriter(target, limit=limit, label="big.bin")
+    with pytest.raises(IntegrityError) as raised:
+        store.get("big.bin", cast(BinaryIO, sink))
+    assert len(target.data) <= limit
+    assert bytes(target.data) == data[: len(target.data)]
+    message = str(raised.value)
+    assert message.startswith("big.bin: the store ")
+    if request.node.callspec.params["store"] not in SIZE_UNKNOWN_BEFORE_THE_BODY:
+        assert f"holds {len(data)} bytes where its cfile records {limit}" in message
+        assert target.data == b""
+    # the sink without a limit takes it all, as before
+    assert fetch(store, "big.bin") == data
+
+
+def test_get_of_an_object_no_larger_than_the_cfile_passes(
+    store: Store, make_file: MakeFile
+) -> None:
+    data = os.urandom(100_000)
+    store.put("fits.bin", *make_file(data))
+    target = NonSeekable()
+    sink = HashingWriter(target, limit=len(data))
+    store.get("fits.bin", cast(BinaryIO, sink))
+    assert bytes(target.data) == data
+    assert sink.size == len(data)

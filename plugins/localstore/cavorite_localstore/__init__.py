@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 import shutil
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, ClassVar
@@ -24,7 +26,15 @@ from urllib.parse import unquote, urlparse
 
 from cavorite_py.errors import AccessDenied, ConfigError, ObjectExists, ObjectNotFound, StoreError
 from cavorite_py.fsutil import TMP_MARK
-from cavorite_py.stores.base import ObjectInfo, Progress, Store, StoreSettings, check_key, redact
+from cavorite_py.stores.base import (
+    ObjectInfo,
+    Progress,
+    Store,
+    StoreSettings,
+    check_key,
+    expect_size,
+    redact,
+)
 
 __all__ = ["LocalStore", "directory_from_address"]
 
@@ -32,6 +42,17 @@ _XATTR = "user.cavorite.sha256"
 _CHUNK = 1 << 20
 _SENDFILE_MAX = 1 << 30
 _NO_SENDFILE = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV})
+_READ_FLAGS = (
+    os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+)
+"""how objects are opened: see :meth:`LocalStore._open`"""
+_LINK_ERRNOS = frozenset({errno.ELOOP, errno.EMLINK})
+"""what opening a symbolic link with ``O_NOFOLLOW`` fails with (EMLINK on FreeBSD)"""
+_KINDS = {
+    stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
 
 
 def directory_from_address(address: str, root: Path) -> Path:
@@ -116,11 +137,14 @@ class LocalStore(Store):
     def get(self, key: str, fileobj: BinaryIO) -> None:
         source = self._path(key)
         try:
-            with open(source, "rb", buffering=0) as f:
+            with self._open(key, source) as f:
                 size = os.fstat(f.fileno()).st_size
+                expect_size(fileobj, size)
                 if size <= _CHUNK:
-                    fileobj.write(f.read())  # a small object: one read, one write
-                else:  # one buffer for the whole object, written out as it fills
+                    # a small object: one read, one write
+                    fileobj.write(f.read())
+                else:
+                    # one buffer for the whole object, written out as it fills
                     buf = bytearray(_CHUNK)
                     view = memoryview(buf)
                     while n := f.readinto(buf):
@@ -133,12 +157,42 @@ class LocalStore(Store):
     def stat(self, key: str) -> ObjectInfo | None:
         path = self._path(key)
         try:
-            st = path.stat()
-        except (FileNotFoundError, NotADirectoryError):
+            with self._open(key, path) as f:
+                size = os.fstat(f.fileno()).st_size
+                return ObjectInfo(size=size, sha256=_get_sha256(f.fileno()))
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             return None
-        if not path.is_file():
-            return None
-        return ObjectInfo(size=st.st_size, sha256=_get_sha256(path))
+        except PermissionError as exc:
+            raise AccessDenied(f"cannot read {path}: permission denied") from exc
+
+    def _open(self, key: str, path: Path) -> io.FileIO:
+        """The object at ``path``, open for reading, if it is a regular file of its own.
+
+        Never through a symbolic link (which could lead anywhere, ``/dev/zero`` included) and
+        never waiting (a FIFO opens at once, then is refused). A directory is no object
+        (``IsADirectoryError``); anything else that is not a regular file is a ``StoreError``.
+        """
+        try:
+            fd = os.open(path, _READ_FLAGS)
+        except OSError as exc:
+            if exc.errno in _LINK_ERRNOS:
+                raise self._not_regular(key, "a symbolic link") from exc
+            raise
+        # returned open: the caller closes it
+        f = io.FileIO(fd, "rb")
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISREG(mode):
+            return f
+        f.close()
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
+        raise self._not_regular(key, _KINDS.get(stat.S_IFMT(mode), "not a regular file"))
+
+    def _not_regular(self, key: str, what: str) -> StoreError:
+        return StoreError(
+            f"object {key!r} in {self.directory} is {what}; a local store reads only regular "
+            "files: remove it from the store directory"
+        )
 
     def list(self, prefix: str = "") -> Iterator[str]:
         for dirpath, dirnames, filenames in os.walk(self.directory):
@@ -192,9 +246,9 @@ def _set_sha256(file: int | Path, sha256: str) -> None:
         os.setxattr(file, _XATTR, sha256.encode("ascii"))
 
 
-def _get_sha256(path: Path) -> str | None:
+def _get_sha256(file: int | Path) -> str | None:
     try:
-        value = os.getxattr(path, _XATTR).decode("ascii")
+        value = os.getxattr(file, _XATTR).decode("ascii")
     except (AttributeError, OSError, UnicodeDecodeError):
         return None
     return value if len(value) == 64 else None
