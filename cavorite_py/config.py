@@ -158,7 +158,9 @@ def governing_root(directory: Path) -> Path | None:
     found = [d for d in (directory, *directory.parents) if config_path(d).is_file()]
     if len(found) < 2:
         return found[0] if found else None
-    top = git.find_toplevel(directory)
+    # git must start in a directory that exists
+    existing = next(d for d in (directory, *directory.parents) if d.is_dir())
+    top = git.find_toplevel(existing)
     inside = [d for d in found if top is not None and d.resolve().is_relative_to(top.resolve())]
     chosen = inside[-1] if inside else found[0]
     for nested in found[: found.index(chosen)]:
