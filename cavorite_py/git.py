@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import functools
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import CavoriteError, UsageError
+from .fsutil import which
 
 TIMEOUT = 120.0
 """seconds a git command may take"""
@@ -25,22 +25,16 @@ class GitNotFound(CavoriteError):
     """No ``git`` program on PATH (absolute entries only)."""
 
 
-def safe_path(path: str) -> str:
-    """``path`` (a PATH value) without empty, ``.`` or relative entries."""
-    entries = [e for e in path.split(os.pathsep) if e and os.path.isabs(e)]
-    return os.pathsep.join(entries)
-
-
 @functools.cache
 def executable() -> str:
     """The absolute path of ``git``; raises :class:`GitNotFound` when there is none."""
-    found = shutil.which("git", path=safe_path(os.environ.get("PATH", os.defpath)))
+    found = which("git")
     if found is None:
         raise GitNotFound(
             "git not found on PATH (relative PATH entries are not searched); "
             "install git or put its directory on PATH"
         )
-    return os.path.abspath(found)
+    return found
 
 
 def run(root: Path, *args: str, stdin: bytes | None = None) -> bytes:

@@ -12,6 +12,7 @@ import pytest
 
 from cavorite_py import git
 from cavorite_py.errors import UsageError
+from cavorite_py.fsutil import absolute_path_entries
 from tests.fixtures.repos import git as run_git
 
 PLANTED = """#!/bin/sh
@@ -34,9 +35,9 @@ def real_git_dir() -> str:
     return os.path.dirname(found)
 
 
-def test_safe_path_keeps_absolute_entries_only() -> None:
+def test_path_lookups_keep_absolute_entries_only() -> None:
     value = os.pathsep.join(["", ".", "bin", "./tools", "/usr/bin", "/opt/git/bin"])
-    assert git.safe_path(value) == os.pathsep.join(["/usr/bin", "/opt/git/bin"])
+    assert absolute_path_entries(value) == os.pathsep.join(["/usr/bin", "/opt/git/bin"])
 
 
 @pytest.mark.parametrize("entry", [".", "", "planted"])

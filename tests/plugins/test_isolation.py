@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 
 from cavorite_py import consent
+from cavorite_py.errors import ConfigError
 from cavorite_py.stores.base import ObjectInfo
 from tests.fixtures.plugins import DIRSTORE_PY, open_plugin_store
 
@@ -43,3 +45,17 @@ def write_source(tmp_path: Path, data: bytes) -> Path:
     path = tmp_path / "source.bin"
     path.write_bytes(data)
     return path
+
+
+def test_a_bare_plugin_name_is_not_found_through_a_relative_path_entry(
+    tmp_path: Path, consent_config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    plugin = Path(shutil.copy2(DIRSTORE_PY, repo / "store-plugin"))
+    consent.allow(plugin, pin=True)
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv("PATH", os.pathsep.join([".", "", str(tmp_path / "empty")]))
+
+    with pytest.raises(ConfigError, match="no such program on PATH"):
+        open_plugin_store("store-plugin", str(tmp_path / "objects"), repo)
