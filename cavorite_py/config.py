@@ -2,19 +2,31 @@
 
 The format is the Go tool's: ``{"store_type": ..., "options": {...}}``. Options we add live in
 ``options`` too; unknown keys, top-level or in ``options``, are kept when the file is rewritten.
+
+One configuration governs a repository: inside a git work tree it is the outermost
+``.cavorite/config`` at or below the work tree's top level that holds the starting directory.
+A nested one further down (``sub/.cavorite/config``) is ignored, with a warning naming it, so
+that a reviewer who read the root's configuration knows where every command sends credentials
+and bytes. Outside git there is no top level to go by, and the nearest configuration governs.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import git
 from .errors import ConfigError, MetadataError
 from .fsutil import atomic_write_bytes
 from .metadata import check_key
+
+log = logging.getLogger(__name__)
 
 CONFIG_DIR = ".cavorite"
 CONFIG_NAME = "config"
@@ -28,6 +40,11 @@ GO_OPTION_KEYS = (
     "object_key_prefix",
     "plugin_address",
 )
+
+MAX_CONFIG_BYTES = 1024 * 1024
+"""A configuration is a few hundred bytes; anything this large is not one, and is not read."""
+
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
 
 
 def config_path(root: Path) -> Path:
@@ -123,25 +140,50 @@ class Config:
 
 
 def find_root(start: Path) -> Path:
-    """The nearest directory at or above ``start`` holding ``.cavorite/config``."""
+    """The root of the repository holding ``start``: the directory of the configuration that
+    governs it (see the module's docstring)."""
     start = start.absolute()
-    for candidate in (start, *start.parents):
-        if config_path(candidate).is_file():
-            return candidate
-    raise ConfigError(
-        f"no {CONFIG_DIR}/{CONFIG_NAME} found in {start} or above; "
-        "run `cavorite init` at the repository root first"
-    )
+    root = governing_root(start)
+    if root is None:
+        raise ConfigError(
+            f"no {CONFIG_DIR}/{CONFIG_NAME} found in {start} or above; "
+            "run `cavorite init` at the repository root first"
+        )
+    return root
+
+
+def governing_root(directory: Path) -> Path | None:
+    """The directory of the configuration governing ``directory`` (absolute), or None; a
+    nested configuration passed over is named in a warning, once per process."""
+    found = [d for d in (directory, *directory.parents) if config_path(d).is_file()]
+    if len(found) < 2:
+        return found[0] if found else None
+    # git must start in a directory that exists
+    existing = next(d for d in (directory, *directory.parents) if d.is_dir())
+    top = git.find_toplevel(existing)
+    inside = [d for d in found if top is not None and d.resolve().is_relative_to(top.resolve())]
+    chosen = inside[-1] if inside else found[0]
+    for nested in found[: found.index(chosen)]:
+        _warn_nested(nested, chosen)
+    return chosen
+
+
+_warned: set[Path] = set()
+
+
+def _warn_nested(nested: Path, chosen: Path) -> None:
+    if nested not in _warned:
+        _warned.add(nested)
+        log.warning(
+            "ignoring %s: only the repository's own configuration, %s, is used",
+            config_path(nested),
+            config_path(chosen),
+        )
 
 
 def load(root: Path) -> Config:
     path = config_path(root)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path} does not exist; run `cavorite init` first") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}") from exc
+    text = _read(path)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -150,6 +192,33 @@ def load(root: Path) -> Config:
             "fix it or run `cavorite init --force`"
         ) from None
     return Config.from_dict(data, str(path))
+
+
+def _read(path: Path) -> str:
+    """The text of the regular file at ``path``, reading at most ``MAX_CONFIG_BYTES + 1`` bytes
+    (nor blocking on a FIFO)."""
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except FileNotFoundError:
+        raise ConfigError(f"{path} does not exist; run `cavorite init` first") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    with open(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ConfigError(f"{path} is not a regular file; replace it with the configuration")
+        try:
+            data = f.read(MAX_CONFIG_BYTES + 1)
+        except OSError as exc:
+            raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"{path} is larger than {MAX_CONFIG_BYTES} bytes, so not a configuration; "
+            "fix it or run `cavorite init --force`"
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from exc
 
 
 def save(root: Path, config: Config) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import stat
 import time
 from pathlib import Path
@@ -95,3 +96,15 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def absolute_path_entries(path: str) -> str:
+    """``path`` (a PATH value) without empty, ``.`` or relative entries."""
+    return os.pathsep.join(e for e in path.split(os.pathsep) if e and os.path.isabs(e))
+
+
+def which(name: str) -> str | None:
+    """The absolute path of program ``name`` on PATH, searching only PATH's absolute entries:
+    never the current directory (Windows searches it first) or a relative entry such as ``.``."""
+    found = shutil.which(name, path=absolute_path_entries(os.environ.get("PATH", os.defpath)))
+    return os.path.abspath(found) if found is not None else None

@@ -1,17 +1,31 @@
-"""Which files should not be committed as they are: large files and binary files.
+"""The pre-commit guard: what must not be committed, and its settings.
 
-Binary means git's own rule: a NUL byte in the first 8000 bytes.
+Over the files about to be committed it refuses large or binary files that are not tracked
+(with the exact ``cavorite upload`` command), artifacts that are tracked but staged themselves,
+malformed cfiles, and cfiles whose object is not in the store (the usual way such tools lose
+data: a pointer committed for bytes that were never uploaded).
+
+Large means over ``large_file_threshold``; binary means git's own rule: a NUL byte in the first
+8000 bytes.
 """
 
 from __future__ import annotations
 
-import subprocess
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+import os
+import shlex
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import Config
+from . import metadata
+from .config import CONFIG_DIR, Config, governing_root
+from .engine import stored_matches
 from .errors import CavoriteError
+from .metadata import MAX_CFILE_BYTES
+from .results import FileResult, Outcome, Report
+from .sources import Source, WorkingTree
+from .stores.base import Store
+from .workspace import Workspace
 
 BINARY_SNIFF = 8000
 DEFAULT_THRESHOLD = 1024 * 1024
@@ -58,24 +72,120 @@ def reason_to_track(size: int, head: Callable[[], bytes], settings: GuardSetting
     return None
 
 
-def git(root: Path, *args: str, stdin: bytes | None = None) -> bytes:
-    """Run git in ``root``; a failure is a clear error."""
-    try:
-        done = subprocess.run(
-            ["git", *args], cwd=root, input=stdin, capture_output=True, check=False, timeout=120
+@dataclass(frozen=True)
+class Refusal:
+    path: Path
+    problem: str
+    fix: str
+
+
+def group_by_root(paths: Iterable[Path]) -> dict[Path, list[Path]]:
+    """Paths grouped by the cavorite repository holding them; paths in none are left out.
+
+    Git runs hooks at its top level, which need not be a cavorite root (or may hold several
+    side by side); a configuration nested in another repository is not one (see
+    :func:`config.governing_root`).
+    """
+    roots: dict[Path, Path | None] = {}
+    groups: dict[Path, list[Path]] = {}
+    for path in paths:
+        directory = path.parent
+        if directory not in roots:
+            roots[directory] = governing_root(directory)
+        root = roots[directory]
+        if root is not None:
+            groups.setdefault(root, []).append(path)
+    return groups
+
+
+@dataclass
+class Guard:
+    workspace: Workspace
+    settings: GuardSettings
+    store: Callable[[], Store] | None
+    """opens the store when a staged cfile needs it; None when the remote check is off"""
+    source: Source = field(default_factory=WorkingTree)
+    """where file contents are read: the working tree, or git's index (``sources.Index``)"""
+
+    def check(self, paths: Iterable[Path]) -> tuple[Report, list[Refusal]]:
+        """Judge every path inside the repository; paths outside it are not in the report."""
+        results: list[FileResult] = []
+        refusals: list[Refusal] = []
+        for path in paths:
+            if not path.is_relative_to(self.workspace.root):
+                continue
+            try:
+                refusal = self._check_one(path)
+            except OSError as exc:
+                shown = self.workspace.display(path)
+                refusal = Refusal(
+                    path,
+                    f"{shown}: cannot be read ({exc.strerror or exc})",
+                    "make it readable, or unstage it",
+                )
+            if refusal is not None:
+                refusals.append(refusal)
+                error = CavoriteError(refusal.problem)
+                results.append(FileResult(path, Outcome.FAILED, error=error))
+            else:
+                results.append(FileResult(path, Outcome.UP_TO_DATE))
+        return Report(results), refusals
+
+    def _check_one(self, path: Path) -> Refusal | None:
+        ws = self.workspace
+        rel = path.relative_to(ws.root)
+        if rel.parts and rel.parts[0] == CONFIG_DIR:
+            return None
+        size = self.source.size(path)
+        if size is None:
+            return None  # being deleted, or not a regular file
+        shown = ws.display(path)
+        if ws.is_cfile(path):
+            return self._check_cfile(path, shown, size)
+        if os.path.exists(ws.cfile_for(path)):
+            return Refusal(
+                path,
+                f"{shown} is tracked by {ws.display(ws.cfile_for(path))} but staged itself",
+                f"git rm --cached {shlex.quote(shown)}",
+            )
+        reason = reason_to_track(size, lambda: self.source.head(path, BINARY_SNIFF), self.settings)
+        if reason is None:
+            return None
+        quoted = shlex.quote(shown)
+        return Refusal(
+            path,
+            f"{shown} is a {reason} file and is not tracked by cavorite",
+            f"cavorite upload {quoted} && git rm --cached {quoted} && "
+            f"git add {shlex.quote(ws.display(ws.cfile_for(path)))} "
+            f"{shlex.quote(ws.display(path.with_name('.gitignore')))}",
         )
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise CavoriteError(f"cannot run git: {exc}") from exc
-    if done.returncode != 0:
-        message = done.stderr.decode(errors="replace").strip().splitlines()
-        raise CavoriteError(f"git {args[0]} failed: {message[-1] if message else done.returncode}")
-    return done.stdout
 
-
-def git_visible_files(root: Path) -> Iterator[str]:
-    """Every file git would consider committing under ``root``, tracked, or untracked and not
-    ignored: its path relative to ``root``, with "/" between names."""
-    out = git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", ".")
-    for rel in out.split(b"\0"):
-        if rel:
-            yield rel.decode("utf-8", "surrogateescape")
+    def _check_cfile(self, cfile: Path, shown: str, size: int) -> Refusal | None:
+        artifact = self.workspace.display(self.workspace.artifact_for(cfile))
+        try:
+            raw = self.source.head(cfile, MAX_CFILE_BYTES + 1)
+            meta = metadata.parse(raw, shown)
+        except CavoriteError as exc:
+            return Refusal(cfile, f"malformed metadata file: {exc}", "restore or regenerate it")
+        if self.store is None:
+            return None
+        try:
+            info = self.store().stat(meta.name)  # a store that keeps no sha256: size only
+        except CavoriteError as exc:
+            return Refusal(
+                cfile,
+                f"{shown}: cannot check the store: {exc}",
+                "fix the store access, or commit with CAVORITE_NO_REMOTE_CHECK=1 when offline",
+            )
+        upload = f"cavorite upload {shlex.quote(artifact)}"
+        if info is None:
+            return Refusal(
+                cfile, f"{shown} points at object {meta.name!r}, which is not in the store", upload
+            )
+        if stored_matches(info, meta.size, meta.checksum) is False:
+            return Refusal(
+                cfile,
+                f"{shown}: the store's object {meta.name!r} holds different content",
+                f"{upload} --force",
+            )
+        return None

@@ -1,5 +1,13 @@
 """``cavorite install-hook``: a plain git pre-commit hook for teams without the pre-commit
-framework. It never clobbers a hook it did not write."""
+framework. It never clobbers a hook it did not write.
+
+git runs hooks from the work tree's top level, so the hook names its program by absolute path,
+recorded at install time: the installed ``cavorite`` console script of this interpreter (whose
+imports start from its own directory), else this interpreter in isolated mode
+(``python -I -m cavorite_py``). It never looks ``cavorite`` up on PATH, which may hold ``.``,
+nor runs ``python -m`` without ``-I``, which would import a ``cavorite_py`` committed to the
+repository.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +15,13 @@ import os
 import shlex
 import stat
 import sys
+import sysconfig
+from collections.abc import Sequence
 from pathlib import Path
 
+from . import git
 from .errors import CavoriteError, UsageError
 from .fsutil import atomic_write_bytes
-from .guard import git
 
 HOOK_ID = "cavorite-py-hook 5f1c2a7e"
 """marks hooks we wrote, so we can recognise (and replace) our own"""
@@ -20,10 +30,12 @@ TEMPLATE = """#!/bin/sh
 # {hook_id}: installed by `cavorite install-hook`; remove this file to uninstall.
 # Refuses large or binary files that cavorite does not track, and cfiles whose object
 # is not in the store. Set CAVORITE_NO_REMOTE_CHECK=1 to skip the store check offline.
-{legacy}if command -v cavorite >/dev/null 2>&1; then
-    exec cavorite check --staged
+{legacy}if [ ! -x {program} ]; then
+    echo "cavorite: the program this hook runs is gone:" {program} >&2
+    echo "    fix: run 'cavorite install-hook' again" >&2
+    exit 1
 fi
-exec {python} -m cavorite_py check --staged
+exec {command} check --staged
 """
 
 PRE_COMMIT_FRAMEWORK_ID = "138fd403232d2ddd5efb44317e38bf03"
@@ -35,21 +47,61 @@ fi
 """
 
 
+SCRIPT_NAME = "cavorite.exe" if os.name == "nt" else "cavorite"
+
+
 def hooks_dir(repo: Path) -> Path:
     """Where git looks for hooks (honours core.hooksPath)."""
-    path = Path(os.fsdecode(git(repo, "rev-parse", "--git-path", "hooks").strip()))
-    return path if path.is_absolute() else repo / path
+    return git.git_path(repo, "hooks")
 
 
-def install(repo: Path, chain: bool = False) -> tuple[Path, str | None]:
-    """Write the hook; return its path and, if a foreign hook was moved aside, where to."""
+def interpreter() -> str:
+    """The running interpreter's absolute path."""
+    if not sys.executable:
+        raise CavoriteError("cannot tell which Python runs cavorite; run it as `cavorite`")
+    return os.path.abspath(sys.executable)
+
+
+def installed_script() -> Path | None:
+    """This interpreter's ``cavorite`` console script, from its own scripts directories (the
+    environment's, the user's), never from PATH; None when there is none."""
+    for scheme in (sysconfig.get_default_scheme(), f"{os.name}_user"):
+        script = Path(sysconfig.get_path("scripts", scheme)) / SCRIPT_NAME
+        if script.is_absolute() and _runs_with(script, interpreter()):
+            return script
+    return None
+
+
+def _runs_with(script: Path, python: str) -> bool:
+    """Whether ``script`` is an executable file whose first line starts ``python``."""
     try:
-        return _install(repo, chain)
+        with open(script, "rb") as f:
+            first = f.readline(4096)
+    except OSError:
+        return False
+    return os.access(script, os.X_OK) and first.rstrip() == b"#!" + os.fsencode(python)
+
+
+def command() -> list[str]:
+    """What the hook runs, by absolute path: see the module's docstring."""
+    script = installed_script()
+    if script is not None:
+        return [str(script)]
+    return [interpreter(), "-I", "-m", "cavorite_py"]
+
+
+def install(
+    repo: Path, chain: bool = False, argv: Sequence[str] | None = None
+) -> tuple[Path, str | None]:
+    """Write the hook, which runs ``argv`` (default: :func:`command`) with ``check --staged``;
+    return its path and, if a foreign hook was moved aside, where to."""
+    try:
+        return _install(repo, chain, list(argv) if argv is not None else command())
     except OSError as exc:
         raise CavoriteError(f"cannot install the hook: {exc.strerror or exc}") from exc
 
 
-def _install(repo: Path, chain: bool) -> tuple[Path, str | None]:
+def _install(repo: Path, chain: bool, argv: list[str]) -> tuple[Path, str | None]:
     directory = hooks_dir(repo)
     directory.mkdir(parents=True, exist_ok=True)
     hook = directory / "pre-commit"
@@ -73,9 +125,11 @@ def _install(repo: Path, chain: bool) -> tuple[Path, str | None]:
         moved = str(legacy)
     text = TEMPLATE.format(
         hook_id=HOOK_ID,
-        python=shlex.quote(sys.executable),
+        program=shlex.quote(argv[0]),
+        command=shlex.join(argv),
         legacy=LEGACY if legacy.exists() else "",
     )
     atomic_write_bytes(hook, text.encode())
     hook.chmod(hook.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     return hook, moved
+

@@ -17,8 +17,9 @@ from . import metadata
 from .engine import Hasher, StoreWatch, measure, stored_matches
 from .errors import CavoriteError, NotAttempted, StoreError
 from .fsutil import is_temp_name
+from .git import visible_files
 from .gitignore import in_git_work_tree
-from .guard import GuardSettings, git_visible_files, read_head, reason_to_track
+from .guard import GuardSettings, read_head, reason_to_track
 from .metadata import Metadata
 from .parallel import bounded_map
 from .results import FileResult, Outcome, Report
@@ -57,7 +58,7 @@ class Inspector:
         """Large or binary files with no cfile that git does not ignore."""
         ws = self.workspace
         if in_git_work_tree(ws.root):
-            candidates: Iterable[str] = git_visible_files(ws.root)
+            candidates: Iterable[str] = visible_files(ws.root)
         else:
             candidates = (ws.relative(p) for p in ws.walk_files(ws.root))
         found = []

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,13 +17,12 @@ from pathlib import Path
 from types import TracebackType
 
 from . import config as configmod
-from . import gitignore, selection
+from . import git, gitignore, selection
 from .config import Config
 from .engine import Engine
 from .errors import CavoriteError, ConfigError, UsageError
-from .guard import GuardSettings
+from .guard import Guard, GuardSettings, Refusal, group_by_root
 from .inspection import Inspector
-from .precommit import Guard, Refusal, git_root, group_by_root, staged_files
 from .results import NullObserver, Observer, Report
 from .sources import Index, Source, WorkingTree
 from .state import StateCache
@@ -175,7 +173,7 @@ class Repo:
     def check(
         self, paths: Sequence[Path], remote: bool = True, source: Source | None = None
     ) -> tuple[Report, list[Refusal]]:
-        """The pre-commit guard over ``paths`` (see :mod:`cavorite_py.precommit`), reading
+        """The pre-commit guard over ``paths`` (see :mod:`cavorite_py.guard`), reading
         files from ``source`` (default: the working tree). The store is opened only if a
         staged cfile needs it; ``CAVORITE_NO_REMOTE_CHECK=1`` turns the store check off."""
         settings = GuardSettings.from_config(self.config)
@@ -199,8 +197,8 @@ def check_commit(
     paths = [p if p.is_absolute() else cwd / p for p in paths]
     source: Source = WorkingTree()
     if staged:
-        top = git_root(cwd)
-        paths.extend(staged_files(top))
+        top = git.toplevel(cwd)
+        paths.extend(git.staged_files(top))
         source = Index(top)
     if not paths:
         configmod.find_root(cwd)  # outside any cavorite repository: say so
@@ -225,18 +223,8 @@ class InitResult:
 
 def default_root(cwd: Path) -> Path:
     """The git work tree's top level when inside one, else ``cwd``."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--show-toplevel"],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=10,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return cwd
-    return Path(out.stdout.strip()) if out.returncode == 0 and out.stdout.strip() else cwd
+    top = git.find_toplevel(cwd)
+    return top if top is not None else cwd
 
 
 def default_local_directory(root: Path) -> Path:

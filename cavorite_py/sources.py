@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import os
 import stat as statmod
-import subprocess
 from pathlib import Path
 from typing import Protocol
 
-from .errors import CavoriteError
-from .guard import git
+from . import git
 
 
 class Source(Protocol):
@@ -47,31 +45,9 @@ class Index:
 
     def __init__(self, git_root: Path) -> None:
         self.root = git_root
-        self._blobs: dict[Path, tuple[str, int]] = {}
-        out = git(git_root, "ls-files", "-s", "-z")
-        entries = [line.split(b"\t", 1) for line in out.split(b"\0") if line]
-        ids: list[tuple[Path, str]] = []
-        for meta, name in entries:
-            mode, blob, _stage = meta.split()
-            if mode in (b"100644", b"100755"):
-                ids.append((git_root / os.fsdecode(name), blob.decode()))
-        sizes = self._sizes([blob for _, blob in ids])
-        self._blobs = {path: (blob, sizes[blob]) for path, blob in ids}
-
-    def _sizes(self, blobs: list[str]) -> dict[str, int]:
-        if not blobs:
-            return {}
-        out = git(
-            self.root,
-            "cat-file",
-            "--batch-check=%(objectname) %(objectsize)",
-            stdin="\n".join(blobs).encode() + b"\n",
-        )
-        sizes = {}
-        for line in out.decode().splitlines():
-            name, size = line.split()
-            sizes[name] = int(size)
-        return sizes
+        ids = git.index_blobs(git_root)
+        sizes = git.blob_sizes(git_root, [blob for _, blob in ids])
+        self._blobs: dict[Path, tuple[str, int]] = {path: (b, sizes[b]) for path, b in ids}
 
     def size(self, path: Path) -> int | None:
         entry = self._blobs.get(path)
@@ -80,17 +56,6 @@ class Index:
     def head(self, path: Path, limit: int) -> bytes:
         blob, size = self._blobs[path]
         if size <= MAX_WHOLE_READ:
-            return git(self.root, "cat-file", "blob", blob)[:limit]
-        try:  # a large blob: read its start only
-            with subprocess.Popen(
-                ["git", "cat-file", "blob", blob],
-                cwd=self.root,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-            ) as proc:
-                assert proc.stdout is not None
-                data = proc.stdout.read(limit)
-                proc.kill()
-        except OSError as exc:
-            raise CavoriteError(f"cannot run git: {exc}") from exc
-        return data
+            return git.blob(self.root, blob)[:limit]
+        # a large blob: read its start only
+        return git.blob_head(self.root, blob, limit)

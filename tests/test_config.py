@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ from cavorite_py import config as configmod
 from cavorite_py.config import Config
 from cavorite_py.errors import ConfigError
 from cavorite_py.fsutil import TMP_MARK
+from tests.fixtures.repos import git
 
 # exactly what the Go tool writes: json.MarshalIndent(config, "", " "), no final newline
 GO_CONFIG = """{
@@ -269,3 +272,65 @@ def test_save_where_the_config_directory_is_a_file_is_a_config_error(tmp_path: P
         configmod.save(tmp_path, Config("localstore", {"backend_address": "x"}))
     assert info.value.exit_code == 2
     assert (tmp_path / ".cavorite").read_text() == "not a directory"
+
+
+# --------------------------------------------------------------------- bounds
+
+
+def test_a_config_over_the_cap_is_refused_unread(tmp_path: Path) -> None:
+    path = write_config(tmp_path, json.dumps(config_dict()))
+    # a sparse file of 2 GB: read whole, it would take that much memory
+    with open(path, "r+b") as f:
+        f.truncate(2 * 1024**3)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ConfigError, match=r"larger than 1048576 bytes, so not a config"):
+            configmod.load(tmp_path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * configmod.MAX_CONFIG_BYTES
+
+
+def test_a_config_at_the_cap_loads(tmp_path: Path) -> None:
+    text = json.dumps(config_dict())
+    write_config(tmp_path, text + " " * (configmod.MAX_CONFIG_BYTES - len(text)))
+    assert configmod.load(tmp_path).store_type == "localstore"
+
+
+def test_a_fifo_in_place_of_the_config_is_refused_without_blocking(tmp_path: Path) -> None:
+    path = configmod.config_path(tmp_path)
+    path.parent.mkdir()
+    os.mkfifo(path)
+    with pytest.raises(ConfigError, match="is not a regular file"):
+        configmod.load(tmp_path)
+
+
+# --------------------------------------------------------------------- one config per repository
+
+
+def test_a_nested_config_in_a_git_work_tree_is_ignored_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    git(tmp_path, "init", "-q")
+    write_config(tmp_path, json.dumps(config_dict()))
+    inner = tmp_path / "vendor" / "other"
+    write_config(inner, json.dumps(config_dict()))
+    with caplog.at_level("WARNING", logger="cavorite_py.config"):
+        assert configmod.find_root(inner / "deeper") == tmp_path
+        assert configmod.find_root(inner) == tmp_path
+    warnings = [r.getMessage() for r in caplog.records]
+    # once per process, naming the ignored file and the one used
+    assert warnings == [
+        f"ignoring {configmod.config_path(inner)}: only the repository's own configuration, "
+        f"{configmod.config_path(tmp_path)}, is used"
+    ]
+
+
+def test_a_config_above_the_git_work_tree_does_not_govern_it(tmp_path: Path) -> None:
+    write_config(tmp_path, json.dumps(config_dict()))
+    repo = tmp_path / "checkout"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    write_config(repo / "sub", json.dumps(config_dict()))
+    assert configmod.find_root(repo / "sub") == repo / "sub"

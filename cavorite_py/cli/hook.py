@@ -6,8 +6,7 @@ from pathlib import Path
 
 import typer
 
-from .. import hookscript
-from ..precommit import git_root
+from .. import git, hookscript
 from ..repo import Repo, check_commit
 from ..workspace import Workspace
 from . import options
@@ -53,7 +52,7 @@ def install_hook(
 ) -> int:
     """Install a plain git pre-commit hook that runs `cavorite check --staged`."""
     with Repo.find() as repo:
-        hook, moved = hookscript.install(git_root(repo.root), chain)
+        hook, moved = hookscript.install(git.toplevel(repo.root), chain)
     if moved:
         typer.echo(f"moved the existing hook to {moved}; it runs first")
     typer.echo(f"installed {hook}")

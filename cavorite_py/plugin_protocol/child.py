@@ -5,6 +5,10 @@ Two daemon threads read the child's stdout (into a queue, so that a read can tim
 stderr (into the ``cavorite_py.plugin`` log, keeping the last lines for error messages). On POSIX
 the child leads its own process group: a Ctrl-C in the terminal reaches only cavorite, which then
 stops the child and anything it started, by group.
+
+A plugin starts with ``PYTHONSAFEPATH=1`` in its environment: a Python plugin (3.11 or later)
+then imports nothing from its own directory, so the file the user allowed (and pinned) is all
+of the repository's code it runs; a module planted beside it later is not imported.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ MAX_LINE = 32 * 1024 * 1024
 """The longest line a plugin may send; a longer one is a protocol violation."""
 
 _STDERR_TAIL = 20
+ISOLATION = {"PYTHONSAFEPATH": "1"}
+"""Added to a plugin's environment: Python puts no script directory on ``sys.path``."""
 _POSIX = os.name == "posix"
 
 
@@ -54,6 +60,7 @@ class Child:
         self.process = subprocess.Popen(
             list(argv),
             cwd=cwd,
+            env={**os.environ, **ISOLATION},
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -27,6 +27,7 @@ from typing import BinaryIO, ClassVar
 
 from .. import consent
 from ..errors import CavoriteError, ConfigError, PluginError
+from ..fsutil import which
 from ..plugin_protocol import Session
 from ._addresses import redact, seconds_option
 from .base import ObjectInfo, Progress, Store, StoreSettings, expect_size
@@ -180,7 +181,7 @@ def locate(settings: StoreSettings) -> Path:
         )
     expanded = os.path.expanduser(address)
     if "/" not in expanded and os.sep not in expanded:
-        found = shutil.which(expanded)
+        found = which(expanded)
         if found is None:
             raise ConfigError(
                 f"plugin_address {address!r}: no such program on PATH; give its path instead "

@@ -7,12 +7,14 @@ did not write (``--chain`` moves such a hook aside and runs it first) and honour
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import stat
 from pathlib import Path
 
 import pytest
 
+from cavorite_py import hookscript
 from tests.e2e.support import binary, commit_count, committed, run_git, set_options, write
 from tests.fixtures.repos import Cavorite, git
 
@@ -333,3 +335,61 @@ def test_hook_in_a_cavorite_repository_below_the_git_top_level(
 
     code, out = commit(git_repo, cli_env, "README.txt", "assets/.cavorite/config")
     assert code == 0, out
+
+
+# --------------------------------------------------------------------- no code from the work tree
+
+PLANTED_MAIN = """import pathlib
+pathlib.Path({marker!r}).write_text("repository code ran")
+"""
+
+
+@pytest.mark.parametrize("form", ["console script", "python -I"])
+def test_the_hook_runs_no_cavorite_py_committed_to_the_repository(
+    repo: Path, cavorite: Cavorite, cli_env: dict[str, str], tmp_path: Path, form: str
+) -> None:
+    # git runs hooks from the work tree's top level: a `python -m cavorite_py` there would
+    # import this committed package instead of the installed one
+    marker = tmp_path / "planted-code-ran"
+    write(repo, "cavorite_py/__init__.py", b"")
+    write(repo, "cavorite_py/__main__.py", PLANTED_MAIN.format(marker=str(marker)).encode())
+    git(repo, "add", "cavorite_py")
+    git(repo, "commit", "-q", "--no-verify", "-m", "a package of the same name")
+    if form == "console script":
+        install(cavorite, repo)
+        assert hookscript.installed_script() is not None
+    else:
+        hookscript.install(repo, argv=[hookscript.interpreter(), "-I", "-m", "cavorite_py"])
+    git_exe = shutil.which("git")
+    assert git_exe is not None
+    env = {**cli_env, "PATH": os.path.dirname(git_exe) + os.pathsep + "/bin"}
+    assert shutil.which("cavorite", path=env["PATH"]) is None
+    write(repo, "bin.dat", binary("bin"))
+
+    code, out = commit(repo, env, "bin.dat")
+    assert not marker.exists(), "the hook ran code from the work tree"
+    assert code == 1, out
+    assert "bin.dat is a binary file and is not tracked by cavorite" in out
+
+
+def test_the_hook_names_its_program_by_absolute_path(repo: Path, cavorite: Cavorite) -> None:
+    install(cavorite, repo)
+    text = (repo / ".git" / "hooks" / "pre-commit").read_text()
+    runs = [line for line in text.splitlines() if line.startswith("exec ")]
+    assert len(runs) == 1
+    program = shlex.split(runs[0])[1]
+    assert os.path.isabs(program)
+    assert "command -v" not in text
+
+
+def test_a_hook_whose_program_is_gone_says_how_to_fix_it(
+    repo: Path, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    gone = tmp_path / "uninstalled" / "cavorite"
+    hookscript.install(repo, argv=[str(gone)])
+    write(repo, "notes.txt", b"text\n")
+
+    code, out = commit(repo, cli_env, "notes.txt")
+    assert code == 1, out
+    assert f"cavorite: the program this hook runs is gone: {gone}" in out
+    assert "fix: run 'cavorite install-hook' again" in out
