@@ -15,7 +15,7 @@ import pytest
 from cavorite_py import metadata
 from cavorite_py.errors import MetadataError
 from cavorite_py.metadata import Metadata
-from cavorite_py.state import RACY_NS, SCHEMA_VERSION, StateCache
+from cavorite_py.state import RACY_NS, SCHEMA_VERSION, StateDB
 from cavorite_py.stores.base import ObjectInfo
 
 SHA_A = "a" * 64
@@ -52,8 +52,8 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
 
 def remembered(root: Path, cfile: Path) -> Metadata:
     """Read ``cfile`` through a fresh cache and save what it learnt, as one run does."""
-    cache = StateCache(root)
-    meta = cache.metadata(cfile)
+    cache = StateDB(root)
+    meta = cache.cfile(cfile)
     cache.close()
     return meta
 
@@ -198,13 +198,13 @@ STORE = "s3://bucket/prefix"
 
 
 def stored(root: Path, key: str, listed: ObjectInfo) -> str | None:
-    with contextlib.closing(StateCache(root)) as cache:
-        return cache.stored_sha256(STORE, key, listed)
+    with contextlib.closing(StateDB(root)) as cache:
+        return cache.object_sha256(STORE, key, listed)
 
 
 def remember(root: Path, key: str, info: ObjectInfo) -> None:
-    with contextlib.closing(StateCache(root)) as cache:
-        cache.remember_stored(STORE, key, info)
+    with contextlib.closing(StateDB(root)) as cache:
+        cache.remember_object(STORE, key, info)
 
 
 def test_a_stored_objects_sha256_is_known_only_at_the_same_version_and_size(root: Path) -> None:
@@ -214,8 +214,8 @@ def test_a_stored_objects_sha256_is_known_only_at_the_same_version_and_size(root
     assert stored(root, "a.bin", ObjectInfo(4, None, '"etag-1"')) is None
     assert stored(root, "a.bin", ObjectInfo(3, None, None)) is None  # a listing without ETags
     assert stored(root, "b.bin", ObjectInfo(3, None, '"etag-1"')) is None
-    with contextlib.closing(StateCache(root)) as cache:  # another store, same key
-        assert cache.stored_sha256("s3://other", "a.bin", ObjectInfo(3, None, '"etag-1"')) is None
+    with contextlib.closing(StateDB(root)) as cache:  # another store, same key
+        assert cache.object_sha256("s3://other", "a.bin", ObjectInfo(3, None, '"etag-1"')) is None
 
 
 def test_only_a_version_with_a_valid_sha256_is_remembered(root: Path) -> None:
@@ -255,7 +255,7 @@ def test_an_entry_sqlite_cannot_hold_is_left_out_and_the_others_kept(root: Path)
     huge = os.stat_result(
         (real.st_mode, 2**64 - 1, real.st_dev, 1, 0, 0, 3, 0, 0, 0, 0.0, 0.0, 0.0, 1, 1, 1)
     )
-    with contextlib.closing(StateCache(root)) as cache:
+    with contextlib.closing(StateDB(root)) as cache:
         cache.remember(root / "a.bin", real, SHA_A)
         cache.remember(root / "b.bin", huge, SHA_B)
     with contextlib.closing(sqlite3.connect(root / ".cavorite" / "state.db")) as db:
