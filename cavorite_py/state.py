@@ -2,25 +2,20 @@
 against the file's size, times and inode; and what each stored object held at the version the
 store gave it.
 
-It lives in ``.cavorite/state.db`` (SQLite, ignored by git) and only saves work: an entry is
-used only when the file's size, mtime, ctime, inode and device are all unchanged, and only if the
-file was last modified clearly before it was read (a file written in the same clock tick as
-its reading could change without its mtime moving). A damaged or unreadable cache is thrown
-away and rebuilt, never trusted; so is one holding anything but the tables below (a committed
-``state.db`` could hold views or triggers that run on every query); a cfile's remembered content
-is validated again when loaded. A stored object's sha256 is remembered only against the store's
-own version tag of it (S3's ETag), which the store changes whenever the object is written again.
+It only saves work: an entry is used only when the file's size, mtime, ctime, inode and device
+are all unchanged, and only if the file was last modified clearly before it was read (a file
+written in the same clock tick as its reading could change without its mtime moving). Its file
+(:mod:`cavorite_py.statefile`) is rebuilt, never trusted, when damaged or not ours; a cfile's
+remembered content is validated again when loaded. A stored object's sha256 is remembered only
+against the store's own version tag of it (S3's ETag), which the store changes whenever the
+object is written again.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import json
-import logging
 import os
 import re
-import sqlite3
 import stat as statmod
 import threading
 import time
@@ -34,38 +29,14 @@ from .errors import CavoriteError
 from .fsutil import relative_posix
 from .hashing import hash_file
 from .metadata import Metadata
+from .statefile import STATE_NAME, Row, StateFile
 from .stores.base import ObjectInfo
 
-log = logging.getLogger(__name__)
-
-STATE_NAME = "state.db"
-SCHEMA_VERSION = 2
 RACY_NS = 200_000_000
 """a file modified less than this before it was hashed is hashed again next time"""
-READ_WAIT = 2.0
-"""seconds a read waits for another run's lock on the cache before doing without it"""
-WRITE_WAIT = 5.0
-"""seconds a write waits for another run's lock before leaving the cache as it is"""
-
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _STAT = "path, size, mtime_ns, ctime_ns, ino, dev"
-_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS hashes (
-    path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER,
-    ino INTEGER, dev INTEGER, hashed_ns INTEGER, sha256 TEXT
-)""",
-    """CREATE TABLE IF NOT EXISTS cfiles (
-    path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER,
-    ino INTEGER, dev INTEGER, read_ns INTEGER,
-    name TEXT, checksum TEXT, date_modified TEXT, object_size INTEGER, extra TEXT
-)""",
-    """CREATE TABLE IF NOT EXISTS objects (
-    store TEXT, key TEXT, version TEXT, size INTEGER, sha256 TEXT, PRIMARY KEY (store, key)
-)""",
-)
-
 Signature = tuple[int, int, int, int, int]
-Row = tuple[object, ...]
 
 
 def signature(st: os.stat_result) -> Signature:
@@ -163,6 +134,7 @@ class StateDB:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.path = root / CONFIG_DIR / STATE_NAME
+        self._file = StateFile(self.path)
         self._lock = threading.Lock()
         self._hashes = _Table("hashes", f"{_STAT}, hashed_ns, sha256", _hash_row, _stat_row)
         self._cfiles = _Table(
@@ -268,112 +240,17 @@ class StateDB:
     # ----------------------------------------------------------------- storage
 
     def _query(self, table: _Table[K, V]) -> list[Row]:
-        """Every row of ``table``; none from a cache that is busy, damaged or not ours."""
-        if self._foreign():
-            log.info("state cache %s is not a regular file; not used", self.path)
-            self._discard()
-            return []
-        if not self.path.exists():
-            return []
-        try:
-            with contextlib.closing(sqlite3.connect(self.path, timeout=READ_WAIT)) as db:
-                if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-                    raise sqlite3.DatabaseError("unknown schema version")
-                _check_schema(db)
-                query = f"SELECT {table.columns} FROM {table.name}"
-                rows: list[Row] = db.execute(query).fetchall()
-                return rows
-        except sqlite3.Error as exc:
-            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-                # another run is writing it: do without it this time, leave its file alone
-                log.info("state cache busy; not used this time")
-                return []
-            if isinstance(exc, sqlite3.OperationalError) and "no such table" in str(exc):
-                # written by an earlier version: the table comes with the next write
-                return []
-            log.info("state cache %s unusable (%s); rebuilding it", self.path, exc)
-            self._discard()
-            return []
-
-    def _foreign(self) -> bool:
-        """Whether something other than a regular file is at the cache's path: through a link
-        (say, one committed in a hostile repository) SQLite would create or write any file."""
-        try:
-            return not statmod.S_ISREG(os.lstat(self.path).st_mode)
-        except FileNotFoundError:
-            return False
-
-    def _discard(self) -> None:
-        for suffix in ("", "-journal", "-wal", "-shm"):
-            with contextlib.suppress(OSError):
-                os.unlink(f"{self.path}{suffix}")
+        return self._file.read(table.name, table.columns)
 
     def flush(self) -> None:
         """Write what was learnt. A cache that cannot be written is skipped, never an error."""
         with self._lock:
             rows = {t.name: t.take() for t in (self._hashes, self._cfiles, self._objects)}
-        if not any(rows.values()) or not self.path.parent.is_dir():
-            return
-        rows = {table: [r for r in values if _storable(r)] for table, values in rows.items()}
-        try:
-            self._write(rows)
-        except sqlite3.DatabaseError as exc:
-            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-                log.info("state cache busy; not updated this time")
-                return
-            log.info("state cache %s damaged (%s); rebuilding it", self.path, exc)
-            self._discard()
-            with contextlib.suppress(sqlite3.Error):
-                self._write(rows)
-
-    def _write(self, rows: dict[str, list[Row]]) -> None:
-        if self._foreign():
-            self._discard()
-            # e.g. a directory: leave it, do without a cache
-            if self._foreign():
-                return
-        ensure_ignored(self.path.parent)
-        with contextlib.closing(sqlite3.connect(self.path, timeout=WRITE_WAIT)) as db, db:
-            _check_schema(db)
-            for statement in _SCHEMA:
-                db.execute(statement)
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            for table, values in rows.items():
-                if values:
-                    marks = ",".join("?" * len(values[0]))
-                    db.executemany(f"INSERT OR REPLACE INTO {table} VALUES ({marks})", values)
+        if any(rows.values()):
+            self._file.write(rows)
 
     def close(self) -> None:
         self.flush()
-
-
-# --------------------------------------------------------------------- schema
-
-
-def _squeezed(sql: object) -> object:
-    """A statement of ``sqlite_master`` without its white space (None stays None)."""
-    return "".join(sql.split()) if isinstance(sql, str) else sql
-
-
-@functools.cache
-def _expected_schema() -> frozenset[Row]:
-    """``sqlite_master`` of a cache this version writes, as :func:`_check_schema` compares it."""
-    with contextlib.closing(sqlite3.connect(":memory:")) as db:
-        for statement in _SCHEMA:
-            db.execute(statement)
-        return frozenset(_schema_of(db))
-
-
-def _schema_of(db: sqlite3.Connection) -> list[Row]:
-    rows = db.execute("SELECT type, name, tbl_name, sql FROM sqlite_master").fetchall()
-    return [(kind, name, table, _squeezed(sql)) for kind, name, table, sql in rows]
-
-
-def _check_schema(db: sqlite3.Connection) -> None:
-    """Refuse a database holding anything but this cache's tables (an earlier version's cache
-    may lack one): a view, a trigger or a table of another shape would run or answer instead."""
-    if not set(_schema_of(db)) <= _expected_schema():
-        raise sqlite3.DatabaseError("unexpected schema")
 
 
 # --------------------------------------------------------------------- rows
@@ -441,20 +318,3 @@ def _cfile_values(path: str, entry: tuple[Signature, int, Metadata]) -> Row:
 
 def _join(where: tuple[str, str], what: tuple[str, int, str]) -> Row:
     return (*where, *what)
-
-
-_INT64 = range(-(2**63), 2**63)
-
-
-def _storable(row: Row) -> bool:
-    """Whether SQLite can hold every value of ``row`` (its integers are 64-bit)."""
-    return all(v in _INT64 for v in row if isinstance(v, int))
-
-
-def ensure_ignored(config_dir: Path) -> None:
-    """Keep the cache out of version control with a .gitignore inside ``.cavorite/``."""
-    ignore = config_dir / ".gitignore"
-    # a link, even dangling, is not written through
-    if not os.path.lexists(ignore):
-        with contextlib.suppress(OSError):
-            ignore.write_text(f"# local state of cavorite-py, never committed\n{STATE_NAME}*\n")

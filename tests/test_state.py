@@ -17,7 +17,8 @@ import pytest
 from cavorite_py import metadata
 from cavorite_py.errors import MetadataError
 from cavorite_py.metadata import Metadata
-from cavorite_py.state import RACY_NS, SCHEMA_VERSION, StateDB
+from cavorite_py.state import RACY_NS, StateDB
+from cavorite_py.statefile import SCHEMA_VERSION
 from cavorite_py.stores.base import ObjectInfo
 
 SHA_A = "a" * 64

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from cavorite_py.state import SCHEMA_VERSION
+from cavorite_py.statefile import SCHEMA_VERSION
 from tests.fixtures.repos import Cavorite, CliResult
 
 from .conftest import GOOD
@@ -108,7 +108,7 @@ class QuickLockCavorite(Cavorite):
     a tenth of a second, so that a test of a locked cache does not wait them out."""
 
     LAUNCHER = (
-        "import cavorite_py.state as s; s.READ_WAIT = s.WRITE_WAIT = 0.1; "
+        "import cavorite_py.statefile as s; s.READ_WAIT = s.WRITE_WAIT = 0.1; "
         "from cavorite_py.__main__ import main; main()"
     )
 
