@@ -19,9 +19,9 @@ from pathlib import Path
 
 from . import metadata
 from .config import CONFIG_DIR, Config, governing_root
-from .engine import stored_matches
 from .errors import CavoriteError
 from .metadata import MAX_CFILE_BYTES
+from .remote import Match, match
 from .results import FileResult, Outcome, Report
 from .sources import Source, WorkingTree
 from .stores.base import Store
@@ -182,7 +182,7 @@ class Guard:
             return Refusal(
                 cfile, f"{shown} points at object {meta.name!r}, which is not in the store", upload
             )
-        if stored_matches(info, meta.size, meta.checksum) is False:
+        if match(info, meta.size, meta.checksum) is Match.DIFFERENT:
             return Refusal(
                 cfile,
                 f"{shown}: the store's object {meta.name!r} holds different content",

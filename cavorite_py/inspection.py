@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import metadata
-from .engine import Hasher, StoreWatch, measure, stored_matches
 from .errors import CavoriteError, NotAttempted, StoreError
 from .fsutil import is_temp_name
 from .git import visible_files
@@ -22,7 +21,10 @@ from .gitignore import in_git_work_tree
 from .guard import GuardSettings, read_head, reason_to_track
 from .metadata import Metadata
 from .parallel import bounded_map
+from .remote import Match, match, measure
 from .results import FileResult, Outcome, Report
+from .run import StoreWatch
+from .state import StateCache
 from .stores.base import Store
 from .workspace import SKIP_DIRS, Workspace
 
@@ -32,14 +34,14 @@ class Inspector:
     """Looks at artifacts and objects; never changes anything."""
 
     workspace: Workspace
-    hasher: Hasher
+    cache: StateCache
 
     def local(self, cfile: Path) -> FileResult:
         """up-to-date, missing or modified (failed for a cfile that cannot be read)."""
         ws = self.workspace
         artifact = ws.artifact_for(cfile)
         try:
-            meta = self.hasher.metadata(cfile)
+            meta = self.cache.cfile(cfile)
         except CavoriteError as exc:
             return FileResult(artifact, Outcome.FAILED, error=exc)
         try:
@@ -49,7 +51,7 @@ class Inspector:
         if not statmod.S_ISREG(st.st_mode):
             return _result(artifact, meta, Outcome.MODIFIED, "not a regular file")
         try:
-            same = self.hasher.sha256(artifact, st) == meta.checksum
+            same = self.cache.file_sha256(artifact, st) == meta.checksum
         except OSError as exc:
             return FileResult(artifact, Outcome.FAILED, error=_unreadable(ws, artifact, exc))
         return _result(artifact, meta, Outcome.UP_TO_DATE if same else Outcome.MODIFIED)
@@ -99,7 +101,7 @@ class Inspector:
                 info = measure(store, meta.name)
         except StoreError as exc:
             return FileResult(artifact, Outcome.FAILED, error=exc)
-        if not stored_matches(info, meta.size, meta.checksum):
+        if match(info, meta.size, meta.checksum) is not Match.SAME:
             detail = f"sha256 {info.sha256}" if sized else f"size {info.size}"
             return _result(artifact, meta, Outcome.STORE_DIFFERS, detail)
         return _result(artifact, meta, Outcome.STORED)

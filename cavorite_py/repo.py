@@ -25,7 +25,7 @@ from .guard import Guard, GuardSettings, Refusal, group_by_root
 from .inspection import Inspector
 from .results import NullObserver, Observer, Report
 from .sources import Index, Source, WorkingTree
-from .state import StateCache
+from .state import StateDB
 from .stores import registry
 from .stores.base import Store, StoreSettings
 from .workspace import Workspace
@@ -41,7 +41,7 @@ class Repo:
         self.config = config
         self.workspace = Workspace(self.root, config.extension, config.key_prefix)
         self._store: Store | None = None
-        self.state = StateCache(self.root)
+        self.state = StateDB(self.root)
 
     @classmethod
     def find(cls, start: str | Path | None = None) -> Repo:
@@ -77,13 +77,15 @@ class Repo:
 
     # ----------------------------------------------------------------- commands
 
-    def engine(self, jobs: int | None = None, observer: Observer | None = None) -> Engine:
+    def _jobs(self, jobs: int | None) -> int | None:
+        """Files in flight at once: ``jobs``, else the config's; None: the store's default."""
         if jobs is not None and jobs < 1:
             raise UsageError("--jobs must be at least 1")
-        jobs = jobs or self.config.int_option("jobs", minimum=1)  # None: the store's default
-        return Engine(
-            self.workspace, lambda: self.store, jobs, observer or NullObserver(), self.state
-        )
+        return jobs or self.config.int_option("jobs", minimum=1)
+
+    def engine(self, jobs: int | None = None, observer: Observer | None = None) -> Engine:
+        observer = observer or NullObserver()
+        return Engine(self.workspace, lambda: self.store, self._jobs(jobs), observer, self.state)
 
     def upload(
         self,
@@ -95,26 +97,33 @@ class Repo:
         update_gitignore: bool | None = None,
         cwd: Path | None = None,
     ) -> Report:
-        """Upload files (and every file under directories); write their cfiles."""
+        """Upload files (and every file under directories); write their cfiles; in a git work
+        tree, make git ignore the artifacts uploaded."""
         targets = selection.upload_targets(self.workspace, paths, cwd)
         engine = self.engine(jobs, observer)
         if update_gitignore is None:
             update_gitignore = self.config.bool_option("gitignore", True)
-        if update_gitignore and gitignore.in_git_work_tree(self.root):
-            ws = self.workspace
+        in_git = update_gitignore and gitignore.in_git_work_tree(self.root)
+        report = engine.upload(targets, force)
+        done = [r.path for r in report.results if not r.failed]
+        if in_git and done:
+            try:
+                self._ignore(done)
+            except CavoriteError as exc:
+                # the uploads stand; say what is left to do
+                report.warnings.append(str(exc))
+        return report
 
-            def ignore(done: Sequence[Path]) -> None:
-                try:
-                    gitignore.ignore(self.root, map(ws.relative, done))
-                except OSError as exc:
-                    failed = exc.filename or self.root / ".gitignore"
-                    raise CavoriteError(
-                        f"uploaded, but could not update {failed}: "
-                        f"{exc.strerror or exc}; add the artifacts to it by hand"
-                    ) from exc
-
-            engine.on_uploaded = ignore
-        return engine.upload(targets, force)
+    def _ignore(self, artifacts: Sequence[Path]) -> None:
+        """Make git ignore uploaded artifacts (each directory's .gitignore)."""
+        try:
+            gitignore.ignore(self.root, map(self.workspace.relative, artifacts))
+        except OSError as exc:
+            failed = exc.filename or self.root / ".gitignore"
+            raise CavoriteError(
+                f"uploaded, but could not update {failed}: "
+                f"{exc.strerror or exc}; add the artifacts to it by hand"
+            ) from exc
 
     def retrieve(
         self,
@@ -161,13 +170,7 @@ class Repo:
             raise UsageError("nothing to verify: choose local files, the store, or both")
         cfiles = selection.retrieve_targets(self.workspace, targets, cwd)
         store = self.store if remote else None
-        if jobs is not None and jobs < 1:
-            raise UsageError("--jobs must be at least 1")
-        jobs = (
-            jobs
-            or self.config.int_option("jobs", minimum=1)
-            or (store.default_jobs if store else 1)
-        )
+        jobs = self._jobs(jobs) or (store.default_jobs if store else 1)
         return Inspector(self.workspace, self.state).verify(cfiles, store, jobs, local)
 
     def check(

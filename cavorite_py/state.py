@@ -2,29 +2,26 @@
 against the file's size, times and inode; and what each stored object held at the version the
 store gave it.
 
-It lives in ``.cavorite/state.db`` (SQLite, ignored by git) and only saves work: an entry is
-used only when the file's size, mtime, ctime, inode and device are all unchanged, and only if the
-file was last modified clearly before it was read (a file written in the same clock tick as
-its reading could change without its mtime moving). A damaged or unreadable cache is thrown
-away and rebuilt, never trusted; a cfile's remembered content is validated again when loaded.
-A stored object's sha256 is remembered only against the store's own version tag of it (S3's
-ETag), which the store changes whenever the object is written again.
+It only saves work: an entry is used only when the file's size, mtime, ctime, inode and device
+are all unchanged, and only if the file was last modified clearly before it was read (a file
+written in the same clock tick as its reading could change without its mtime moving). Its file
+(:mod:`cavorite_py.statefile`) is rebuilt, never trusted, when damaged or not ours; a cfile's
+remembered content is validated again when loaded. A stored object's sha256 is remembered only
+against the store's own version tag of it (S3's ETag), which the store changes whenever the
+object is written again.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
 import os
 import re
-import sqlite3
 import stat as statmod
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import cast
+from typing import Generic, Protocol, TypeVar, cast
 
 from . import metadata
 from .config import CONFIG_DIR
@@ -32,37 +29,13 @@ from .errors import CavoriteError
 from .fsutil import relative_posix
 from .hashing import hash_file
 from .metadata import Metadata
+from .statefile import STATE_NAME, Row, StateFile
 from .stores.base import ObjectInfo
 
-log = logging.getLogger(__name__)
-
-STATE_NAME = "state.db"
-SCHEMA_VERSION = 2
 RACY_NS = 200_000_000
 """a file modified less than this before it was hashed is hashed again next time"""
-
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _STAT = "path, size, mtime_ns, ctime_ns, ino, dev"
-_COLUMNS = {
-    "hashes": f"{_STAT}, hashed_ns, sha256",
-    "cfiles": f"{_STAT}, read_ns, name, checksum, date_modified, object_size, extra",
-    "objects": "store, key, version, size, sha256",
-}
-_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS hashes (
-    path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER,
-    ino INTEGER, dev INTEGER, hashed_ns INTEGER, sha256 TEXT
-)""",
-    """CREATE TABLE IF NOT EXISTS cfiles (
-    path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER,
-    ino INTEGER, dev INTEGER, read_ns INTEGER,
-    name TEXT, checksum TEXT, date_modified TEXT, object_size INTEGER, extra TEXT
-)""",
-    """CREATE TABLE IF NOT EXISTS objects (
-    store TEXT, key TEXT, version TEXT, size INTEGER, sha256 TEXT, PRIMARY KEY (store, key)
-)""",
-)
-
 Signature = tuple[int, int, int, int, int]
 
 
@@ -70,46 +43,132 @@ def signature(st: os.stat_result) -> Signature:
     return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
 
 
-class StateCache:
-    """A :class:`~cavorite_py.engine.Hasher` that remembers. Thread-safe; writes on ``close``."""
+class StateCache(Protocol):
+    """What is known of files and stored objects without reading them again: a file's sha256,
+    a cfile's content, and the sha256 a stored object held at a version its store gave it."""
+
+    def file_sha256(self, path: Path, st: os.stat_result) -> str:
+        """The sha256 of the file with this stat: remembered, else read and hashed now."""
+
+    def lookup(self, path: Path, st: os.stat_result) -> str | None:
+        """The sha256 if known without reading the file, else None."""
+
+    def remember(self, path: Path, st: os.stat_result, sha256: str) -> None:
+        """The file with this stat holds content of this sha256 (say, just downloaded)."""
+
+    def cfile(self, cfile: Path) -> Metadata:
+        """The cfile's validated content, as :func:`metadata.read` gives it."""
+
+    def object_sha256(self, store: str, key: str, listed: ObjectInfo) -> str | None:
+        """The sha256 of ``key`` if it was seen at the version and size ``listed`` shows."""
+
+    def remember_object(self, store: str, key: str, info: ObjectInfo) -> None:
+        """``key`` held content of this sha256 at this version, if both are known."""
+
+
+class NoStateCache:
+    """Knows nothing: reads and hashes every time."""
+
+    def file_sha256(self, path: Path, st: os.stat_result) -> str:
+        return hash_file(path)[0]
+
+    def lookup(self, path: Path, st: os.stat_result) -> str | None:
+        return None
+
+    def remember(self, path: Path, st: os.stat_result, sha256: str) -> None:
+        pass
+
+    def cfile(self, cfile: Path) -> Metadata:
+        return metadata.read(cfile)
+
+    def object_sha256(self, store: str, key: str, listed: ObjectInfo) -> str | None:
+        return None
+
+    def remember_object(self, store: str, key: str, info: ObjectInfo) -> None:
+        pass
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class _Table(Generic[K, V]):
+    """One table of the cache: its rows as loaded from the file on first use, and the entries
+    learnt since, which ``flush`` writes. Its callers hold the cache's lock."""
+
+    def __init__(
+        self,
+        name: str,
+        columns: str,
+        decode: Callable[[Row], tuple[K, V] | None],
+        encode: Callable[[K, V], Row],
+    ) -> None:
+        self.name = name
+        self.columns = columns
+        self._decode = decode
+        self._encode = encode
+        self._loaded: dict[K, V] | None = None
+        self._pending: dict[K, V] = {}
+
+    def entries(self, query: Callable[[_Table[K, V]], list[Row]]) -> dict[K, V]:
+        """Every entry, the file's rows read with ``query`` the first time; invalid rows (not
+        what this cache writes) are left out."""
+        if self._loaded is None:
+            self._loaded = dict(e for e in map(self._decode, query(self)) if e is not None)
+        return self._loaded
+
+    def put(self, key: K, value: V) -> None:
+        self._pending[key] = value
+        if self._loaded is not None:
+            self._loaded[key] = value
+
+    def take(self) -> list[Row]:
+        """The rows learnt since the last call, to be written."""
+        pending, self._pending = self._pending, {}
+        return [self._encode(key, value) for key, value in pending.items()]
+
+
+class StateDB:
+    """The :class:`StateCache` kept in ``.cavorite/state.db``. Thread-safe; writes on ``close``."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.path = root / CONFIG_DIR / STATE_NAME
+        self._file = StateFile(self.path)
         self._lock = threading.Lock()
-        self._known: dict[str, tuple[Signature, int, str]] | None = None
-        self._pending: dict[str, tuple[Signature, int, str]] = {}
-        self._cfiles: dict[str, tuple[Signature, int, Metadata]] | None = None
-        self._pending_cfiles: dict[str, tuple[Signature, int, Metadata]] = {}
-        self._objects: dict[tuple[str, str], tuple[str, int, str]] | None = None
-        self._pending_objects: dict[tuple[str, str], tuple[str, int, str]] = {}
+        self._hashes = _Table("hashes", f"{_STAT}, hashed_ns, sha256", _hash_row, _stat_row)
+        self._cfiles = _Table(
+            "cfiles",
+            f"{_STAT}, read_ns, name, checksum, date_modified, object_size, extra",
+            _cfile_row,
+            _cfile_values,
+        )
+        self._objects = _Table("objects", "store, key, version, size, sha256", _object_row, _join)
         self.hits = 0
         self.misses = 0
 
-    # ----------------------------------------------------------------- Hasher
+    # ----------------------------------------------------------------- StateCache
 
-    def sha256(self, path: Path, st: os.stat_result) -> str:
+    def file_sha256(self, path: Path, st: os.stat_result) -> str:
         rel = self._rel(path)
-        entry = self._entries().get(rel) if rel is not None else None
-        if entry is not None and _trusted(entry, st):
+        if rel is not None and (known := self._trusted(self._hashes, rel, st)) is not None:
             self.hits += 1
-            return entry[2]
+            return known
         started = time.time_ns()
         sha = hash_file(path)[0]
         self.misses += 1
-        self._record(rel, st, sha, started)
+        self._put(self._hashes, rel, (signature(st), started, sha))
         return sha
-
-    def remember(self, path: Path, st: os.stat_result, sha256: str) -> None:
-        self._record(self._rel(path), st, sha256, time.time_ns())
 
     def lookup(self, path: Path, st: os.stat_result) -> str | None:
         """The remembered sha256 if it can be trusted for this stat, without hashing."""
         rel = self._rel(path)
-        entry = self._entries().get(rel) if rel is not None else None
-        return entry[2] if entry is not None and _trusted(entry, st) else None
+        return self._trusted(self._hashes, rel, st) if rel is not None else None
 
-    def metadata(self, cfile: Path) -> Metadata:
+    def remember(self, path: Path, st: os.stat_result, sha256: str) -> None:
+        self._put(self._hashes, self._rel(path), (signature(st), time.time_ns(), sha256))
+
+    def cfile(self, cfile: Path) -> Metadata:
         """The cfile's content (see :func:`metadata.read`), without reading the file when it is
         unchanged since it was last read."""
         rel = self._rel(cfile)
@@ -117,42 +176,52 @@ class StateCache:
             try:
                 st = os.lstat(cfile)
             except OSError:
-                pass  # metadata.read says what is wrong
+                # metadata.read says what is wrong
+                pass
             else:
-                entry = self._cfile_entries().get(rel)
-                if entry is not None and statmod.S_ISREG(st.st_mode) and _trusted(entry, st):
-                    return entry[2]
+                known = self._trusted(self._cfiles, rel, st)
+                if known is not None and statmod.S_ISREG(st.st_mode):
+                    return known
         started = time.time_ns()
         meta, st = metadata.read_with_stat(cfile)
-        if rel is not None:
-            with self._lock:
-                value = (signature(st), started, meta)
-                self._pending_cfiles[rel] = value
-                if self._cfiles is not None:
-                    self._cfiles[rel] = value
+        self._put(self._cfiles, rel, (signature(st), started, meta))
         return meta
 
-    def stored_sha256(self, store: str, key: str, listed: ObjectInfo) -> str | None:
+    def object_sha256(self, store: str, key: str, listed: ObjectInfo) -> str | None:
         """The sha256 of the object ``key`` of ``store`` (its ``describe()``) if it was seen at
         the version and size a listing now shows; None if that is not known."""
         if listed.version is None:
             return None
-        entry = self._object_entries().get((store, key))
+        with self._lock:
+            entry = self._objects.entries(self._query).get((store, key))
         if entry is None or entry[:2] != (listed.version, listed.size):
             return None
         return entry[2]
 
-    def remember_stored(self, store: str, key: str, info: ObjectInfo) -> None:
+    def remember_object(self, store: str, key: str, info: ObjectInfo) -> None:
         """Remember that ``key`` held content of this sha256 at this version, if both are known."""
         if info.version is None or info.sha256 is None or not _SHA256.fullmatch(info.sha256):
             return
-        value = (info.version, info.size, info.sha256)
-        with self._lock:
-            self._pending_objects[(store, key)] = value
-            if self._objects is not None:
-                self._objects[(store, key)] = value
+        self._put(self._objects, (store, key), (info.version, info.size, info.sha256))
 
-    # ----------------------------------------------------------------- storage
+    # ----------------------------------------------------------------- entries
+
+    def _trusted(
+        self, table: _Table[str, tuple[Signature, int, V]], rel: str, st: os.stat_result
+    ) -> V | None:
+        """What ``table`` remembers of the file ``rel`` if it still describes it: the same
+        signature, and modified clearly before it was read."""
+        with self._lock:
+            entry = table.entries(self._query).get(rel)
+        if entry is None or entry[0] != signature(st) or st.st_mtime_ns >= entry[1] - RACY_NS:
+            return None
+        return entry[2]
+
+    def _put(self, table: _Table[K, V], key: K | None, value: V) -> None:
+        if key is None:
+            return
+        with self._lock:
+            table.put(key, value)
 
     def _rel(self, path: Path) -> str | None:
         """The cache key of ``path``; None (not cached) outside the root, or for a name that is
@@ -168,151 +237,23 @@ class StateCache:
                 return None
         return rel
 
-    def _record(self, rel: str | None, st: os.stat_result, sha: str, hashed_ns: int) -> None:
-        if rel is None:
-            return
-        with self._lock:
-            value = (signature(st), hashed_ns, sha)
-            self._pending[rel] = value
-            if self._known is not None:
-                self._known[rel] = value
+    # ----------------------------------------------------------------- storage
 
-    def _entries(self) -> dict[str, tuple[Signature, int, str]]:
-        with self._lock:
-            if self._known is None:
-                self._known = {}
-                for path, *numbers, sha in self._query("hashes"):
-                    sig = _signature_of(path, numbers)
-                    if (
-                        sig is not None
-                        and isinstance(path, str)
-                        and isinstance(sha, str)
-                        and _SHA256.fullmatch(sha)
-                    ):
-                        self._known[path] = (sig, cast(int, numbers[-1]), sha)
-            return self._known
-
-    def _cfile_entries(self) -> dict[str, tuple[Signature, int, Metadata]]:
-        with self._lock:
-            if self._cfiles is None:
-                self._cfiles = {}
-                for path, *numbers, name, checksum, modified, size, extra in self._query("cfiles"):
-                    sig = _signature_of(path, numbers)
-                    if sig is None or not isinstance(path, str):
-                        continue
-                    try:
-                        fields = {} if extra is None else json.loads(cast(str, extra))
-                        if not isinstance(fields, dict):
-                            continue
-                        meta = Metadata.checked(name, checksum, modified, size, fields)
-                    except (CavoriteError, ValueError, TypeError, RecursionError):
-                        continue  # not what this cache writes: read the cfile instead
-                    self._cfiles[path] = (sig, cast(int, numbers[-1]), meta)
-            return self._cfiles
-
-    def _object_entries(self) -> dict[tuple[str, str], tuple[str, int, str]]:
-        with self._lock:
-            if self._objects is None:
-                self._objects = {}
-                for store, key, version, size, sha in self._query("objects"):
-                    if (
-                        isinstance(store, str)
-                        and isinstance(key, str)
-                        and isinstance(version, str)
-                        and type(size) is int
-                        and isinstance(sha, str)
-                        and _SHA256.fullmatch(sha)
-                    ):
-                        self._objects[(store, key)] = (version, size, sha)
-            return self._objects
-
-    def _query(self, table: str) -> list[tuple[object, ...]]:
-        """Every row of ``table``; none from a cache that is busy, damaged or not ours."""
-        if self._foreign():
-            log.info("state cache %s is not a regular file; not used", self.path)
-            self._discard()
-            return []
-        if not self.path.exists():
-            return []
-        try:
-            with contextlib.closing(sqlite3.connect(self.path, timeout=2)) as db:
-                if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-                    raise sqlite3.DatabaseError("unknown schema version")
-                query = f"SELECT {_COLUMNS[table]} FROM {table}"
-                rows: list[tuple[object, ...]] = db.execute(query).fetchall()
-                return rows
-        except sqlite3.Error as exc:
-            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-                # another run is writing it: do without it this time, leave its file alone
-                log.info("state cache busy; not used this time")
-                return []
-            if isinstance(exc, sqlite3.OperationalError) and "no such table" in str(exc):
-                return []  # written by an earlier version: the table comes with the next write
-            log.info("state cache %s unusable (%s); rebuilding it", self.path, exc)
-            self._discard()
-            return []
-
-    def _foreign(self) -> bool:
-        """Whether something other than a regular file is at the cache's path: through a link
-        (say, one committed in a hostile repository) SQLite would create or write any file."""
-        try:
-            return not statmod.S_ISREG(os.lstat(self.path).st_mode)
-        except FileNotFoundError:
-            return False
-
-    def _discard(self) -> None:
-        for suffix in ("", "-journal", "-wal", "-shm"):
-            with contextlib.suppress(OSError):
-                os.unlink(f"{self.path}{suffix}")
+    def _query(self, table: _Table[K, V]) -> list[Row]:
+        return self._file.read(table.name, table.columns)
 
     def flush(self) -> None:
         """Write what was learnt. A cache that cannot be written is skipped, never an error."""
         with self._lock:
-            pending, self._pending = self._pending, {}
-            cfiles, self._pending_cfiles = self._pending_cfiles, {}
-            objects, self._pending_objects = self._pending_objects, {}
-        if not (pending or cfiles or objects) or not self.path.parent.is_dir():
-            return
-        rows: dict[str, list[tuple[object, ...]]] = {
-            "hashes": [(p, *sig, hashed, sha) for p, (sig, hashed, sha) in pending.items()],
-            "cfiles": [(p, *sig, read, *_fields(meta)) for p, (sig, read, meta) in cfiles.items()],
-            "objects": [(*where, *what) for where, what in objects.items()],
-        }
-        for table, values in rows.items():
-            rows[table] = [r for r in values if _storable(r)]
-        try:
-            self._write(rows)
-        except sqlite3.DatabaseError as exc:
-            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-                log.info("state cache busy; not updated this time")
-                return
-            log.info("state cache %s damaged (%s); rebuilding it", self.path, exc)
-            self._discard()
-            with contextlib.suppress(sqlite3.Error):
-                self._write(rows)
-
-    def _write(self, rows: dict[str, list[tuple[object, ...]]]) -> None:
-        if self._foreign():
-            self._discard()
-            if self._foreign():  # e.g. a directory: leave it, do without a cache
-                return
-        ensure_ignored(self.path.parent)
-        with contextlib.closing(sqlite3.connect(self.path, timeout=5)) as db, db:
-            for statement in _SCHEMA:
-                db.execute(statement)
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            for table, values in rows.items():
-                marks = ",".join("?" * len(_COLUMNS[table].split(",")))
-                db.executemany(f"INSERT OR REPLACE INTO {table} VALUES ({marks})", values)
+            rows = {t.name: t.take() for t in (self._hashes, self._cfiles, self._objects)}
+        if any(rows.values()):
+            self._file.write(rows)
 
     def close(self) -> None:
         self.flush()
 
 
-def _trusted(entry: tuple[Signature, int, object], st: os.stat_result) -> bool:
-    """Whether a remembered entry still describes the file with this stat: same signature, and
-    modified clearly before it was read."""
-    return entry[0] == signature(st) and st.st_mtime_ns < entry[1] - RACY_NS
+# --------------------------------------------------------------------- rows
 
 
 def _signature_of(path: object, numbers: Sequence[object]) -> Signature | None:
@@ -326,22 +267,54 @@ def _signature_of(path: object, numbers: Sequence[object]) -> Signature | None:
     return None
 
 
-def _fields(meta: Metadata) -> tuple[object, ...]:
+def _hash_row(row: Row) -> tuple[str, tuple[Signature, int, str]] | None:
+    path, *numbers, sha = row
+    sig = _signature_of(path, numbers)
+    if sig is None or not isinstance(sha, str) or not _SHA256.fullmatch(sha):
+        return None
+    return cast(str, path), (sig, cast(int, numbers[-1]), sha)
+
+
+def _cfile_row(row: Row) -> tuple[str, tuple[Signature, int, Metadata]] | None:
+    path, *numbers, name, checksum, modified, size, extra = row
+    sig = _signature_of(path, numbers)
+    if sig is None:
+        return None
+    try:
+        fields = {} if extra is None else json.loads(cast(str, extra))
+        if not isinstance(fields, dict):
+            return None
+        meta = Metadata.checked(name, checksum, modified, size, fields)
+    except (CavoriteError, ValueError, TypeError, RecursionError):
+        # not what this cache writes: read the cfile instead
+        return None
+    return cast(str, path), (sig, cast(int, numbers[-1]), meta)
+
+
+def _object_row(row: Row) -> tuple[tuple[str, str], tuple[str, int, str]] | None:
+    store, key, version, size, sha = row
+    if (
+        isinstance(store, str)
+        and isinstance(key, str)
+        and isinstance(version, str)
+        and type(size) is int
+        and isinstance(sha, str)
+        and _SHA256.fullmatch(sha)
+    ):
+        return (store, key), (version, size, sha)
+    return None
+
+
+def _stat_row(path: str, entry: tuple[Signature, int, object]) -> Row:
+    sig, read_ns, value = entry
+    return (path, *sig, read_ns, value)
+
+
+def _cfile_values(path: str, entry: tuple[Signature, int, Metadata]) -> Row:
+    sig, read_ns, meta = entry
     extra = json.dumps(dict(meta.extra)) if meta.extra else None
-    return (meta.name, meta.checksum, meta.date_modified, meta.size, extra)
+    return (path, *sig, read_ns, meta.name, meta.checksum, meta.date_modified, meta.size, extra)
 
 
-_INT64 = range(-(2**63), 2**63)
-
-
-def _storable(row: tuple[object, ...]) -> bool:
-    """Whether SQLite can hold every value of ``row`` (its integers are 64-bit)."""
-    return all(v in _INT64 for v in row if isinstance(v, int))
-
-
-def ensure_ignored(config_dir: Path) -> None:
-    """Keep the cache out of version control with a .gitignore inside ``.cavorite/``."""
-    ignore = config_dir / ".gitignore"
-    if not os.path.lexists(ignore):  # a link, even dangling, is not written through
-        with contextlib.suppress(OSError):
-            ignore.write_text(f"# local state of cavorite-py, never committed\n{STATE_NAME}*\n")
+def _join(where: tuple[str, str], what: tuple[str, int, str]) -> Row:
+    return (*where, *what)

@@ -18,7 +18,7 @@ from cavorite_localstore import LocalStore
 import cavorite_py
 from cavorite_py import config as configmod
 from cavorite_py import metadata
-from cavorite_py.engine import LIST_MIN_FILES, Engine
+from cavorite_py.engine import Engine
 from cavorite_py.errors import (
     CavoriteError,
     ConflictError,
@@ -33,8 +33,9 @@ from cavorite_py.errors import (
 )
 from cavorite_py.fsutil import TMP_MARK
 from cavorite_py.results import FileResult, Outcome, Report
-from cavorite_py.state import StateCache
+from cavorite_py.state import StateDB
 from cavorite_py.stores.base import ObjectInfo, Progress, Store, StoreSettings
+from cavorite_py.upload import LIST_MIN_FILES
 from cavorite_py.workspace import Workspace
 from tests.fixtures.repos import git
 
@@ -173,7 +174,7 @@ def recording(local: LocalStore) -> Recording:
 
 
 def make_engine(ws: Workspace, store: Store, jobs: int = 1) -> Engine:
-    return Engine(workspace=ws, store=store, jobs=jobs)
+    return Engine(workspace=ws, open_store=lambda: store, jobs=jobs)
 
 
 def only(report: Report) -> FileResult:
@@ -752,7 +753,7 @@ def test_observer_sees_every_byte_and_every_file(ws: Workspace, local: LocalStor
                 events.append(("finished", result.outcome))
 
     artifact = write(ws.root / "a.bin", os.urandom(3 << 20))
-    engine = Engine(workspace=ws, store=local, jobs=1, observer=Observer())
+    engine = Engine(workspace=ws, open_store=lambda: local, jobs=1, observer=Observer())
     assert engine.upload([artifact]).ok
     assert events[0] == ("started", 3 << 20)
     assert sum(n for e, n in events if e == "advanced") == 3 << 20
@@ -1000,7 +1001,8 @@ def test_an_interrupted_run_stops_its_transfers_promptly(
     assert make_engine(ws, local).upload(files).ok
     for f in files:
         f.unlink()
-    engine = Engine(ws, SlowGet(local, "slow.bin"), jobs=2, observer=InterruptOn("fast.bin"))
+    slow = SlowGet(local, "slow.bin")
+    engine = Engine(ws, lambda: slow, jobs=2, observer=InterruptOn("fast.bin"))
     started = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
         engine.retrieve([ws.cfile_for(f) for f in files])
@@ -1068,19 +1070,19 @@ def test_the_store_is_opened_only_when_a_file_needs_it(ws: Workspace, local: Loc
     files = [write(ws.root / f"f{i}.bin", b"data %d" % i) for i in range(3)]
     for f in files:  # written a while ago: the state cache trusts what upload hashed
         os.utime(f, (time.time() - 60, time.time() - 60))
-    state = StateCache(ws.root)
-    assert Engine(ws, local, hasher=state).upload(files).ok
+    state = StateDB(ws.root)
+    assert Engine(ws, lambda: local, cache=state).upload(files).ok
     opened: list[int] = []
 
     def opener() -> LocalStore:
         opened.append(1)
         return local
 
-    report = Engine(ws, opener, hasher=state).retrieve([ws.cfile_for(f) for f in files])
+    report = Engine(ws, opener, cache=state).retrieve([ws.cfile_for(f) for f in files])
     assert [r.outcome for r in report.results] == [Outcome.UP_TO_DATE] * 3
     assert opened == []  # every file in place by the state cache: no store needed
     files[1].unlink()
-    report = Engine(ws, opener, hasher=state).retrieve([ws.cfile_for(f) for f in files])
+    report = Engine(ws, opener, cache=state).retrieve([ws.cfile_for(f) for f in files])
     assert [r.outcome for r in report.results] == [
         Outcome.UP_TO_DATE, Outcome.RETRIEVED, Outcome.UP_TO_DATE
     ]

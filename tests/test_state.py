@@ -7,7 +7,9 @@ import contextlib
 import json
 import os
 import sqlite3
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,8 @@ import pytest
 from cavorite_py import metadata
 from cavorite_py.errors import MetadataError
 from cavorite_py.metadata import Metadata
-from cavorite_py.state import RACY_NS, SCHEMA_VERSION, StateCache
+from cavorite_py.state import RACY_NS, StateDB
+from cavorite_py.statefile import SCHEMA_VERSION
 from cavorite_py.stores.base import ObjectInfo
 
 SHA_A = "a" * 64
@@ -52,8 +55,8 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
 
 def remembered(root: Path, cfile: Path) -> Metadata:
     """Read ``cfile`` through a fresh cache and save what it learnt, as one run does."""
-    cache = StateCache(root)
-    meta = cache.metadata(cfile)
+    cache = StateDB(root)
+    meta = cache.cfile(cfile)
     cache.close()
     return meta
 
@@ -198,13 +201,13 @@ STORE = "s3://bucket/prefix"
 
 
 def stored(root: Path, key: str, listed: ObjectInfo) -> str | None:
-    with contextlib.closing(StateCache(root)) as cache:
-        return cache.stored_sha256(STORE, key, listed)
+    with contextlib.closing(StateDB(root)) as cache:
+        return cache.object_sha256(STORE, key, listed)
 
 
 def remember(root: Path, key: str, info: ObjectInfo) -> None:
-    with contextlib.closing(StateCache(root)) as cache:
-        cache.remember_stored(STORE, key, info)
+    with contextlib.closing(StateDB(root)) as cache:
+        cache.remember_object(STORE, key, info)
 
 
 def test_a_stored_objects_sha256_is_known_only_at_the_same_version_and_size(root: Path) -> None:
@@ -214,8 +217,8 @@ def test_a_stored_objects_sha256_is_known_only_at_the_same_version_and_size(root
     assert stored(root, "a.bin", ObjectInfo(4, None, '"etag-1"')) is None
     assert stored(root, "a.bin", ObjectInfo(3, None, None)) is None  # a listing without ETags
     assert stored(root, "b.bin", ObjectInfo(3, None, '"etag-1"')) is None
-    with contextlib.closing(StateCache(root)) as cache:  # another store, same key
-        assert cache.stored_sha256("s3://other", "a.bin", ObjectInfo(3, None, '"etag-1"')) is None
+    with contextlib.closing(StateDB(root)) as cache:  # another store, same key
+        assert cache.object_sha256("s3://other", "a.bin", ObjectInfo(3, None, '"etag-1"')) is None
 
 
 def test_only_a_version_with_a_valid_sha256_is_remembered(root: Path) -> None:
@@ -255,8 +258,75 @@ def test_an_entry_sqlite_cannot_hold_is_left_out_and_the_others_kept(root: Path)
     huge = os.stat_result(
         (real.st_mode, 2**64 - 1, real.st_dev, 1, 0, 0, 3, 0, 0, 0, 0.0, 0.0, 0.0, 1, 1, 1)
     )
-    with contextlib.closing(StateCache(root)) as cache:
+    with contextlib.closing(StateDB(root)) as cache:
         cache.remember(root / "a.bin", real, SHA_A)
         cache.remember(root / "b.bin", huge, SHA_B)
     with contextlib.closing(sqlite3.connect(root / ".cavorite" / "state.db")) as db:
         assert db.execute("SELECT path, sha256 FROM hashes").fetchall() == [("a.bin", SHA_A)]
+
+
+# ----------------------------------------------------------------- a planted database
+
+RECURSIVE = (
+    "WITH RECURSIVE r(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM r) "
+    "SELECT 'a.bin', 3, n, n, n, n, n, 'x' FROM r"
+)
+PLANTS = {
+    "recursive-view": [
+        "DROP TABLE hashes",
+        "CREATE VIEW hashes (path, size, mtime_ns, ctime_ns, ino, dev, hashed_ns, sha256) "
+        f"AS {RECURSIVE}",
+    ],
+    "trigger": [
+        "CREATE TRIGGER forever AFTER INSERT ON hashes BEGIN "
+        f"INSERT INTO cfiles (path) SELECT n FROM ({RECURSIVE}); END"
+    ],
+    "extra-table": ["CREATE TABLE more (x)"],
+    "other-columns": ["DROP TABLE objects", "CREATE TABLE objects (store, key)"],
+}
+
+
+def finished_within(seconds: float, work: Callable[[], None]) -> bool:
+    """Whether ``work`` returns within ``seconds`` (a query that never ends blocks in C, out of
+    reach of any signal: it runs in a thread left behind)."""
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    return not thread.is_alive()
+
+
+@pytest.mark.parametrize("plant", PLANTS.values(), ids=PLANTS.keys())
+def test_a_database_holding_other_schema_objects_is_rebuilt_not_queried(
+    root: Path, plant: list[str]
+) -> None:
+    """A committed or planted state.db whose tables were replaced or joined by other objects (a
+    view that never ends, a trigger, another table) is thrown away before any query."""
+    artifact = root / "a.bin"
+    artifact.write_bytes(b"abc")
+    then = time.time_ns() - HOUR_NS
+    os.utime(artifact, ns=(then, then))
+    with contextlib.closing(StateDB(root)) as cache:
+        cache.remember(artifact, artifact.stat(), SHA_A)
+    path = root / ".cavorite" / "state.db"
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        for statement in plant:
+            db.execute(statement)
+
+    def use() -> None:
+        with contextlib.closing(StateDB(root)) as cache:
+            assert cache.lookup(artifact, artifact.stat()) is None
+            cache.remember(artifact, artifact.stat(), SHA_B)
+            cache.remember_object("s3://b", "a.bin", ObjectInfo(3, SHA_B, '"e"'))
+
+    assert finished_within(10, use)
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        kinds = db.execute("SELECT type, name FROM sqlite_master ORDER BY name").fetchall()
+        assert db.execute("SELECT path, sha256 FROM hashes").fetchall() == [("a.bin", SHA_B)]
+    assert kinds == [
+        ("table", "cfiles"),
+        ("table", "hashes"),
+        ("table", "objects"),
+        ("index", "sqlite_autoindex_cfiles_1"),
+        ("index", "sqlite_autoindex_hashes_1"),
+        ("index", "sqlite_autoindex_objects_1"),
+    ]

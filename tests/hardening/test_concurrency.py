@@ -257,7 +257,7 @@ def test_file_changed_during_put_through_the_api(
     (root / "a.bin").write_bytes(os.urandom(MIB))
     store = ChangingStore(StoreSettings((tmp_path / "objects").as_uri()))
     store.change = change  # type: ignore[method-assign]
-    engine = Engine(Workspace(root), store)
+    engine = Engine(Workspace(root), lambda: store)
     report = engine.upload([root / "a.bin"])
     [result] = report.results
     assert result.outcome is Outcome.FAILED
@@ -274,7 +274,7 @@ def test_changed_files_do_not_stop_the_others(tmp_path: Path) -> None:
         (root / f"f{i}.bin").write_bytes(os.urandom(1000))
     store = ChangingStore(StoreSettings((tmp_path / "objects").as_uri()))
     store.change = lambda p: _append(p) if p.name in ("f2.bin", "f5.bin") else None  # type: ignore[method-assign]
-    report = Engine(Workspace(root), store, jobs=4).upload(sorted(root.iterdir()))
+    report = Engine(Workspace(root), lambda: store, jobs=4).upload(sorted(root.iterdir()))
     failed = sorted(r.path.name for r in report.results if r.failed)
     assert failed == ["f2.bin", "f5.bin"]
     assert sorted(store.list()) == sorted(f"f{i}.bin" for i in range(8) if i not in (2, 5))

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from cavorite_py.state import SCHEMA_VERSION
-from tests.fixtures.repos import Cavorite
+from cavorite_py.statefile import SCHEMA_VERSION
+from tests.fixtures.repos import Cavorite, CliResult
 
 from .conftest import GOOD
 from .support import assert_no_crash, read_only, sha256
@@ -100,11 +103,37 @@ def test_a_cache_with_values_of_the_wrong_types(modified: Path, cavorite: Cavori
     assert_answers_right(modified, cavorite)
 
 
+class QuickLockCavorite(Cavorite):
+    """The command with the state cache's lock waits (``READ_WAIT``, ``WRITE_WAIT``) lowered to
+    a tenth of a second, so that a test of a locked cache does not wait them out."""
+
+    LAUNCHER = (
+        "import cavorite_py.statefile as s; s.READ_WAIT = s.WRITE_WAIT = 0.1; "
+        "from cavorite_py.__main__ import main; main()"
+    )
+
+    def __call__(
+        self, *args: str | os.PathLike[str], cwd: Path, timeout: float = 120, **_: object
+    ) -> CliResult:
+        proc = subprocess.run(
+            [sys.executable, "-c", self.LAUNCHER, *map(os.fspath, args)],
+            cwd=cwd,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
 def test_a_locked_cache_is_waited_for_briefly_then_ignored(
     modified: Path, cavorite: Cavorite
 ) -> None:
     """Another process holds an exclusive lock: the commands still answer right, within a few
     seconds, and leave the other process's database alone."""
+    cavorite = QuickLockCavorite(cavorite.env)
     cache = modified / STATE
     inode = cache.stat().st_ino
     holder = sqlite3.connect(cache, isolation_level=None)

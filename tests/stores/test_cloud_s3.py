@@ -745,9 +745,10 @@ def test_unchanged_files_are_recognised_from_one_listing(
     put that created it, or one HeadObject), uploading the same files again costs one listing
     and nothing per file. An object rewritten meanwhile has a new ETag: it is looked at again,
     so different content is still refused."""
-    from cavorite_py.engine import LIST_MIN_FILES, Engine
+    from cavorite_py.engine import Engine
     from cavorite_py.results import Outcome
-    from cavorite_py.state import StateCache
+    from cavorite_py.state import StateDB
+    from cavorite_py.upload import LIST_MIN_FILES
     from cavorite_py.workspace import Workspace
 
     assert isinstance(s3_store, S3Store)
@@ -761,8 +762,8 @@ def test_unchanged_files_are_recognised_from_one_listing(
 
     def upload() -> tuple[list[Outcome], Counter[str]]:
         sent = _operations(s3_store)
-        with contextlib.closing(StateCache(root)) as state:
-            report = Engine(ws, s3_store, hasher=state).upload(files)
+        with contextlib.closing(StateDB(root)) as state:
+            report = Engine(ws, lambda: s3_store, cache=state).upload(files)
         return [r.outcome for r in report.results], Counter(sent)
 
     outcomes, sent = upload()
@@ -786,9 +787,10 @@ def test_unchanged_files_are_recognised_from_one_listing(
 def test_a_forgotten_version_is_looked_up_once(s3_store: Store, tmp_path: Path) -> None:
     """Objects stored by someone else (or before the state cache existed) cost one HeadObject
     each the first time, and nothing after that."""
-    from cavorite_py.engine import LIST_MIN_FILES, Engine
+    from cavorite_py.engine import Engine
     from cavorite_py.results import Outcome
-    from cavorite_py.state import StateCache
+    from cavorite_py.state import StateDB
+    from cavorite_py.upload import LIST_MIN_FILES
     from cavorite_py.workspace import Workspace
 
     assert isinstance(s3_store, S3Store)
@@ -798,11 +800,11 @@ def test_a_forgotten_version_is_looked_up_once(s3_store: Store, tmp_path: Path) 
     for i, f in enumerate(files):
         f.write_bytes(b"%03d" % i * 100)
     ws = Workspace(root)
-    assert Engine(ws, s3_store).upload(files).ok  # no state cache: nothing remembered
+    assert Engine(ws, lambda: s3_store).upload(files).ok  # no state cache: nothing remembered
     for attempt in (1, 2):
         sent = _operations(s3_store)
-        with contextlib.closing(StateCache(root)) as state:
-            report = Engine(ws, s3_store, hasher=state).upload(files)
+        with contextlib.closing(StateDB(root)) as state:
+            report = Engine(ws, lambda: s3_store, cache=state).upload(files)
         assert {r.outcome for r in report.results} == {Outcome.ALREADY_STORED}
         heads = LIST_MIN_FILES if attempt == 1 else 0
         assert Counter(sent) == Counter({"ListObjectsV2": 1, "HeadObject": heads}) - Counter()

@@ -18,10 +18,11 @@ from typing import BinaryIO
 import pytest
 
 from cavorite_py import metadata
-from cavorite_py.engine import LIST_MIN_FILES, Engine
+from cavorite_py.engine import Engine
 from cavorite_py.results import Outcome
-from cavorite_py.state import StateCache
+from cavorite_py.state import StateDB
 from cavorite_py.stores.base import ObjectInfo, Progress, Store
+from cavorite_py.upload import LIST_MIN_FILES
 from cavorite_py.workspace import Workspace
 
 from .test_contract import STORES
@@ -96,8 +97,8 @@ def _store_unhashed(store: Store, ws: Workspace, files: list[Path]) -> None:
 
 def _upload(store: Counting, ws: Workspace, files: list[Path]) -> tuple[set[Outcome], int]:
     before = store.gets
-    with contextlib.closing(StateCache(ws.root)) as state:
-        report = Engine(ws, store, hasher=state).upload(files)
+    with contextlib.closing(StateDB(ws.root)) as state:
+        report = Engine(ws, lambda: store, cache=state).upload(files)
     return {r.outcome for r in report.results}, store.gets - before
 
 
@@ -118,8 +119,8 @@ def test_an_unhashed_object_is_downloaded_once_per_version(
     other = tmp_path / "other.bin"
     other.write_bytes(b"x" * files[1].stat().st_size)
     counting.put(ws.key_for(files[1]), other, ObjectInfo(other.stat().st_size), overwrite=True)
-    with contextlib.closing(StateCache(ws.root)) as state:
-        report = Engine(ws, counting, hasher=state).upload(files)
+    with contextlib.closing(StateDB(ws.root)) as state:
+        report = Engine(ws, lambda: counting, cache=state).upload(files)
     assert [r.outcome for r in report.results][:2] == [Outcome.ALREADY_STORED, Outcome.FAILED]
     assert "different content" in str(report.results[1].error)
 
@@ -136,8 +137,8 @@ def test_a_retrieved_object_needs_no_download_at_the_next_upload(
         metadata.write(ws.cfile_for(f), meta)
         f.unlink()
     cfiles = [ws.cfile_for(f) for f in files]
-    with contextlib.closing(StateCache(ws.root)) as state:
-        report = Engine(ws, counting, hasher=state).retrieve(cfiles)
+    with contextlib.closing(StateDB(ws.root)) as state:
+        report = Engine(ws, lambda: counting, cache=state).retrieve(cfiles)
     assert {r.outcome for r in report.results} == {Outcome.RETRIEVED}
     assert counting.gets == 3
     again = 0 if store_name in VERSIONED_GET else 3

@@ -1,0 +1,126 @@
+"""What the store holds under a key, and whether it is the content a cfile names.
+
+A store that keeps each object's sha256 answers from ``stat`` or a listing; one that keeps none
+is measured (the object streamed through a hash) once per version: the state cache remembers
+the sha256 against the version tag the store gave, which changes whenever the object is written
+again.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from collections.abc import Iterable
+from typing import BinaryIO, cast
+
+from .errors import StoreDown, StoreError
+from .hashing import HashingWriter
+from .run import Run
+from .stores.base import ObjectInfo, Store
+
+LIST_MAX_FACTOR = 4
+"""a listing that returns more than this many keys per file is abandoned"""
+
+
+class Match(enum.Enum):
+    """Whether a stored object holds the content of a given size and sha256."""
+
+    SAME = "same"
+    DIFFERENT = "different"
+    UNKNOWN = "unknown"
+    """the size matches but the store keeps no sha256: only measuring the object can tell"""
+
+
+def match(remote: ObjectInfo, size: int | None, sha256: str) -> Match:
+    """Whether the stored object ``remote`` (what the store said of it, or :func:`measure`)
+    holds the content of this size (None: any) and sha256."""
+    if size is not None and remote.size != size:
+        return Match.DIFFERENT
+    if remote.sha256 is None:
+        return Match.UNKNOWN
+    return Match.SAME if remote.sha256.lower() == sha256 else Match.DIFFERENT
+
+
+class _Discard:
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        return len(data)
+
+
+def measure(store: Store, key: str) -> ObjectInfo:
+    """A stored object's size and sha256, by streaming it (for stores that keep no sha256),
+    with the version the store says it sent, if it says."""
+    sink = HashingWriter(_Discard())
+    version = store.get(key, cast(BinaryIO, sink))
+    return ObjectInfo(sink.size, sink.hexdigest(), version)
+
+
+class RemoteIndex:
+    """What one run knows of the store's objects: one listing of the keys of a large upload,
+    and the sha256 the state cache remembers for an object at the version the store shows."""
+
+    def __init__(self, run: Run) -> None:
+        self._run = run
+        self._listed: dict[str, ObjectInfo | None] | None = None
+        """the keys one listing showed, with what it told of each; None when the store was
+        not listed (then each key is ``stat``-ed)"""
+
+    def list(self, keys: Iterable[str]) -> None:
+        """List the store once, for many keys: a key it does not show then costs one request
+        (its put, which refuses to overwrite, so a key stored meanwhile is still caught); a key
+        it shows at a remembered version costs none."""
+        wanted = set(keys)
+        # cut back to a "/" below
+        prefix = os.path.commonprefix(sorted(wanted))  # noqa: RUF071
+        prefix = prefix[: prefix.rfind("/") + 1]
+        listed: dict[str, ObjectInfo | None] = {}
+        try:
+            for seen, (key, info) in enumerate(self._run.store.list_info(prefix), 1):
+                if seen > LIST_MAX_FACTOR * len(wanted):
+                    # the store holds far more: stat each key instead
+                    return
+                if key in wanted:
+                    listed[key] = info
+        except StoreDown as exc:
+            # no connection, or no such bucket: no file can be uploaded
+            self._run.watch.saw(exc)
+            return
+        except StoreError:
+            # each file's own stat will report the problem
+            return
+        self._listed = listed
+
+    def lookup(self, key: str) -> ObjectInfo | None:
+        """What the store holds under ``key``: from the listing when it shows the key absent, or
+        at a version whose content is remembered; otherwise from the store's ``stat`` (its
+        sha256, or the one remembered at the version it shows)."""
+        if self._listed is not None:
+            if key not in self._listed:
+                return None
+            listed = self._listed[key]
+            if listed is not None and (known := self._remembered(key, listed)) is not None:
+                return known
+        remote = self._run.store.stat(key)
+        if remote is None:
+            return None
+        if remote.sha256 is None:
+            return self._remembered(key, remote) or remote
+        self.remember(key, remote)
+        return remote
+
+    def holds(self, key: str, remote: ObjectInfo, info: ObjectInfo) -> bool:
+        """Whether the stored object ``remote`` has exactly the content described by ``info``.
+        An object whose store keeps no sha256 is measured once per version."""
+        assert info.sha256 is not None
+        if match(remote, info.size, info.sha256) is Match.UNKNOWN:
+            remote = measure(self._run.store, key)
+            self.remember(key, remote)
+        return match(remote, info.size, info.sha256) is Match.SAME
+
+    def remember(self, key: str, info: ObjectInfo) -> None:
+        """The store holds ``info``'s content under ``key`` at ``info``'s version."""
+        self._run.cache.remember_object(self._run.store_name, key, info)
+
+    def _remembered(self, key: str, seen: ObjectInfo) -> ObjectInfo | None:
+        """``seen`` with the sha256 the state cache remembers at its version and size."""
+        sha = self._run.cache.object_sha256(self._run.store_name, key, seen)
+        return None if sha is None else ObjectInfo(seen.size, sha, seen.version)

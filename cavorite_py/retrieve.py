@@ -1,0 +1,210 @@
+"""Retrieve's rules, per cfile: validate it; a local file with the right hash means nothing to
+do, a different one is left alone unless ``force``; otherwise download into a temporary file
+beside the artifact, hashing as bytes arrive, and rename it into place only on a match.
+Temporary files that runs killed long ago left beside the cfiles are removed first (see
+``fsutil.remove_stale_temps``).
+
+Each cfile is looked at first, in the calling thread, by everything that needs neither the store
+nor reading the artifact: a file the state cache knows to be in place is done there, without the
+cost of a hand-off to a worker; the others go to the workers with what the look found.
+"""
+
+from __future__ import annotations
+
+import os
+import stat as statmod
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, cast
+
+from .errors import CavoriteError, ConflictError, IntegrityError, ObjectNotFound, PathError
+from .fsutil import remove_stale_temps, temp_path_for
+from .hashing import HashingWriter
+from .metadata import Metadata
+from .remote import RemoteIndex
+from .results import FileResult, Outcome, Report
+from .run import Run
+from .stores.base import ObjectInfo
+
+BACKDATE_NS = 2_000_000_000
+
+
+def retrieve(run: Run, cfiles: Sequence[Path], force: bool = False) -> Report:
+    """Put every cfile's artifact in place, verified; one result per cfile, in their order."""
+    return Retrieve(run, force).all(cfiles)
+
+
+@dataclass(frozen=True, slots=True)
+class _Looked:
+    """What the look at a cfile found for its worker: where its artifact goes, and either the
+    cfile's content and the artifact's stat (None: no file there) or the error to report."""
+
+    artifact: Path
+    meta: Metadata | None = None
+    local: os.stat_result | None = None
+    error: CavoriteError | OSError | None = None
+
+
+@dataclass
+class Retrieve:
+    run: Run
+    force: bool
+    index: RemoteIndex = field(init=False)
+    _ready_dirs: set[Path] = field(default_factory=set, init=False, repr=False)
+    """directories this run created or found in place for downloads"""
+
+    def __post_init__(self) -> None:
+        self.index = RemoteIndex(self.run)
+
+    def all(self, cfiles: Sequence[Path]) -> Report:
+        for directory in dict.fromkeys(map(os.path.dirname, cfiles)):
+            # partial downloads of runs killed long ago
+            remove_stale_temps(Path(directory))
+        known: list[FileResult | None] = []
+        todo: dict[Path, _Looked] = {}
+        for cfile in cfiles:
+            looked = self._look(cfile)
+            if isinstance(looked, FileResult):
+                self.run.observer.finished(looked)
+                known.append(looked)
+            else:
+                known.append(None)
+                todo[cfile] = looked
+        worked = self.run.each(list(todo), lambda c: self._one(todo[c]), lambda c: todo[c].artifact)
+        rest = dict(zip(todo, worked.results, strict=True))
+        return Report([r if r is not None else rest[c] for r, c in zip(known, cfiles, strict=True)])
+
+    def _look(self, cfile: Path) -> FileResult | _Looked:
+        """Up to date by the state cache: the file's result; otherwise what the rules found
+        without the store or reading the artifact, a problem included (reported by the worker,
+        in its turn, like any other)."""
+        artifact = self.run.workspace.artifact_for(cfile)
+        try:
+            meta = self._validate(cfile, artifact)
+            local = self._local_state(artifact)
+        except (CavoriteError, OSError) as exc:
+            return _Looked(artifact, error=exc)
+        if local is not None and self.run.cache.lookup(artifact, local) == meta.checksum:
+            return _result(artifact, meta, Outcome.UP_TO_DATE)
+        return _Looked(artifact, meta, local)
+
+    def _validate(self, cfile: Path, artifact: Path) -> Metadata:
+        ws = self.run.workspace
+        if ws.is_cfile(artifact):
+            raise PathError(
+                f"{ws.display(cfile)}: the metadata file of a metadata file; cavorite never "
+                "tracks cfiles, remove it"
+            )
+        return self.run.cache.cfile(cfile)
+
+    def _one(self, looked: _Looked) -> FileResult:
+        if looked.error is not None:
+            raise looked.error
+        artifact, meta = looked.artifact, looked.meta
+        assert meta is not None
+        # absent when looked at: download (a file that appears meanwhile is never replaced);
+        # present: looked at again, as it may have changed since
+        local = None if looked.local is None else self._local_state(artifact)
+        if local is not None and self.run.cache.file_sha256(artifact, local) == meta.checksum:
+            return _result(artifact, meta, Outcome.UP_TO_DATE)
+        if local is not None and not self.force:
+            raise ConflictError(
+                f"{self.run.workspace.display(artifact)}: modified locally (differs from its "
+                "cfile); upload it to keep the change, or retrieve --force to discard it"
+            )
+        self._download(meta, artifact, replace=local is not None)
+        return _result(artifact, meta, Outcome.RETRIEVED)
+
+    def _local_state(self, artifact: Path) -> os.stat_result | None:
+        try:
+            st = os.lstat(artifact)
+        except FileNotFoundError:
+            return None
+        if statmod.S_ISREG(st.st_mode):
+            return st
+        what = "a symbolic link" if statmod.S_ISLNK(st.st_mode) else "not a regular file"
+        raise PathError(
+            f"{self.run.workspace.display(artifact)}: is {what}; move it aside and retrieve again"
+        )
+
+    def _download(self, meta: Metadata, artifact: Path, replace: bool) -> None:
+        if artifact.parent not in self._ready_dirs:
+            artifact.parent.mkdir(parents=True, exist_ok=True)
+            self._ready_dirs.add(artifact.parent)
+        tmp = temp_path_for(artifact)
+        self.run.observer.started(artifact, meta.size)
+        try:
+            with open(tmp, "xb") as f:
+                # no more than the cfile's size: a store cannot fill the disk
+                shown = self.run.workspace.display(artifact)
+                sink = HashingWriter(f, self.run.progress(artifact), limit=meta.size, label=shown)
+                version = self._get(meta.name, sink, artifact)
+            got = self._verified(meta, sink, artifact)
+            if version is not None:
+                # what the store holds at this version: a later upload need not download it
+                self.index.remember(meta.name, ObjectInfo(sink.size, got, version))
+            _backdate(tmp)
+            if replace:
+                # --force over a local edit: asked for
+                os.replace(tmp, artifact)
+            else:
+                self._place_new(tmp, artifact, got)
+        finally:
+            tmp.unlink(missing_ok=True)
+        # remembered after the temporary name is gone: unlinking it changed the file's ctime
+        self.run.cache.remember(artifact, os.stat(artifact), got)
+
+    def _get(self, key: str, sink: HashingWriter, artifact: Path) -> str | None:
+        store = self.run.store
+        try:
+            return store.get(key, cast(BinaryIO, sink))
+        except ObjectNotFound:
+            raise ObjectNotFound(
+                f"{self.run.workspace.display(artifact)}: object {key!r} is not in the store "
+                f"({store.describe()}); was it uploaded?"
+            ) from None
+
+    def _verified(self, meta: Metadata, sink: HashingWriter, artifact: Path) -> str:
+        """The download's sha256, if it is the cfile's (and so is its size)."""
+        got = sink.hexdigest()
+        if got != meta.checksum or (meta.size is not None and sink.size != meta.size):
+            raise IntegrityError(
+                f"{self.run.workspace.display(artifact)}: downloaded content does not match its "
+                f"cfile (expected sha256 {meta.checksum}, got {got}); the download was deleted"
+            )
+        return got
+
+    def _place_new(self, tmp: Path, artifact: Path, sha256: str) -> None:
+        """Move a verified download to where no file was, never over one that appeared since
+        (unless it is the same content, as another run retrieving the same file writes)."""
+        try:
+            os.link(tmp, artifact)
+            return
+        except FileExistsError:
+            pass
+        except OSError:
+            # a file system without hard links: the narrow window stays
+            if not os.path.lexists(artifact):
+                os.replace(tmp, artifact)
+                return
+        st = self._local_state(artifact)
+        if st is None or self.run.cache.file_sha256(artifact, st) != sha256:
+            raise ConflictError(
+                f"{self.run.workspace.display(artifact)}: a different file appeared there during "
+                "the download and was left alone; retrieve again (with --force to replace it)"
+            )
+
+
+def _result(artifact: Path, meta: Metadata, outcome: Outcome) -> FileResult:
+    return FileResult(artifact, outcome, meta.name, meta.size, meta.checksum)
+
+
+def _backdate(path: Path) -> None:
+    """Date a verified download two seconds back, before it gets its real name. Its hash can
+    then be remembered at once: any later write moves the mtime (and ctime) to the present, so
+    the state cache sees it, whereas a file dated "now" stays unreliable for a clock tick and
+    would be hashed again by the next run."""
+    now = time.time_ns()
+    os.utime(path, ns=(now, now - BACKDATE_NS))

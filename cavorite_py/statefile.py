@@ -1,0 +1,166 @@
+"""The state cache's file, ``.cavorite/state.db`` (SQLite, ignored by git): rows read and
+written, table by table. A file that is busy (another run holds its lock) is done without; one
+that is damaged, of another version, or holds anything but the tables below (a committed
+``state.db`` could hold views or triggers that run on every query) is thrown away and rebuilt;
+a link in its place is never written through.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import os
+import sqlite3
+import stat as statmod
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+STATE_NAME = "state.db"
+SCHEMA_VERSION = 2
+READ_WAIT = 2.0
+"""seconds a read waits for another run's lock on the file before doing without it"""
+WRITE_WAIT = 5.0
+"""seconds a write waits for another run's lock before leaving the file as it is"""
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS hashes (
+    path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER,
+    ino INTEGER, dev INTEGER, hashed_ns INTEGER, sha256 TEXT
+)""",
+    """CREATE TABLE IF NOT EXISTS cfiles (
+    path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER,
+    ino INTEGER, dev INTEGER, read_ns INTEGER,
+    name TEXT, checksum TEXT, date_modified TEXT, object_size INTEGER, extra TEXT
+)""",
+    """CREATE TABLE IF NOT EXISTS objects (
+    store TEXT, key TEXT, version TEXT, size INTEGER, sha256 TEXT, PRIMARY KEY (store, key)
+)""",
+)
+
+Row = tuple[object, ...]
+
+
+class StateFile:
+    """The SQLite file at ``path``; never an error, whatever is found there."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def read(self, table: str, columns: str) -> list[Row]:
+        """Every row of ``table`` (these ``columns``); none from a file that is busy, damaged
+        or not ours."""
+        if self._foreign():
+            log.info("state cache %s is not a regular file; not used", self.path)
+            self._discard()
+            return []
+        if not self.path.exists():
+            return []
+        try:
+            with contextlib.closing(sqlite3.connect(self.path, timeout=READ_WAIT)) as db:
+                if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                    raise sqlite3.DatabaseError("unknown schema version")
+                _check_schema(db)
+                rows: list[Row] = db.execute(f"SELECT {columns} FROM {table}").fetchall()
+                return rows
+        except sqlite3.Error as exc:
+            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                # another run is writing it: do without it this time, leave its file alone
+                log.info("state cache busy; not used this time")
+                return []
+            if isinstance(exc, sqlite3.OperationalError) and "no such table" in str(exc):
+                # written by an earlier version: the table comes with the next write
+                return []
+            log.info("state cache %s unusable (%s); rebuilding it", self.path, exc)
+            self._discard()
+            return []
+
+    def write(self, rows: dict[str, list[Row]]) -> None:
+        """Insert or replace ``rows`` of each table; skipped when the file cannot be written."""
+        if not self.path.parent.is_dir():
+            return
+        rows = {table: [r for r in values if _storable(r)] for table, values in rows.items()}
+        try:
+            self._write(rows)
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                log.info("state cache busy; not updated this time")
+                return
+            log.info("state cache %s damaged (%s); rebuilding it", self.path, exc)
+            self._discard()
+            with contextlib.suppress(sqlite3.Error):
+                self._write(rows)
+
+    def _foreign(self) -> bool:
+        """Whether something other than a regular file is at the cache's path: through a link
+        (say, one committed in a hostile repository) SQLite would create or write any file."""
+        try:
+            return not statmod.S_ISREG(os.lstat(self.path).st_mode)
+        except FileNotFoundError:
+            return False
+
+    def _discard(self) -> None:
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            with contextlib.suppress(OSError):
+                os.unlink(f"{self.path}{suffix}")
+
+    def _write(self, rows: dict[str, list[Row]]) -> None:
+        if self._foreign():
+            self._discard()
+            # e.g. a directory: leave it, do without a cache
+            if self._foreign():
+                return
+        ensure_ignored(self.path.parent)
+        with contextlib.closing(sqlite3.connect(self.path, timeout=WRITE_WAIT)) as db, db:
+            _check_schema(db)
+            for statement in _SCHEMA:
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            for table, values in rows.items():
+                if values:
+                    marks = ",".join("?" * len(values[0]))
+                    db.executemany(f"INSERT OR REPLACE INTO {table} VALUES ({marks})", values)
+
+
+def _squeezed(sql: object) -> object:
+    """A statement of ``sqlite_master`` without its white space (None stays None)."""
+    return "".join(sql.split()) if isinstance(sql, str) else sql
+
+
+@functools.cache
+def _expected_schema() -> frozenset[Row]:
+    """``sqlite_master`` of a cache this version writes, as :func:`_check_schema` compares it."""
+    with contextlib.closing(sqlite3.connect(":memory:")) as db:
+        for statement in _SCHEMA:
+            db.execute(statement)
+        return frozenset(_schema_of(db))
+
+
+def _schema_of(db: sqlite3.Connection) -> list[Row]:
+    rows = db.execute("SELECT type, name, tbl_name, sql FROM sqlite_master").fetchall()
+    return [(kind, name, table, _squeezed(sql)) for kind, name, table, sql in rows]
+
+
+def _check_schema(db: sqlite3.Connection) -> None:
+    """Refuse a database holding anything but this cache's tables (an earlier version's cache
+    may lack one): a view, a trigger or a table of another shape would run or answer instead."""
+    if not set(_schema_of(db)) <= _expected_schema():
+        raise sqlite3.DatabaseError("unexpected schema")
+
+
+_INT64 = range(-(2**63), 2**63)
+
+
+def _storable(row: Row) -> bool:
+    """Whether SQLite can hold every value of ``row`` (its integers are 64-bit)."""
+    return all(v in _INT64 for v in row if isinstance(v, int))
+
+
+def ensure_ignored(config_dir: Path) -> None:
+    """Keep the cache out of version control with a .gitignore inside ``.cavorite/``."""
+    ignore = config_dir / ".gitignore"
+    # a link, even dangling, is not written through
+    if not os.path.lexists(ignore):
+        with contextlib.suppress(OSError):
+            ignore.write_text(f"# local state of cavorite-py, never committed\n{STATE_NAME}*\n")
