@@ -123,7 +123,7 @@ def normalise(address: str, cwd: Path | None = None) -> str:
         return origin(address)
     if scheme == "file":
         return _directory_entry(_file_url_path(address))
-    if scheme or not address:
+    if scheme or address in ("", FSSPEC):
         raise ConfigError(
             f"cannot approve {address!r}: give an origin (http://127.0.0.1:9000), a directory "
             "(file:///abs/dir or a path) or an fsspec address (fsspec:ADDRESS)"
