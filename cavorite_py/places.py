@@ -205,7 +205,10 @@ def allow(entries: Iterable[str]) -> Path:
 def _approvals() -> Iterator[str]:
     for item in os.environ.get(ENV_VAR, "").split(","):
         if item.strip():
-            yield normalise(item)
+            try:
+                yield normalise(item)
+            except ConfigError as exc:
+                raise ConfigError(f"{ENV_VAR} holds an entry that is unusable: {exc}") from None
     config_path = userconfig.path()
     for item in userconfig.entries(CONFIG_KEY):
         relative = isinstance(item, str) and "://" not in item and not os.path.isabs(item)

@@ -90,6 +90,16 @@ def test_what_cannot_be_approved(given: str) -> None:
         places.normalise(given)
 
 
+def test_a_bad_entry_in_the_environment_is_named(
+    no_consent: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(places.ENV_VAR, "http://127.0.0.1:9000,s3://bucket")
+    with pytest.raises(ConfigError) as exc:
+        places.require_endpoint("http://127.0.0.1:9001", "S3")
+    assert f"{places.ENV_VAR} holds an entry that is unusable" in str(exc.value)
+    assert "'s3://bucket'" in str(exc.value)
+
+
 # ---------------------------------------------------------------- local directories
 
 
