@@ -134,10 +134,6 @@ def _directory(value: object, env: Mapping[str, str]) -> Path:
 
 def _cache_config() -> dict[str, Any]:
     """The ``"cache"`` object of the user config file: the one place this module reads it."""
-    from . import consent
+    from . import userconfig
 
-    path = consent.user_config_path()
-    section = consent._read_config(path).get(CONFIG_KEY, {})
-    if not isinstance(section, dict):
-        raise ConfigError(f"'{CONFIG_KEY}' in {path} must be a JSON object; fix or remove it")
-    return section
+    return userconfig.section(CONFIG_KEY)

@@ -6,8 +6,7 @@ refuses such settings from a repository's own config, cavorite refuses to start 
 its real path (symlinks resolved) is allowed by the user, in one of two places the repository
 cannot write:
 
-* the user's config file, ``$XDG_CONFIG_HOME/cavorite/config.json`` (default
-  ``~/.config/cavorite/config.json``), key ``allowed_plugins``, written by
+* the user's config file (:mod:`cavorite_py.userconfig`), key ``allowed_plugins``, written by
   ``cavorite allow-plugin PATH``::
 
       {"allowed_plugins": [{"path": "/home/me/bin/s3-plugin", "sha256": "9f86d0..."}]}
@@ -17,20 +16,27 @@ cannot write:
   string, allows the path whatever its content, for programs upgraded in place.
 * the environment variable ``CAVORITE_ALLOW_PLUGIN``: absolute paths separated by ``os.pathsep``
   (``:`` on POSIX), allowed whatever their content; relative entries are ignored. Meant for CI.
+
+Endpoints, directories and fsspec addresses are approved the same way, in :mod:`cavorite_py.places`.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import userconfig
 from .errors import ConfigError, ConsentError
 from .hashing import hash_file
+from .userconfig import path as user_config_path
+
+__all__ = [
+    "CONFIG_KEY", "ENV_VAR", "Allowance", "allow", "file_sha256", "how_to_allow", "is_allowed",
+    "require", "resolve", "user_config_path",
+]
 
 ENV_VAR = "CAVORITE_ALLOW_PLUGIN"
 CONFIG_KEY = "allowed_plugins"
@@ -45,13 +51,6 @@ class Allowance:
 
     def to_json(self) -> dict[str, Any]:
         return {"path": self.path, "sha256": self.sha256}
-
-
-def user_config_path() -> Path:
-    """``$XDG_CONFIG_HOME/cavorite/config.json``, or ``~/.config/cavorite/config.json``."""
-    xdg = os.environ.get("XDG_CONFIG_HOME", "")
-    base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".config"
-    return base / "cavorite" / "config.json"
 
 
 def resolve(path: str | os.PathLike[str]) -> Path:
@@ -75,11 +74,12 @@ def allow(path: str | os.PathLike[str], *, pin: bool = True) -> Allowance:
     if not real.is_file():
         raise ConfigError(f"cannot allow plugin {real}: no such file")
     allowance = Allowance(str(real), file_sha256(real) if pin else None)
-    config_path = user_config_path()
-    data = _read_config(config_path)
-    kept = [e for e in _entries(data, config_path) if e.path != allowance.path]
-    data[CONFIG_KEY] = [e.to_json() for e in [*kept, allowance]]
-    _write_config(config_path, data)
+
+    def replace(raw: list[Any]) -> list[Any]:
+        kept = [e for e in _entries(raw) if e.path != allowance.path]
+        return [e.to_json() for e in [*kept, allowance]]
+
+    userconfig.update(CONFIG_KEY, replace)
     return allowance
 
 
@@ -97,10 +97,7 @@ def require(path: str | os.PathLike[str]) -> None:
     real = resolve(path)
     if str(real) in _env_allowed():
         return
-    config_path = user_config_path()
-    pins = [
-        e.sha256 for e in _entries(_read_config(config_path), config_path) if e.path == str(real)
-    ]
+    pins = [e.sha256 for e in _entries(userconfig.entries(CONFIG_KEY)) if e.path == str(real)]
     if None in pins:
         return
     how = how_to_allow(real)
@@ -127,30 +124,11 @@ def _env_allowed() -> set[str]:
     return {str(resolve(e)) for e in entries if os.path.isabs(e)}
 
 
-def _read_config(config_path: Path) -> dict[str, Any]:
-    try:
-        text = config_path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return {}
-    except OSError as exc:
-        raise ConfigError(f"cannot read {config_path}: {exc.strerror or exc}") from exc
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise ConfigError(f"{config_path} is not valid JSON ({exc}); fix or remove it") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{config_path} must hold a JSON object; fix or remove it")
-    return data
+def _entries(raw: list[Any]) -> list[Allowance]:
+    return [_entry(item) for item in raw]
 
 
-def _entries(data: dict[str, Any], config_path: Path) -> list[Allowance]:
-    raw = data.get(CONFIG_KEY, [])
-    if not isinstance(raw, list):
-        raise ConfigError(f"{CONFIG_KEY!r} in {config_path} must be a list; fix or remove it")
-    return [_entry(item, config_path) for item in raw]
-
-
-def _entry(item: Any, config_path: Path) -> Allowance:
+def _entry(item: Any) -> Allowance:
     if isinstance(item, str):
         item = {"path": item, "sha256": None}
     path = item.get("path") if isinstance(item, dict) else None
@@ -159,23 +137,7 @@ def _entry(item: Any, config_path: Path) -> Allowance:
         sha256 is None or isinstance(sha256, str)
     ):
         raise ConfigError(
-            f"{CONFIG_KEY!r} in {config_path} holds {item!r}; each entry must be an absolute "
-            'path or {"path": "/abs/path", "sha256": "<hex>" or null}'
+            f"{CONFIG_KEY!r} in {user_config_path()} holds {item!r}; each entry must be an "
+            'absolute path or {"path": "/abs/path", "sha256": "<hex>" or null}'
         )
     return Allowance(str(resolve(path)), sha256)
-
-
-def _write_config(config_path: Path, data: dict[str, Any]) -> None:
-    try:
-        config_path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".config-", dir=config_path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(data, f, indent=2)
-                f.write("\n")
-            os.replace(tmp, config_path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        raise ConfigError(f"cannot write {config_path}: {exc.strerror or exc}") from exc

@@ -5,7 +5,7 @@ Every expected failure is a ``CavoriteError``; anything else is a bug. The tree:
     CavoriteError                 exit 1: a file or an object could not be handled
     ├── UsageError                exit 2: bad arguments
     ├── ConfigError               exit 2: missing or broken .cavorite/config, unknown store
-    │   └── ConsentError          exit 2: an executable plugin the user has not allowed
+    │   └── ConsentError          exit 2: a plugin, endpoint or directory the user has not approved
     ├── PathError                 exit 2: a path the command refuses (outside the repository...)
     ├── MetadataError             a cfile that cannot be trusted (malformed, hostile name)
     ├── IntegrityError            downloaded bytes whose sha256 differs from the cfile
@@ -43,7 +43,8 @@ class ConfigError(CavoriteError):
 
 
 class ConsentError(ConfigError):
-    """The configuration would run a program the user has not allowed."""
+    """The configuration would run a program, or send credentials or bytes to a place, that
+    the user has not approved."""
 
 
 class PathError(CavoriteError):

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 
 from . import config as configmod
-from . import git, gitignore, selection
+from . import git, gitignore, places, selection
 from .config import Config
 from .engine import Engine
 from .errors import CavoriteError, ConfigError, UsageError
@@ -233,9 +233,8 @@ def default_root(cwd: Path) -> Path:
 def default_local_directory(root: Path) -> Path:
     """``$XDG_DATA_HOME/cavorite/localstore/NAME-HASH``: one directory per repository path, so
     that two repositories with the same name never share objects."""
-    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     tag = hashlib.sha256(os.fsencode(root)).hexdigest()[:8]
-    return Path(data_home) / "cavorite" / "localstore" / f"{root.name}-{tag}"
+    return places.data_directory() / "localstore" / f"{root.name}-{tag}"
 
 
 def init(
@@ -279,8 +278,11 @@ def init(
         "plugin_address": plugin_address,
     }
     cfg = Config.from_dict({"store_type": store_type, "options": options}, "the new config")
+    typed: list[str] = []
     if store_type != "plugin":  # a plugin is not started (nor consented to) by init
-        registry.open_store(store_type, StoreSettings(backend_address, options, root)).close()
+        # the user typed the address: what it names is approved, once the rest succeeded
+        with places.recording() as typed:
+            registry.open_store(store_type, StoreSettings(backend_address, options, root)).close()
     if directory is not None:
         try:
             directory.mkdir(parents=True, exist_ok=True)
@@ -290,4 +292,7 @@ def init(
                 "choose another with --backend-address"
             ) from exc
     configmod.save(root, cfg)
+    if typed:
+        approved_in = places.allow(typed)
+        notes.append(f"approved {', '.join(typed)} in {approved_in} (cavorite allow-endpoint)")
     return InitResult(Repo(root, cfg), path, notes)

@@ -6,7 +6,7 @@ error (a bug: please report it); 130 interrupted.
 
 from __future__ import annotations
 
-from . import hook, init, inspect, plugins, stores, transfer  # noqa: F401 - modules add commands
+from . import endpoints, hook, init, inspect, plugins, stores, transfer  # noqa: F401 - modules add commands
 from .app import app, run
 
 plugins.register(app)

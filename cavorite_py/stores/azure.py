@@ -2,7 +2,9 @@
 
 Addresses: ``az://container[/prefix]`` (the account comes from the credentials below),
 ``https://ACCOUNT.blob.core.windows.net/container[/prefix]``, or the emulator's path style
-``http://127.0.0.1:10000/ACCOUNT/container[/prefix]``.
+``http://127.0.0.1:10000/ACCOUNT/container[/prefix]``. An endpoint other than Azure's own must
+be approved by the user (:mod:`cavorite_py.places`) before credentials from the environment go to
+it, and an account key or SAS token goes over plain http only to an approved loopback emulator.
 
 Credentials, first found wins, all from the environment: ``AZURE_STORAGE_CONNECTION_STRING``;
 ``AZURE_STORAGE_SAS_TOKEN``; ``AZURE_STORAGE_KEY`` (an account key; the account is the address's
@@ -25,7 +27,8 @@ from typing import Any, BinaryIO, ClassVar
 from azure.core import exceptions as aexc
 from azure.storage.blob import BlobServiceClient, ContainerClient, ExponentialRetry
 
-from ..errors import ConfigError, ObjectNotFound, StoreError
+from .. import places
+from ..errors import ConfigError, ConsentError, ObjectNotFound, StoreError
 from . import _errors
 from ._addresses import int_option, parse_azure, seconds_option
 from .base import ObjectInfo, Progress, Store, StoreSettings, expect_size
@@ -40,6 +43,23 @@ _CREDENTIALS_FIX = (
 _EXISTS = {"BlobAlreadyExists", "ConditionNotMet"}
 
 
+def _check_endpoint(endpoint: str | None) -> None:
+    """Refuse, before any request, to send the environment's credentials to an endpoint the
+    user did not approve, and an account key or SAS token over plain http anywhere but to an
+    approved emulator on this machine. A connection string names its own endpoint: it is the
+    user's, and the address's endpoint is not used then."""
+    if endpoint is None or os.environ.get("AZURE_STORAGE_CONNECTION_STRING"):
+        return
+    places.require_endpoint(endpoint, "Azure")
+    secret = os.environ.get("AZURE_STORAGE_KEY") or os.environ.get("AZURE_STORAGE_SAS_TOKEN")
+    if secret and endpoint.startswith("http://") and not places.is_loopback(endpoint):
+        raise ConsentError(
+            f"refusing to send an Azure account key or SAS token over plain http to "
+            f"{places.origin(endpoint)}: only a storage emulator on this machine may be reached "
+            "without https; use an https backend_address"
+        )
+
+
 class AzureStore(Store):
     """Objects in one Azure Storage container, under an optional prefix."""
 
@@ -48,6 +68,7 @@ class AzureStore(Store):
     def __init__(self, settings: StoreSettings) -> None:
         super().__init__(settings)
         self.address = parse_azure(settings.address)
+        _check_endpoint(self.address.endpoint)
         opts = settings.options
         self.max_concurrency = int_option(opts, "max_concurrency", 4)
         self._client_options: dict[str, Any] = {

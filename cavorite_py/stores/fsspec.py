@@ -5,6 +5,11 @@ protocol whose package is installed (``sftp://``, ``smb://``...). Extra keyword 
 filesystem can be given as the ``fsspec_options`` object in the options of ``.cavorite/config``;
 credentials are better left to each filesystem's own environment variables or config files.
 
+A committed configuration decides where bytes go, so the user approves any address that is not
+plain (see :mod:`cavorite_py.places`): a chain such as ``filecache::s3://b``, any
+``fsspec_options``, or a protocol other than ``memory``, a local path and the cloud buckets
+(``s3``, ``gs``, ``az``...). A plain local path outside the repository needs approval too.
+
 A put writes a temporary file next to the target and moves it into place, so a failed upload
 never leaves a partial object under the key. Without ``overwrite`` the move must not replace an
 object: on local disks it is a hard link, atomic even against other processes; elsewhere it is
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
 import uuid
 from collections.abc import Iterator
@@ -31,6 +37,7 @@ from typing import Any, BinaryIO, ClassVar
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
+from .. import places
 from ..errors import AccessDenied, CavoriteError, ConfigError, StoreError, StoreUnavailable
 from ..fsutil import TMP_MARK
 from . import _errors
@@ -41,6 +48,9 @@ __all__ = ["FsspecStore"]
 
 _CHUNK = 1 << 20
 _MISSING = (FileNotFoundError, IsADirectoryError, NotADirectoryError)
+_LOCAL_PROTOCOLS = ("file", "local", "memory")
+_BUCKET_PROTOCOLS = ("s3", "s3a", "gs", "gcs", "az", "abfs", "abfss")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
 
 class FsspecStore(Store):
@@ -55,6 +65,9 @@ class FsspecStore(Store):
         extra = settings.options.get("fsspec_options") or {}
         if not isinstance(extra, dict):
             raise ConfigError("option 'fsspec_options' must be a JSON object")
+        plain = _plain(settings.address, extra)
+        if not plain:
+            self._require_consent(extra)
         try:
             fs, root = fsspec.core.url_to_fs(settings.address, **extra)
         except (ValueError, ImportError, TypeError) as exc:
@@ -70,7 +83,20 @@ class FsspecStore(Store):
         self.fs: Any = fs
         self.root: str = root.rstrip("/")
         self._local = isinstance(fs, LocalFileSystem)
+        if self._local and plain:
+            places.require_directory(Path(self.root), settings.root)
         self._lock = threading.Lock()
+
+    def _require_consent(self, options: dict[str, Any]) -> None:
+        """Refuse an address that is not plain (see :func:`_plain`) unless the user approved
+        exactly it, with exactly these options; before fsspec creates any filesystem."""
+        address = self.settings.address
+        entry = places.fsspec_entry(address, options)
+        secret = redact(address) != address
+        shown = "'fsspec:<backend_address as in .cavorite/config>...'" if secret else None
+        with_options = " with its fsspec_options" if options else ""
+        what = f"the fsspec address {self.describe()!r}{with_options}"
+        places.require(entry, what, shown)
 
     def describe(self) -> str:
         return redact(self.settings.address)
@@ -197,6 +223,19 @@ class FsspecStore(Store):
             if not self.fs.isfile(path):
                 raise FileNotFoundError(path)
             self.fs.rm_file(path)
+
+
+def _plain(address: str, options: dict[str, Any]) -> bool:
+    """Whether ``address`` may be opened without the user's consent: no options, a single
+    protocol, and that protocol memory, a local path (then the directory rule applies) or a
+    cloud bucket at its provider's own endpoint."""
+    if options or "::" in address:
+        return False
+    protocol, rest = fsspec.core.split_protocol(address)
+    if protocol in (None, *_LOCAL_PROTOCOLS):
+        return True
+    bucket = rest.partition("/")[0]
+    return protocol in _BUCKET_PROTOCOLS and _BUCKET.match(bucket) is not None
 
 
 def _reason(exc: BaseException) -> str:

@@ -1,7 +1,8 @@
 """The S3 store: objects in an S3 bucket, on AWS or any S3-compatible service (MinIO, moto...).
 
 Addresses: ``s3://bucket[/prefix]``, or ``http(s)://host:port/bucket[/prefix]`` for a custom
-endpoint (path-style addressing). Credentials come only from boto3's standard chain (environment,
+endpoint (path-style addressing), which must be approved by the user (:mod:`cavorite_py.places`)
+before any request is sent to it. Credentials come only from boto3's standard chain (environment,
 shared profiles, instance or task roles), never from ``.cavorite/config``.
 
 Uploads go through boto3's transfer manager above ``multipart_threshold`` (multipart), and are
@@ -37,6 +38,7 @@ from botocore.utils import determine_content_length
 from s3transfer.exceptions import RetriesExceededError, S3DownloadFailedError, S3ValidationError
 from s3transfer.manager import TransferManager
 
+from .. import places
 from ..errors import AccessDenied, ObjectNotFound, StoreDown, StoreError
 from . import _errors
 from ._addresses import int_option, parse_s3, seconds_option
@@ -82,6 +84,8 @@ class S3Store(Store):
     def __init__(self, settings: StoreSettings) -> None:
         super().__init__(settings)
         self.address = parse_s3(settings.address)
+        if self.address.endpoint is not None:
+            places.require_endpoint(self.address.endpoint, "S3")
         opts = settings.options
         self.region = str(opts.get("region") or "us-east-1")
         concurrency = int_option(opts, "max_concurrency", 8)

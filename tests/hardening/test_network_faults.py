@@ -30,6 +30,7 @@ from botocore.config import Config as BotoConfig
 from cavorite_py.config import Config
 from cavorite_py.repo import Repo
 from cavorite_py.results import Outcome, Report
+from tests.fixtures.consent import approve_for_test
 from tests.fixtures.emulators import S3Emulator, cli_cloud_env, isolated_env
 from tests.fixtures.repos import Cavorite
 
@@ -123,6 +124,8 @@ def world(
         (root / name).write_bytes(content)
     port = int(s3_emulator.endpoint.rsplit(":", 1)[1])
     with FaultProxy(port, timeout=20) as proxy:
+        # the proxy stands in for the emulator: approved as the emulator is
+        approve_for_test(monkeypatch, proxy.endpoint)
         yield World(root, proxy, s3_emulator, s3_emulator.new_bucket(), data)
 
 

@@ -23,6 +23,7 @@ from cavorite_py.errors import (
 )
 from cavorite_py.stores.base import ObjectInfo, Store, StoreSettings
 from cavorite_py.stores.fsspec import FsspecStore
+from tests.fixtures.consent import approve_for_test
 from tests.stores.support import make, race_for_one_key
 
 
@@ -119,8 +120,13 @@ class RefusingFS(MemoryFileSystem):
         raise BackendError(f"cannot connect with {SECRET}")
 
 
+FLAKY_ADDRESS = "flaky://alice:pw@objects/team"
+REFUSING_ADDRESS = f"refusing://alice:pw@host/dir?{SECRET}"
+
+
 @pytest.fixture
-def flaky(tmp_path: Path) -> Iterator[type[FlakyFS]]:
+def flaky(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[type[FlakyFS]]:
+    approve_for_test(monkeypatch, f"fsspec:{FLAKY_ADDRESS}", f"fsspec:{REFUSING_ADDRESS}")
     fsspec.register_implementation("flaky", FlakyFS, clobber=True)
     fsspec.register_implementation("refusing", RefusingFS, clobber=True)
     FlakyFS.clear_instance_cache()
@@ -131,7 +137,7 @@ def flaky(tmp_path: Path) -> Iterator[type[FlakyFS]]:
 
 
 def flaky_store(tmp_path: Path) -> FsspecStore:
-    return FsspecStore(StoreSettings("flaky://alice:pw@objects/team", {}, tmp_path))
+    return FsspecStore(StoreSettings(FLAKY_ADDRESS, {}, tmp_path))
 
 
 def assert_translated(exc: pytest.ExceptionInfo[BaseException], kind: type[BaseException]) -> None:
@@ -189,7 +195,7 @@ def test_a_backend_error_while_reading_is_translated(flaky: type[FlakyFS], tmp_p
 
 def test_a_backend_error_on_creation_is_unavailable(flaky: type[FlakyFS], tmp_path: Path) -> None:
     with pytest.raises(StoreUnavailable) as exc:
-        FsspecStore(StoreSettings(f"refusing://alice:pw@host/dir?{SECRET}", {}, tmp_path))
+        FsspecStore(StoreSettings(REFUSING_ADDRESS, {}, tmp_path))
     assert isinstance(exc.value.__cause__, BackendError)
     for secret in (SECRET, "alice", "pw@"):
         assert secret not in str(exc.value)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import BinaryIO, ClassVar
 from urllib.parse import unquote, urlparse
 
+from cavorite_py import places
 from cavorite_py.errors import AccessDenied, ConfigError, ObjectExists, ObjectNotFound, StoreError
 from cavorite_py.fsutil import TMP_MARK
 from cavorite_py.stores.base import (
@@ -81,6 +82,9 @@ class LocalStore(Store):
     def __init__(self, settings: StoreSettings) -> None:
         super().__init__(settings)
         self.directory = directory_from_address(settings.address, settings.root)
+        # a directory outside the repository and cavorite's data directory is the user's to
+        # approve: a repository must not read from or write to any place it likes
+        places.require_directory(self.directory, settings.root)
         self._made: set[Path] = set()  # directories known to exist
 
     def describe(self) -> str:
