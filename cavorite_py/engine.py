@@ -465,7 +465,7 @@ class Engine:
         if exists:
             with contextlib.suppress(CavoriteError):
                 old = self.hasher.metadata(cfile)
-        if old is not None and (old.name, old.checksum, old.size) == (key, info.sha256, info.size):
+        if metadata.describes(old, key, info.sha256, info.size):
             return  # unchanged: leave the file (and its date) alone
         extra = old.extra if old is not None else {}
         stamp = metadata.format_timestamp(st.st_mtime_ns)
