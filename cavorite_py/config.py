@@ -149,10 +149,12 @@ class Config:
 
 
 def check_go_layout(config: Config, source: str) -> None:
-    """Refuse what the Go tool would read differently in a repository in its layout: a
-    missing or empty ``metadata_file_extension`` (it would write ``x.bin.``, we ``x.bin.cfile``,
-    two cfiles for one artifact; and a name ending in ``.`` cannot exist on Windows)."""
-    if not config.go_layout or config.option("metadata_file_extension"):
+    """Refuse what the Go tool would read differently in a repository it can work in (its
+    layout, a store type its CLI opens): a missing or empty ``metadata_file_extension`` (it
+    would write ``x.bin.``, we ``x.bin.cfile``: two cfiles for one artifact; and a name ending
+    in ``.`` cannot exist on Windows)."""
+    shared = config.go_layout and config.store_type in golayout.GO_STORES
+    if not shared or config.option("metadata_file_extension"):
         return
     raise ConfigError(
         f"{source}: metadata_file_extension is missing or empty, which the Go tool reads as "

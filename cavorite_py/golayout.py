@@ -23,6 +23,9 @@ from .stores._addresses import redact
 SCHEMES = ("path", "versioned")
 GO_SCHEME = "path"
 SHARED_STORE = "s3"
+"""the one store whose address both tools read"""
+GO_STORES = (SHARED_STORE, "plugin")
+"""the store types the Go tool's CLI opens: where both tools may work in one repository"""
 
 
 @dataclass(frozen=True)

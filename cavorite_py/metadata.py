@@ -152,7 +152,7 @@ def describes(old: Metadata | None, key: str, checksum: str, size: int | None) -
     The name and the checksum decide; ``size`` only when the cfile has one (the Go tool writes
     none, and rewriting its cfiles to add one would show every one of them as changed in git).
     """
-    if old is None or (old.name, old.checksum) != (key, checksum.lower()):
+    if old is None or (old.name, old.checksum.lower()) != (key, checksum.lower()):
         return False
     return old.size is None or old.size == size
 
