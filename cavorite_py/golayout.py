@@ -16,7 +16,7 @@ store), and only its ``backend_address`` is read differently from cavorite's own
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from .stores._addresses import redact
 
@@ -28,6 +28,13 @@ GO_STORES = (SHARED_STORE, "plugin")
 """the store types the Go tool's CLI opens: where both tools may work in one repository"""
 
 
+def _instead(plain: str) -> str:
+    return (
+        f"write {redact(plain)!r} and put a key prefix in object_key_prefix, or set key_scheme to "
+        '"versioned" to keep objects under the path (a repository the Go tool cannot use)'
+    )
+
+
 @dataclass(frozen=True)
 class Address:
     """A ``backend_address`` as cavorite's S3 store must be given it to reach what the Go tool
@@ -37,11 +44,22 @@ class Address:
     warning: str | None = None
 
 
-def s3_address(address: str) -> Address:
-    """The Go tool's reading of the S3 ``address``, as an address in cavorite's own forms."""
+def _plain_url(address: str) -> SplitResult | None:
+    """``address`` split, if it is a URL the store may accept: one with credentials, a query or
+    a fragment is left as it is for the store to refuse (never cut down into one it accepts)."""
     try:
         url = urlsplit(address)
     except ValueError:
+        return None
+    if "@" in url.netloc or url.query or url.fragment or "?" in address or "#" in address:
+        return None
+    return url
+
+
+def s3_address(address: str) -> Address:
+    """The Go tool's reading of the S3 ``address``, as an address in cavorite's own forms."""
+    url = _plain_url(address)
+    if url is None:
         # the store refuses it, with the message for its forms
         return Address(address)
     if url.scheme == "s3":
@@ -58,8 +76,8 @@ def _bucket_host(address: str, bucket: str, path: str) -> Address:
     return Address(
         plain,
         f"backend_address {redact(address)!r}: the Go tool ignores a path after the bucket, and so "
-        f"does cavorite in its layout (no key_scheme): objects are at {plain}/KEY; write "
-        f"{plain!r} and put a key prefix in object_key_prefix instead",
+        f"does cavorite in its layout (no key_scheme): objects are at {plain}/KEY; "
+        + _instead(plain),
     )
 
 
@@ -74,7 +92,7 @@ def _bucket_path(address: str, endpoint: str, path: str) -> Address:
         seen,
         f"backend_address {redact(address)!r} has a path after the bucket: the Go tool sends its "
         f"requests to {redact(seen)}/KEY, and so does cavorite in its layout (no key_scheme); "
-        f"write {redact(plain)!r} and put a key prefix in object_key_prefix instead",
+        f"{_instead(plain)}",
     )
 
 
@@ -83,11 +101,8 @@ def init_address(store_type: str, address: str, prefix: str) -> tuple[str, str, 
     ``prefix``: the address with nothing after the bucket, so the Go tool reads it as we do,
     and the path that was after the bucket moved to the front of ``object_key_prefix``, so the
     objects go where the address asked. Returns ``(address, prefix, note)``."""
-    if store_type != SHARED_STORE:
-        return address, prefix, None
-    try:
-        url = urlsplit(address)
-    except ValueError:
+    url = _plain_url(address) if store_type == SHARED_STORE else None
+    if url is None:
         return address, prefix, None
     if url.scheme == "s3":
         plain, rest = f"s3://{url.netloc}", url.path

@@ -134,6 +134,21 @@ def test_init_writes_the_bucket_alone(
     assert (plain, moved, note and "note") == written
 
 
+@pytest.mark.parametrize(
+    "address",
+    [
+        "s3://bkt/team?X-Amz-Signature=abc",
+        "s3://bkt/team#x",
+        "http://k:s@h:9/bkt/team",
+    ],
+)
+def test_an_address_with_secrets_is_never_cut_into_one_the_store_accepts(address: str) -> None:
+    assert golayout.init_address("s3", address, "") == (address, "", None)
+    assert config(backend_address=address).store_address == golayout.Address(address)
+    with pytest.raises(ConfigError, match="must not carry credentials"):
+        parse_s3(address)
+
+
 def test_init_leaves_other_stores_alone() -> None:
     assert golayout.init_address("gcs", "gs://b/team", "") == ("gs://b/team", "", None)
 

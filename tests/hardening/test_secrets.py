@@ -131,7 +131,10 @@ def files_text(*tops: Path) -> dict[str, str]:
 
 
 def config(repo: Path, store_type: str, address: str, **options: object) -> None:
-    data = {"store_type": store_type, "options": {"backend_address": address, **options}}
+    data = {
+        "store_type": store_type,
+        "options": {"backend_address": address, "metadata_file_extension": "cfile", **options},
+    }
     (repo / ".cavorite").mkdir(exist_ok=True)
     (repo / ".cavorite" / "config").write_text(json.dumps(data))
 
