@@ -320,3 +320,24 @@ def test_the_go_localstore_plugin_directory_is_read_by_the_local_store(
     assert_files(work)
     verified = cavorite("verify", "--remote", "--json", cwd=work)
     assert outcomes(verified) == {"up-to-date": ALL, "stored": ALL}
+
+
+def test_go_cannot_use_an_object_key_prefix(go: GoCavorite, bucket: Bucket, work: Path) -> None:
+    """What the README lists as not working: the Go tool's upload fails with a prefix."""
+    env = bucket.env()
+    ok(
+        go(
+            "init",
+            ".",
+            "--store_type",
+            "s3",
+            "--backend_address",
+            bucket.address,
+            "--object_key_prefix",
+            "team",
+            cwd=work,
+            env=env,
+        )
+    )
+    assert go("upload", "a.bin", cwd=work, env=env).code != 0
+    assert bucket.versions() == {}
