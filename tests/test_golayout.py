@@ -94,22 +94,28 @@ def test_the_warning_says_what_to_write_instead() -> None:
     assert "object_key_prefix" in warning
 
 
-def test_the_warning_is_said_once_when_the_store_opens(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+class Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def test_the_warning_is_said_once_when_the_store_opens(tmp_path: Path) -> None:
     (tmp_path / ".cavorite").mkdir()
     cfg = config(backend_address="s3://bkt/team")
-    logging.getLogger("cavorite_py").propagate = True
+    collect = Collect()
+    logger = logging.getLogger("cavorite_py.repo")
+    logger.addHandler(collect)
     try:
-        with (
-            caplog.at_level(logging.WARNING, "cavorite_py"),
-            cavorite_py.Repo(tmp_path, cfg) as repo,
-        ):
+        with cavorite_py.Repo(tmp_path, cfg) as repo:
             repo.store.describe()
             repo.store.describe()
     finally:
-        logging.getLogger("cavorite_py").propagate = False
-    assert [r.getMessage() for r in caplog.records].count(cfg.store_address.warning) == 1
+        logger.removeHandler(collect)
+    assert collect.messages == [cfg.store_address.warning]
     assert repo.config.backend_address == "s3://bkt/team"
 
 
