@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import git
+from . import git, golayout
 from .errors import ConfigError, MetadataError
 from .fsutil import atomic_write_bytes
 from .metadata import check_key
@@ -83,6 +83,30 @@ class Config:
     def key_prefix(self) -> str:
         return self.option("object_key_prefix").strip("/")
 
+    @property
+    def key_scheme(self) -> str:
+        """``"path"`` (the Go tool's layout, and the meaning of a config without the option)
+        or ``"versioned"``."""
+        scheme = self.option("key_scheme", golayout.GO_SCHEME)
+        if scheme not in golayout.SCHEMES:
+            raise ConfigError(
+                f"option 'key_scheme' must be \"path\" or \"versioned\", not {scheme!r}"
+            )
+        return scheme
+
+    @property
+    def go_layout(self) -> bool:
+        """Whether this is a repository in the Go tool's layout (``key_scheme`` is path)."""
+        return self.key_scheme == golayout.GO_SCHEME
+
+    @property
+    def store_address(self) -> golayout.Address:
+        """``backend_address`` as the store is to be given it: in the Go tool's layout, an S3
+        address means what it means to the Go tool (see :mod:`cavorite_py.golayout`)."""
+        if self.go_layout and self.store_type == golayout.SHARED_STORE:
+            return golayout.s3_address(self.backend_address)
+        return golayout.Address(self.backend_address)
+
     def int_option(self, key: str, minimum: int = 0) -> int | None:
         """A whole-number option of at least ``minimum``, or None when unset."""
         value = self.options.get(key)
@@ -131,12 +155,28 @@ class Config:
         unusable = any(ord(c) < 32 or ord(c) == 127 for c in ext) or "/" in ext or "\\" in ext
         if unusable or ext.startswith(".") or ext in ("", "."):
             raise ConfigError(f"{source}: metadata_file_extension {ext!r} is not a file extension")
+        check_go_layout(config, source)
         if config.key_prefix:
             try:
                 check_key(config.key_prefix)
             except MetadataError as exc:
                 raise ConfigError(f"{source}: object_key_prefix is unusable: {exc}") from None
         return config
+
+
+def check_go_layout(config: Config, source: str) -> None:
+    """Refuse what the Go tool would read differently in a repository it can work in (its
+    layout, a store type its CLI opens): a missing or empty ``metadata_file_extension`` (it
+    would write ``x.bin.``, we ``x.bin.cfile``: two cfiles for one artifact; and a name ending
+    in ``.`` cannot exist on Windows)."""
+    shared = config.go_layout and config.store_type in golayout.GO_STORES
+    if not shared or config.option("metadata_file_extension"):
+        return
+    raise ConfigError(
+        f"{source}: metadata_file_extension is missing or empty, which the Go tool reads as "
+        "cfiles named 'x.bin.' and cavorite as 'x.bin.cfile'; add "
+        '"metadata_file_extension": "cfile" to options (and rename any cfile ending in \'.\')'
+    )
 
 
 def find_root(start: Path) -> Path:

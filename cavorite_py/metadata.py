@@ -145,6 +145,18 @@ class Metadata:
         return cls(name, checksum.lower(), modified, size, extra)
 
 
+def describes(old: Metadata | None, key: str, checksum: str, size: int | None) -> bool:
+    """Whether the cfile ``old`` already says what an upload of ``key`` with ``checksum`` (and
+    ``size``) would write, so that the file is left byte for byte as it is.
+
+    The name and the checksum decide; ``size`` only when the cfile has one (the Go tool writes
+    none, and rewriting its cfiles to add one would show every one of them as changed in git).
+    """
+    if old is None or (old.name, old.checksum.lower()) != (key, checksum.lower()):
+        return False
+    return old.size is None or old.size == size
+
+
 def read(path: Path) -> Metadata:
     """Read and validate the cfile at ``path``. Raises ``MetadataError`` naming the file.
 

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +18,7 @@ from pathlib import Path
 from types import TracebackType
 
 from . import config as configmod
-from . import git, gitignore, places, selection
+from . import git, gitignore, golayout, places, selection
 from .config import Config
 from .engine import Engine
 from .errors import CavoriteError, ConfigError, UsageError
@@ -31,6 +32,8 @@ from .stores.base import Store, StoreSettings
 from .workspace import Workspace
 
 DEFAULT_STORE = "localstore"
+
+log = logging.getLogger(__name__)
 
 
 class Repo:
@@ -54,7 +57,10 @@ class Repo:
     @property
     def store(self) -> Store:
         if self._store is None:
-            settings = StoreSettings(self.config.backend_address, self.config.options, self.root)
+            address = self.config.store_address
+            if address.warning:
+                log.warning("%s", address.warning)
+            settings = StoreSettings(address.address, self.config.options, self.root)
             self._store = registry.open_store(self.config.store_type, settings)
         return self._store
 
@@ -270,6 +276,12 @@ def init(
         raise UsageError("store type 'plugin' needs --plugin-address PATH_TO_EXECUTABLE")
     if store_type not in (DEFAULT_STORE, "plugin") and not backend_address:
         raise UsageError(f"store type {store_type!r} needs --backend-address")
+    # init writes no key_scheme: the config is in the Go tool's layout
+    backend_address, object_key_prefix, note = golayout.init_address(
+        store_type, backend_address, object_key_prefix
+    )
+    if note:
+        notes.append(note)
     options = {
         "backend_address": backend_address,
         "metadata_file_extension": metadata_file_extension,

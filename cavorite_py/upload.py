@@ -168,7 +168,7 @@ class Upload:
         if exists:
             with contextlib.suppress(CavoriteError):
                 old = self.run.cache.cfile(cfile)
-        if old is not None and (old.name, old.checksum, old.size) == (key, info.sha256, info.size):
+        if metadata.describes(old, key, info.sha256, info.size):
             # unchanged: leave the file (and its date) alone
             return
         extra = old.extra if old is not None else {}

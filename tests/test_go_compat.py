@@ -185,28 +185,36 @@ def test_go_zero_time_and_uppercase_checksum_load(tmp_path: Path) -> None:
     )
 
 
-def test_reuploading_a_go_file_adds_size_and_keeps_the_go_fields(
+def test_reuploading_a_go_file_leaves_its_cfile_byte_for_byte(
     go_repo: Path, tmp_path: Path
 ) -> None:
     data = b"uploaded by the Go tool"
     store_object(tmp_path, "team-a/a.bin", data)
     (go_repo / "a.bin").write_bytes(data)
-    (go_repo / "a.bin.cfile").write_text(
-        go_json(
-            {
-                "name": "team-a/a.bin",
-                "checksum": hashlib.sha256(data).hexdigest(),
-                "date_modified": "2022-10-05T10:56:17.051936728-07:00",
-            }
-        )
+    go_cfile = go_json(
+        {
+            "name": "team-a/a.bin",
+            "checksum": hashlib.sha256(data).hexdigest(),
+            "date_modified": "2022-10-05T10:56:17.051936728-07:00",
+        }
     )
+    (go_repo / "a.bin.cfile").write_text(go_cfile)
     with cavorite_py.Repo.find(go_repo) as repo:
         result = repo.upload(["a.bin"], cwd=go_repo).results
     assert [r.outcome for r in result] == [Outcome.ALREADY_STORED]
-    written = json.loads((go_repo / "a.bin.cfile").read_text())
-    assert written["name"] == "team-a/a.bin"
-    assert written["checksum"] == hashlib.sha256(data).hexdigest()
-    assert written["size"] == len(data)
+    assert (go_repo / "a.bin.cfile").read_text() == go_cfile
+
+
+def test_a_cfile_with_a_wrong_size_is_rewritten(go_repo: Path, tmp_path: Path) -> None:
+    data = b"uploaded by the Go tool"
+    store_object(tmp_path, "team-a/a.bin", data)
+    (go_repo / "a.bin").write_bytes(data)
+    checksum = hashlib.sha256(data).hexdigest()
+    wrong = {"name": "team-a/a.bin", "checksum": checksum, "date_modified": "", "size": 1}
+    (go_repo / "a.bin.cfile").write_text(go_json(wrong))
+    with cavorite_py.Repo.find(go_repo) as repo:
+        repo.upload(["a.bin"], cwd=go_repo)
+    assert json.loads((go_repo / "a.bin.cfile").read_text())["size"] == len(data)
 
 
 # --------------------------------------------------------------------- our cfiles

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from ..errors import ConfigError, ObjectNotFound, PluginError, StoreError
 from ..fsutil import temp_path_for
 from ..stores.base import ObjectInfo, Progress, StoreSettings
-from . import messages
+from . import goplugin, messages
 from .child import MAX_LINE, Child, Eof, Overlong
 from .messages import ProtocolViolation
 
@@ -51,6 +51,7 @@ class Session:
         self, executable: Path, settings: StoreSettings, timeout: float, handshake_timeout: float
     ) -> None:
         self.label = self.name = f"plugin {executable}"
+        self._executable = executable
         self.timeout = timeout
         self.failure: str | None = None
         self._ids = itertools.count(1)
@@ -209,6 +210,8 @@ class Session:
             raise self._crashed(what)
         if isinstance(line, Overlong):
             raise self._fatal(f"broke the protocol during {what}: a line over {MAX_LINE} bytes")
+        if goplugin.is_handshake(line):
+            raise self._go_plugin()
         reply = self._parse(what, messages.decode, line)
         if reply["id"] != request_id:
             raise self._fatal(
@@ -224,7 +227,7 @@ class Session:
             hint = " (is it a cavorite-py store plugin?)" if what == "the handshake" else ""
             raise self._fatal(f"broke the protocol during {what}: {exc}{hint}") from None
 
-    def _crashed(self, what: str) -> PluginError:
+    def _crashed(self, what: str) -> PluginError | ConfigError:
         code = self._child.exit_code(2.0)
         if code is None:
             event = f"closed its output during {what} and was stopped"
@@ -233,9 +236,16 @@ class Session:
         else:
             event = f"exited with code {code} during {what}"
         tail = self._child.stderr_tail(_STDERR_LINES)
+        if goplugin.refused_to_run(tail):
+            return self._go_plugin()
         if tail:
             event += "; its last stderr lines: " + " | ".join(_clip(t) for t in tail)
         return self._fatal(event)
+
+    def _go_plugin(self) -> ConfigError:
+        """Stop a Cavorite (Go) plugin, and return the error that says what to do instead."""
+        self._fatal("is a Cavorite (Go) plugin")
+        return ConfigError(goplugin.unsupported(self._executable))
 
     def _fatal(self, event: str) -> PluginError:
         """Record the failure, stop the process, and return the error to raise."""

@@ -103,7 +103,7 @@ def test_init_every_option(git_repo: Path, cavorite: Cavorite) -> None:
             "--store-type",
             "s3",
             "--backend-address",
-            "s3://bucket/pfx",
+            "s3://bucket",
             "--region",
             "eu-west-1",
             "--object-key-prefix",
@@ -120,13 +120,37 @@ def test_init_every_option(git_repo: Path, cavorite: Cavorite) -> None:
     assert config_of(git_repo) == {
         "store_type": "s3",
         "options": {
-            "backend_address": "s3://bucket/pfx",
+            "backend_address": "s3://bucket",
             "metadata_file_extension": "meta",
             "region": "eu-west-1",
             "object_key_prefix": "team-a",
             "plugin_address": "/opt/bin/x",
         },
     }
+
+
+@pytest.mark.parametrize(
+    ("address", "written"),
+    [
+        ("s3://bucket/pfx", "s3://bucket"),
+        ("http://127.0.0.1:9/bucket/pfx/", "http://127.0.0.1:9/bucket"),
+    ],
+)
+def test_init_moves_a_path_after_the_bucket_to_object_key_prefix(
+    git_repo: Path, cavorite: Cavorite, address: str, written: str
+) -> None:
+    """The Go tool ignores a path after the bucket: init never writes one (in the Go layout)."""
+    result = ok(
+        cavorite(
+            "init", "--store-type", "s3", "--backend-address", address,
+            "--object-key-prefix", "team-a", cwd=git_repo,
+        )
+    )
+    options = config_of(git_repo)["options"]
+    assert (options["backend_address"], options["object_key_prefix"]) == (written, "pfx/team-a")
+    assert f"backend_address written as '{written}' with object_key_prefix 'pfx/team-a'" in (
+        result.stdout
+    )
 
 
 def test_init_accepts_the_go_spellings(git_repo: Path, cavorite: Cavorite) -> None:

@@ -38,6 +38,9 @@ class Backend:
     options: dict[str, object]
     corrupt: Callable[[str], None]
     """Replaces the stored object of this full object name with other bytes, through the SDK."""
+    folder: str = "store/"
+    """what the full object name has in front of the cfile's name (for S3, init moves the
+    address's path to object_key_prefix, which the cfile's name holds already)"""
 
 
 def s3_backend(emulator: S3Emulator) -> Backend:
@@ -47,7 +50,7 @@ def s3_backend(emulator: S3Emulator) -> Backend:
         emulator.client().put_object(Bucket=bucket, Key=name, Body=b"corrupted")
 
     return Backend("s3", f"{emulator.endpoint}/{bucket}/store", cli_cloud_env(emulator),
-                   S3_TEST_OPTIONS, corrupt)
+                   S3_TEST_OPTIONS, corrupt, folder="")
 
 
 def gcs_backend(emulator: GCSEmulator) -> Backend:
@@ -75,7 +78,7 @@ def fsspec_backend(objects: Path) -> Backend:
     def corrupt(name: str) -> None:
         (objects / name).write_bytes(b"corrupted")
 
-    return Backend("fsspec", objects.as_uri(), cli_cloud_env(), {}, corrupt)
+    return Backend("fsspec", objects.as_uri(), cli_cloud_env(), {}, corrupt, folder="")
 
 
 @pytest.fixture(params=["s3", "gcs", "azure", "fsspec"])
@@ -114,7 +117,7 @@ def test_upload_retrieve_and_refuse_corruption(
     assert code == 0, output
     assert artifact.read_bytes() == data
 
-    backend.corrupt(f"store/{cfile['name']}" if backend.store_type != "fsspec" else cfile["name"])
+    backend.corrupt(f"{backend.folder}{cfile['name']}")
     artifact.unlink()
     code, output = run("retrieve", "assets/big.bin.cfile")
     assert code != 0, output

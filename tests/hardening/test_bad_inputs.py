@@ -740,7 +740,7 @@ CONFIG_CASES: list[tuple[str, Callable[[Path], None], str]] = [
     ("jobs-text", local(jobs="many"), r"option 'jobs' must be a whole number"),
     (
         "plugin-without-address",
-        config(store_type="plugin", options={}),
+        config(store_type="plugin", options={"metadata_file_extension": "cfile"}),
         r"store type 'plugin' needs the option plugin_address",
     ),
 ]
@@ -778,7 +778,8 @@ def test_a_hostile_config_cannot_run_a_program(
     evil.parent.mkdir()
     evil.write_text(f"#!/bin/sh\ntouch '{marker}'\n")
     evil.chmod(0o755)
-    config(store_type="plugin", options={"plugin_address": "tools/store.sh"})(repo)
+    options = {"plugin_address": "tools/store.sh", "metadata_file_extension": "cfile"}
+    config(store_type="plugin", options=options)(repo)
     git(repo, "add", "-A")
     (repo / "good.bin").unlink()
     before = snapshot(repo, local_objects)

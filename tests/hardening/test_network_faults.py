@@ -423,7 +423,11 @@ def test_faults_through_the_installed_command(
     on stderr with exit 1, and no traceback is ever printed."""
     config = {
         "store_type": "s3",
-        "options": {"backend_address": f"{world.proxy.endpoint}/{world.bucket}", **OPTIONS},
+        "options": {
+            "backend_address": f"{world.proxy.endpoint}/{world.bucket}",
+            "metadata_file_extension": "cfile",
+            **OPTIONS,
+        },
     }
     (world.root / ".cavorite").mkdir()
     (world.root / ".cavorite" / "config").write_text(json.dumps(config))

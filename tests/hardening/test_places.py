@@ -28,7 +28,9 @@ FAST = {"max_attempts": 1, "connect_timeout": 1, "read_timeout": 1}
 
 def commit_config(repo: Path, store_type: str, address: str, **options: Any) -> None:
     """Write ``.cavorite/config`` as a hostile repository would ship it."""
-    config = {"store_type": store_type, "options": {"backend_address": address, **options}}
+    # a committed config as the Go tool writes it (cfiles named x.bin.cfile)
+    base = {"backend_address": address, "metadata_file_extension": "cfile"}
+    config = {"store_type": store_type, "options": {**base, **options}}
     (repo / ".cavorite").mkdir(exist_ok=True)
     (repo / ".cavorite" / "config").write_text(json.dumps(config, indent=2))
 

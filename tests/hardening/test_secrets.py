@@ -131,7 +131,10 @@ def files_text(*tops: Path) -> dict[str, str]:
 
 
 def config(repo: Path, store_type: str, address: str, **options: object) -> None:
-    data = {"store_type": store_type, "options": {"backend_address": address, **options}}
+    data = {
+        "store_type": store_type,
+        "options": {"backend_address": address, "metadata_file_extension": "cfile", **options},
+    }
     (repo / ".cavorite").mkdir(exist_ok=True)
     (repo / ".cavorite" / "config").write_text(json.dumps(data))
 
@@ -211,7 +214,10 @@ def test_s3_success_and_failures(
     }
     for case, address in cases.items():
         work = fresh(tmp_path, case)
-        config(work, "s3", address, connect_timeout=2, read_timeout=5, max_attempts=2)
+        config(
+            work, "s3", address, connect_timeout=2, read_timeout=5, max_attempts=2,
+            key_scheme="versioned",
+        )
         results = run_all(cavorite, work, env, verbosity)
         if case == "works":
             assert results["upload"].code == 0, results["upload"].stderr

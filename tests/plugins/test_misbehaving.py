@@ -92,10 +92,22 @@ def test_malformed_answers(
 
 
 def test_other_protocol_at_handshake(tmp_path: Path, open_store: OpenStore) -> None:
-    """A Go cavorite plugin (hashicorp go-plugin) prints its own handshake line."""
+    """A Go cavorite plugin (hashicorp go-plugin) prints its own handshake line: refused with
+    the way out (the real one is run in tests/interop)."""
     plugin = write_executable(
         tmp_path / "go-plugin", "#!/bin/sh\necho '1|1|unix|/tmp/plugin123|grpc'\nsleep 30\n"
     )
+    with pytest.raises(ConfigError) as exc:
+        open_store(plugin).stat("a.bin")
+    text = one_line(exc)
+    assert "is a Cavorite (Go) plugin (hashicorp go-plugin over gRPC)" in text
+    assert 'store_type to "localstore"' in text
+
+
+def test_a_line_that_is_not_json_at_handshake_is_a_protocol_error(
+    tmp_path: Path, open_store: OpenStore
+) -> None:
+    plugin = write_executable(tmp_path / "other", "#!/bin/sh\necho 'hello there'\nsleep 30\n")
     with pytest.raises(PluginError) as exc:
         open_store(plugin).stat("a.bin")
     text = one_line(exc)
