@@ -37,7 +37,8 @@ class Inspector:
     cache: StateCache
 
     def local(self, cfile: Path) -> FileResult:
-        """up-to-date, missing or modified (failed for a cfile that cannot be read)."""
+        """up-to-date, missing, outdated (holds content cavorite placed or uploaded there) or
+        modified (any other content); failed for a cfile that cannot be read."""
         ws = self.workspace
         artifact = ws.artifact_for(cfile)
         try:
@@ -51,10 +52,14 @@ class Inspector:
         if not statmod.S_ISREG(st.st_mode):
             return _result(artifact, meta, Outcome.MODIFIED, "not a regular file")
         try:
-            same = self.cache.file_sha256(artifact, st) == meta.checksum
+            held = self.cache.file_sha256(artifact, st)
         except OSError as exc:
             return FileResult(artifact, Outcome.FAILED, error=_unreadable(ws, artifact, exc))
-        return _result(artifact, meta, Outcome.UP_TO_DATE if same else Outcome.MODIFIED)
+        if held == meta.checksum:
+            return _result(artifact, meta, Outcome.UP_TO_DATE)
+        if held in self.cache.placed(artifact):
+            return _result(artifact, meta, Outcome.OUTDATED, "retrieve replaces it")
+        return _result(artifact, meta, Outcome.MODIFIED)
 
     def untracked(self, settings: GuardSettings) -> list[FileResult]:
         """Large or binary files with no cfile that git does not ignore."""
