@@ -17,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 
 from . import config as configmod
-from . import git, gitignore, places, selection
+from . import follow, git, gitignore, places, selection
 from .config import Config
 from .engine import Engine
 from .errors import CavoriteError, ConfigError, UsageError
@@ -140,6 +140,21 @@ class Repo:
         if not cfiles:
             return Report()
         return self.engine(jobs, observer).retrieve(cfiles, force)
+
+    def retrieve_changed(
+        self,
+        before: str | None,
+        after: str | None,
+        *,
+        jobs: int | None = None,
+        observer: Observer | None = None,
+    ) -> Report:
+        """Retrieve the artifacts whose cfiles differ between two commits (every cfile when
+        either is None or unknown to git): what the post-checkout and post-merge hooks do."""
+        cfiles = follow.changed_cfiles(self.workspace, before, after)
+        if not cfiles:
+            return Report()
+        return self.engine(jobs, observer).retrieve(cfiles)
 
     def status(self, targets: Sequence[str | Path] = (), cwd: Path | None = None) -> Report:
         """Every tracked artifact's state, plus untracked large or binary files (whole
