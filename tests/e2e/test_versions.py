@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from pathlib import Path
 
 import pytest
@@ -164,6 +165,10 @@ def test_the_post_checkout_hook_brings_each_commits_bytes(
         f"installed {hooks / 'post-merge'}",
     ]
     assert not (hooks / "pre-commit").exists()
+    for name in ("post-checkout", "post-merge"):
+        run = (hooks / name).read_text().splitlines()[-2]
+        assert run.endswith(f' {name} "$@" || true'), run
+        assert os.path.isabs(shlex.split(run)[0]), run
     for tag, data in (("v1", V1), ("v3", V3), ("v2", V2), ("v1", V1)):
         done = run_git(repo, "checkout", "-q", tag, env=cli_env)
         assert done.returncode == 0, done.stdout
