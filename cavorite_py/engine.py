@@ -11,11 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import retrieve, upload
-from .results import NullObserver, Observer, Report
+from .results import NullObserver, Observer, Outcome, Report
 from .run import Run
 from .state import NoStateCache, StateCache
 from .stores.base import Store
 from .workspace import Workspace
+
+_PLACED = frozenset({Outcome.UPLOADED, Outcome.ALREADY_STORED, Outcome.RETRIEVED})
+"""outcomes after which the file holds content the store holds too"""
 
 
 @dataclass
@@ -32,11 +35,19 @@ class Engine:
 
     def upload(self, artifacts: Sequence[Path], force: bool = False) -> Report:
         """Upload files and write their cfiles (see :mod:`cavorite_py.upload`)."""
-        return upload.upload(self._run(), artifacts, force)
+        return self._placed(upload.upload(self._run(), artifacts, force))
 
     def retrieve(self, cfiles: Sequence[Path], force: bool = False) -> Report:
         """Put the artifacts of cfiles in place, verified (see :mod:`cavorite_py.retrieve`)."""
-        return retrieve.retrieve(self._run(), cfiles, force)
+        return self._placed(retrieve.retrieve(self._run(), cfiles, force))
+
+    def _placed(self, report: Report) -> Report:
+        """Remember the contents this run uploaded or retrieved at their paths: a file that
+        still holds one of them when its cfile changes is outdated, not edited."""
+        for result in report.results:
+            if result.outcome in _PLACED and result.checksum is not None:
+                self.cache.remember_placed(result.path, result.checksum)
+        return report
 
     def _run(self) -> Run:
         return Run(self.workspace, self.open_store, self.cache, self.observer, self.jobs)

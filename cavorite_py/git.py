@@ -151,3 +151,29 @@ def blob_head(top: Path, blob: str, limit: int) -> bytes:
 def blob(top: Path, blob_id: str) -> bytes:
     """A whole blob."""
     return run(top, "cat-file", "blob", blob_id)
+
+
+def commit_id(root: Path, rev: str) -> str | None:
+    """The commit ``rev`` names (``ORIG_HEAD``, a sha), or None when it names none."""
+    try:
+        out = run(root, "rev-parse", "-q", "--verify", "--end-of-options", f"{rev}^{{commit}}")
+    except CavoriteError:
+        return None
+    return out.decode().strip() or None
+
+
+def changed_files(root: Path, before: str, after: str, pattern: str) -> list[Path]:
+    """Files under ``root`` matching ``pattern`` (e.g. ``*.cfile``, at any depth) that differ
+    between the commits ``before`` and ``after``, deleted ones included."""
+    out = run(root, "diff", "--name-only", "-z", "--relative", before, after, "--", pattern)
+    return [root / os.fsdecode(p) for p in out.split(b"\0") if p]
+
+
+def ever_committed(root: Path, paths: list[str]) -> set[str]:
+    """Which of ``paths`` (relative to ``root``) some commit of any ref holds or held."""
+    if not paths:
+        return set()
+    literal = [f":(literal){p}" for p in paths]
+    out = run(root, "log", "--all", "--format=", "--name-only", "-z", "--relative", "--", *literal)
+    names = (p.strip(b"\n") for p in out.split(b"\0"))
+    return {p.decode("utf-8", "surrogateescape") for p in names if p}

@@ -9,7 +9,8 @@ quadratic in the number of artifacts.
 
 Earlier versions wrote full-path lines (``/assets/img/logo.png``) to the root ``.gitignore``; an
 artifact named by such a line gets no second one, and those lines are left where they are.
-Lines are added once and never reordered or removed.
+Lines are added once and never reordered; ``cavorite untrack`` removes an artifact's lines.
+A file that such a line still names but whose cfile is gone is an orphan (``status`` says so).
 """
 
 from __future__ import annotations
@@ -164,3 +165,61 @@ def _lines(text: str) -> set[str]:
     # lines as git splits them: at "\n" only (not at the other separators of str.splitlines),
     # a trailing "\r" dropped
     return {line.removesuffix("\r") for line in text.split("\n")}
+
+
+def unpattern(line: str) -> str | None:
+    """The path an exact anchored line (as :func:`pattern_for` writes it) names, relative to
+    its .gitignore's directory; None for any other line: a comment, a negation, a glob, a
+    directory pattern."""
+    line = line.removesuffix("\r")
+    if line.endswith(" ") and not line.endswith("\\ "):
+        # git drops unescaped trailing spaces
+        line = line.rstrip(" ")
+    if not line.startswith("/") or line.endswith("/") or len(line) < 2:
+        return None
+    name: list[str] = []
+    chars = iter(line[1:])
+    for c in chars:
+        if c in "*?[":
+            return None
+        char = next(chars, "") if c == "\\" else c
+        if not char:
+            return None
+        name.append(char)
+    return "".join(name)
+
+
+def named_paths(gitignore: Path, directory: str) -> list[str]:
+    """The repository-relative paths the exact anchored lines of ``gitignore`` name, the file
+    being in ``directory`` (repository-relative, "" for the root); none if it cannot be read."""
+    try:
+        text = _read(gitignore)
+    except OSError:
+        return []
+    found = (unpattern(line) for line in text.split("\n"))
+    return [f"{directory}/{p}" if directory else p for p in found if p is not None]
+
+
+def unignore(root: Path, relative_paths: Iterable[str]) -> None:
+    """Remove the lines :func:`ignore` added (or earlier versions added to the root file) for
+    these paths; other lines are kept as they are. Errors are ``OSError`` naming the file."""
+    lock_dir = root / CONFIG_DIR
+    with _locked(lock_dir) if lock_dir.is_dir() else contextlib.nullcontext():
+        lines_by_file: dict[Path, set[str]] = {}
+        for rel in relative_paths:
+            directory, _, name = rel.rpartition("/")
+            lines_by_file.setdefault(root / directory / ".gitignore", set()).add(pattern_for(name))
+            lines_by_file.setdefault(root / ".gitignore", set()).add(pattern_for(rel))
+        for path, lines in lines_by_file.items():
+            _drop(path, lines)
+
+
+def _drop(path: Path, lines: set[str]) -> None:
+    text = _read(path)
+    kept = [line for line in text.split("\n") if line.removesuffix("\r") not in lines]
+    if len(kept) == len(text.split("\n")):
+        return
+    try:
+        atomic_write_bytes(path, "\n".join(kept).encode("utf-8", "surrogateescape"))
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, os.fspath(path)) from exc

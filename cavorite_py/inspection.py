@@ -6,6 +6,7 @@ the cfile's) without changing anything.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import stat as statmod
@@ -16,8 +17,8 @@ from pathlib import Path
 from . import metadata
 from .errors import CavoriteError, NotAttempted, StoreError
 from .fsutil import is_temp_name
-from .git import visible_files
-from .gitignore import in_git_work_tree
+from .git import ever_committed, visible_files
+from .gitignore import in_git_work_tree, named_paths
 from .guard import GuardSettings, read_head, reason_to_track
 from .metadata import Metadata
 from .parallel import bounded_map
@@ -28,6 +29,8 @@ from .state import StateCache
 from .stores.base import Store
 from .workspace import SKIP_DIRS, Workspace
 
+ORPHAN_DETAIL = "its cfile is gone; upload it to track it again, or remove its .gitignore line"
+
 
 @dataclass
 class Inspector:
@@ -37,7 +40,8 @@ class Inspector:
     cache: StateCache
 
     def local(self, cfile: Path) -> FileResult:
-        """up-to-date, missing or modified (failed for a cfile that cannot be read)."""
+        """up-to-date, missing, outdated (holds content cavorite placed or uploaded there) or
+        modified (any other content); failed for a cfile that cannot be read."""
         ws = self.workspace
         artifact = ws.artifact_for(cfile)
         try:
@@ -51,18 +55,61 @@ class Inspector:
         if not statmod.S_ISREG(st.st_mode):
             return _result(artifact, meta, Outcome.MODIFIED, "not a regular file")
         try:
-            same = self.cache.file_sha256(artifact, st) == meta.checksum
+            held = self.cache.file_sha256(artifact, st)
         except OSError as exc:
             return FileResult(artifact, Outcome.FAILED, error=_unreadable(ws, artifact, exc))
-        return _result(artifact, meta, Outcome.UP_TO_DATE if same else Outcome.MODIFIED)
+        if held == meta.checksum:
+            return _result(artifact, meta, Outcome.UP_TO_DATE)
+        if held in self.cache.placed(artifact):
+            return _result(artifact, meta, Outcome.OUTDATED, "retrieve replaces it")
+        return _result(artifact, meta, Outcome.MODIFIED)
 
-    def untracked(self, settings: GuardSettings) -> list[FileResult]:
-        """Large or binary files with no cfile that git does not ignore."""
+    def without_cfile(self, settings: GuardSettings) -> list[FileResult]:
+        """Files with no cfile that need action: untracked ones, and in git orphaned ones."""
         ws = self.workspace
-        if in_git_work_tree(ws.root):
-            candidates: Iterable[str] = visible_files(ws.root)
-        else:
-            candidates = (ws.relative(p) for p in ws.walk_files(ws.root))
+        if not in_git_work_tree(ws.root):
+            return self.untracked(settings, (ws.relative(p) for p in ws.walk_files(ws.root)))
+        visible = list(visible_files(ws.root))
+        return self.untracked(settings, visible) + self.orphaned(visible)
+
+    def orphaned(self, visible: Iterable[str]) -> list[FileResult]:
+        """Files still named by a .gitignore line as cavorite writes them (among the ``visible``
+        files) whose cfile is gone, and that cavorite tracked: a commit of any ref holds their
+        cfile, or the state cache remembers placing or uploading them. A line of the user's
+        own (``/notes.local``) names no such file."""
+        ws = self.workspace
+        sizes: dict[Path, int] = {}
+        for rel in visible:
+            directory, _, name = rel.rpartition("/")
+            if name == ".gitignore":
+                sizes.update(self._ignored_without_cfile(ws.root / rel, directory))
+        if not sizes:
+            return []
+        cfiles = {ws.relative(ws.cfile_for(p)): p for p in sizes}
+        committed = ever_committed(ws.root, list(cfiles))
+        return [
+            FileResult(p, Outcome.ORPHANED, size=sizes[p], detail=ORPHAN_DETAIL)
+            for c, p in cfiles.items()
+            if c in committed or self.cache.placed(p)
+        ]
+
+    def _ignored_without_cfile(self, gitignore: Path, directory: str) -> Iterable[tuple[Path, int]]:
+        """The regular files the exact lines of ``gitignore`` name that have no cfile."""
+        ws = self.workspace
+        for rel in named_paths(gitignore, directory):
+            path = ws.root / rel
+            name = path.name
+            if rel.partition("/")[0] in SKIP_DIRS or is_temp_name(name) or ws.is_cfile_name(name):
+                continue
+            with contextlib.suppress(OSError):
+                st = os.lstat(path)
+                if statmod.S_ISREG(st.st_mode) and not os.path.lexists(ws.cfile_for(path)):
+                    yield path, st.st_size
+
+    def untracked(self, settings: GuardSettings, candidates: Iterable[str]) -> list[FileResult]:
+        """Large or binary files with no cfile that git does not ignore, among ``candidates``
+        (repository-relative)."""
+        ws = self.workspace
         found = []
         for rel in candidates:
             name = rel.rpartition("/")[2]

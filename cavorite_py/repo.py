@@ -18,7 +18,7 @@ from pathlib import Path
 from types import TracebackType
 
 from . import config as configmod
-from . import git, gitignore, golayout, places, selection
+from . import follow, git, gitignore, golayout, places, selection, untrack
 from .config import Config
 from .engine import Engine
 from .errors import CavoriteError, ConfigError, UsageError
@@ -147,6 +147,30 @@ class Repo:
             return Report()
         return self.engine(jobs, observer).retrieve(cfiles, force)
 
+    def retrieve_changed(
+        self,
+        before: str | None,
+        after: str | None,
+        *,
+        jobs: int | None = None,
+        observer: Observer | None = None,
+    ) -> Report:
+        """Retrieve the artifacts whose cfiles differ between two commits (every cfile when
+        either is None or unknown to git): what the post-checkout and post-merge hooks do."""
+        cfiles = follow.changed_cfiles(self.workspace, before, after)
+        if not cfiles:
+            return Report()
+        return self.engine(jobs, observer).retrieve(cfiles)
+
+    def untrack(
+        self, targets: Sequence[str | Path], *, delete: bool = False, cwd: Path | None = None
+    ) -> Report:
+        """Stop tracking artifacts (named by cfiles, artifact paths or directories): remove
+        their cfiles and .gitignore lines, keep the files unless ``delete``."""
+        cfiles = selection.retrieve_targets(self.workspace, targets, cwd) if targets else []
+        in_git = gitignore.in_git_work_tree(self.root)
+        return untrack.untrack(self.workspace, self.state, cfiles, delete, in_git)
+
     def status(self, targets: Sequence[str | Path] = (), cwd: Path | None = None) -> Report:
         """Every tracked artifact's state, plus untracked large or binary files (whole
         repository only). Reads no artifact whose state cache entry is still valid."""
@@ -156,7 +180,7 @@ class Repo:
             return Report([inspector.local(c) for c in cfiles])
         settings = GuardSettings.from_config(self.config)
         with ThreadPoolExecutor(1) as pool:  # git lists files while the cfiles are checked
-            untracked = pool.submit(inspector.untracked, settings)
+            untracked = pool.submit(inspector.without_cfile, settings)
             report = Report([inspector.local(c) for c in cfiles])
             report.results.extend(untracked.result())
         return report

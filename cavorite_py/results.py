@@ -23,12 +23,22 @@ class Outcome(StrEnum):
     MISSING = "missing"
     """the artifact is absent locally: retrieve needed"""
     MODIFIED = "modified"
-    """the artifact differs from its cfile: upload (or retrieve --force) needed"""
+    """the artifact holds content cavorite did not put there: upload (or retrieve --force)"""
+    OUTDATED = "outdated"
+    """the artifact holds content cavorite placed or uploaded, and its cfile changed since:
+    retrieve replaces it"""
+    ORPHANED = "orphaned"
+    """a file still ignored by cavorite's .gitignore line whose cfile is gone: upload it again,
+    or untrack it"""
     UNTRACKED = "untracked"
     """a large or binary file with no cfile, not ignored: upload needed"""
     NOT_IN_STORE = "not-in-store"
     STORE_DIFFERS = "store-differs"
     FAILED = "failed"
+    STOPPED_TRACKING = "stopped-tracking"
+    """untrack: the cfile and the .gitignore line are gone, the file is kept"""
+    DELETED = "deleted"
+    """untrack --delete: the file is gone too"""
 
     @property
     def needs_action(self) -> bool:
@@ -42,6 +52,8 @@ _FINE = frozenset(
         Outcome.RETRIEVED,
         Outcome.UP_TO_DATE,
         Outcome.STORED,
+        Outcome.STOPPED_TRACKING,
+        Outcome.DELETED,
     }
 )
 

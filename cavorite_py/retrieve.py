@@ -1,6 +1,8 @@
 """Retrieve's rules, per cfile: validate it; a local file with the right hash means nothing to
-do, a different one is left alone unless ``force``; otherwise download into a temporary file
-beside the artifact, hashing as bytes arrive, and rename it into place only on a match.
+do; one holding content cavorite placed or uploaded there (the state cache remembers it) is
+outdated and replaced; any other content is a local edit, left alone unless ``force``;
+otherwise download into a temporary file beside the artifact, hashing as bytes arrive, and
+rename it into place only on a match.
 Temporary files that runs killed long ago left beside the cfiles are removed first (see
 ``fsutil.remove_stale_temps``).
 
@@ -107,15 +109,15 @@ class Retrieve:
         # absent when looked at: download (a file that appears meanwhile is never replaced);
         # present: looked at again, as it may have changed since
         local = None if looked.local is None else self._local_state(artifact)
-        if local is not None and self.run.cache.file_sha256(artifact, local) == meta.checksum:
+        held = None if local is None else self.run.cache.file_sha256(artifact, local)
+        if held == meta.checksum:
             return _result(artifact, meta, Outcome.UP_TO_DATE)
-        if local is not None and not self.force:
-            raise ConflictError(
-                f"{self.run.workspace.display(artifact)}: modified locally (differs from its "
-                "cfile); upload it to keep the change, or retrieve --force to discard it"
-            )
+        # content cavorite placed or uploaded there: an older version, replaced without --force
+        outdated = held is not None and held in self.run.cache.placed(artifact)
+        if held is not None and not (outdated or self.force):
+            raise ConflictError(modified_message(self.run.workspace.display(artifact)))
         self._download(meta, artifact, replace=local is not None)
-        return _result(artifact, meta, Outcome.RETRIEVED)
+        return _result(artifact, meta, Outcome.RETRIEVED, "was outdated" if outdated else None)
 
     def _local_state(self, artifact: Path) -> os.stat_result | None:
         try:
@@ -197,8 +199,20 @@ class Retrieve:
             )
 
 
-def _result(artifact: Path, meta: Metadata, outcome: Outcome) -> FileResult:
-    return FileResult(artifact, outcome, meta.name, meta.size, meta.checksum)
+def _result(
+    artifact: Path, meta: Metadata, outcome: Outcome, detail: str | None = None
+) -> FileResult:
+    return FileResult(artifact, outcome, meta.name, meta.size, meta.checksum, detail=detail)
+
+
+def modified_message(shown: str) -> str:
+    """What to do with a file holding content cavorite did not put there. Never "upload" as
+    such: the file may be older than a teammate's version the cfile now names."""
+    return (
+        f"{shown}: modified locally: holds content cavorite did not put there (differs from its "
+        "cfile); to keep it, upload it (a new version in a versioned repository); to discard "
+        "it, retrieve --force"
+    )
 
 
 def _backdate(path: Path) -> None:

@@ -1,6 +1,6 @@
 """The local state cache: each artifact's sha256, and each cfile's parsed content, remembered
-against the file's size, times and inode; and what each stored object held at the version the
-store gave it.
+against the file's size, times and inode; what each stored object held at the version the
+store gave it; and the contents cavorite itself placed (retrieved) or uploaded at each path.
 
 It only saves work: an entry is used only when the file's size, mtime, ctime, inode and device
 are all unchanged, and only if the file was last modified clearly before it was read (a file
@@ -8,7 +8,9 @@ written in the same clock tick as its reading could change without its mtime mov
 (:mod:`cavorite_py.statefile`) is rebuilt, never trusted, when damaged or not ours; a cfile's
 remembered content is validated again when loaded. A stored object's sha256 is remembered only
 against the store's own version tag of it (S3's ETag), which the store changes whenever the
-object is written again.
+object is written again. The contents placed at a path (the last :data:`PLACED_PER_PATH`) tell
+an outdated file, which a retrieve may replace, from a local edit, which it keeps: a cache that
+lost them (deleted, rebuilt) only makes an outdated file look edited, never the reverse.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from .stores.base import ObjectInfo
 
 RACY_NS = 200_000_000
 """a file modified less than this before it was hashed is hashed again next time"""
+PLACED_PER_PATH = 16
+"""contents remembered per path as placed there by cavorite (the most recent ones)"""
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _STAT = "path, size, mtime_ns, ctime_ns, ino, dev"
 Signature = tuple[int, int, int, int, int]
@@ -65,6 +69,12 @@ class StateCache(Protocol):
     def remember_object(self, store: str, key: str, info: ObjectInfo) -> None:
         """``key`` held content of this sha256 at this version, if both are known."""
 
+    def placed(self, path: Path) -> frozenset[str]:
+        """The sha256s of the contents cavorite placed or uploaded at ``path`` (recent ones)."""
+
+    def remember_placed(self, path: Path, sha256: str) -> None:
+        """cavorite placed (retrieved) or uploaded content of this sha256 at ``path``."""
+
 
 class NoStateCache:
     """Knows nothing: reads and hashes every time."""
@@ -85,6 +95,12 @@ class NoStateCache:
         return None
 
     def remember_object(self, store: str, key: str, info: ObjectInfo) -> None:
+        pass
+
+    def placed(self, path: Path) -> frozenset[str]:
+        return frozenset()
+
+    def remember_placed(self, path: Path, sha256: str) -> None:
         pass
 
 
@@ -144,6 +160,7 @@ class StateDB:
             _cfile_values,
         )
         self._objects = _Table("objects", "store, key, version, size, sha256", _object_row, _join)
+        self._placed = _Table("placed", "path, sha256s", _placed_row, _placed_values)
         self.hits = 0
         self.misses = 0
 
@@ -204,6 +221,23 @@ class StateDB:
             return
         self._put(self._objects, (store, key), (info.version, info.size, info.sha256))
 
+    def placed(self, path: Path) -> frozenset[str]:
+        rel = self._rel(path)
+        if rel is None:
+            return frozenset()
+        with self._lock:
+            return frozenset(self._placed.entries(self._query).get(rel, ()))
+
+    def remember_placed(self, path: Path, sha256: str) -> None:
+        """Remember ``sha256`` as the most recent content cavorite put at ``path``."""
+        rel = self._rel(path)
+        if rel is None or not _SHA256.fullmatch(sha256):
+            return
+        with self._lock:
+            known = self._placed.entries(self._query).get(rel, ())
+            recent = (*(s for s in known if s != sha256), sha256)[-PLACED_PER_PATH:]
+            self._placed.put(rel, recent)
+
     # ----------------------------------------------------------------- entries
 
     def _trusted(
@@ -245,7 +279,8 @@ class StateDB:
     def flush(self) -> None:
         """Write what was learnt. A cache that cannot be written is skipped, never an error."""
         with self._lock:
-            rows = {t.name: t.take() for t in (self._hashes, self._cfiles, self._objects)}
+            tables = (self._hashes, self._cfiles, self._objects, self._placed)
+            rows = {t.name: t.take() for t in tables}
         if any(rows.values()):
             self._file.write(rows)
 
@@ -303,6 +338,19 @@ def _object_row(row: Row) -> tuple[tuple[str, str], tuple[str, int, str]] | None
     ):
         return (store, key), (version, size, sha)
     return None
+
+
+def _placed_row(row: Row) -> tuple[str, tuple[str, ...]] | None:
+    path, sha256s = row
+    if not isinstance(path, str) or not isinstance(sha256s, str):
+        return None
+    found = tuple(s for s in sha256s.split() if _SHA256.fullmatch(s))
+    return path, found[-PLACED_PER_PATH:]
+
+
+def _placed_values(path: str, sha256s: tuple[str, ...]) -> Row:
+    # oldest first
+    return (path, " ".join(sha256s))
 
 
 def _stat_row(path: str, entry: tuple[Signature, int, object]) -> Row:

@@ -37,6 +37,7 @@ _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS objects (
     store TEXT, key TEXT, version TEXT, size INTEGER, sha256 TEXT, PRIMARY KEY (store, key)
 )""",
+    """CREATE TABLE IF NOT EXISTS placed (path TEXT PRIMARY KEY, sha256s TEXT)""",
 )
 
 Row = tuple[object, ...]

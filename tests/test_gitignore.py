@@ -282,3 +282,25 @@ def test_real_git_with_lines_of_an_earlier_version(make_git_repo: Callable[..., 
     assert (repo / "d" / ".gitignore").read_text() == "/new.bin\n"
     status = git(repo, "status", "--porcelain", "-uall", "-z").stdout.split("\0")
     assert sorted(s[3:] for s in status if s) == [".gitignore", "d/.gitignore", "d/other.bin"]
+
+
+@pytest.mark.parametrize(
+    "name", ["logo.png", "a b.bin", "x*y[1]?.bin", "#hash", "!bang", "back\\slash", "end "]
+)
+def test_unpattern_reads_back_every_line_pattern_for_writes(name: str) -> None:
+    assert gitignore.unpattern(gitignore.pattern_for(name)) == name
+
+
+@pytest.mark.parametrize("line", ["", "# comment", "!/x", "*.bin", "/build/", "/a*", "logo.png"])
+def test_unpattern_ignores_lines_cavorite_never_writes(line: str) -> None:
+    assert gitignore.unpattern(line) is None
+
+
+def test_unignore_removes_only_the_artifacts_lines(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    gitignore.ignore(tmp_path, ["sub/a.bin", "sub/b.bin", "c.bin"])
+    (tmp_path / ".gitignore").write_text("# mine\n/sub/a.bin\n/c.bin\n*.log\n")
+    gitignore.unignore(tmp_path, ["sub/a.bin", "c.bin"])
+    assert (tmp_path / "sub" / ".gitignore").read_text() == "/b.bin\n"
+    assert (tmp_path / ".gitignore").read_text() == "# mine\n*.log\n"
+    assert gitignore.named_paths(tmp_path / "sub" / ".gitignore", "sub") == ["sub/b.bin"]

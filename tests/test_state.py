@@ -17,7 +17,7 @@ import pytest
 from cavorite_py import metadata
 from cavorite_py.errors import MetadataError
 from cavorite_py.metadata import Metadata
-from cavorite_py.state import RACY_NS, StateDB
+from cavorite_py.state import PLACED_PER_PATH, RACY_NS, StateDB
 from cavorite_py.statefile import SCHEMA_VERSION
 from cavorite_py.stores.base import ObjectInfo
 
@@ -326,7 +326,27 @@ def test_a_database_holding_other_schema_objects_is_rebuilt_not_queried(
         ("table", "cfiles"),
         ("table", "hashes"),
         ("table", "objects"),
+        ("table", "placed"),
         ("index", "sqlite_autoindex_cfiles_1"),
         ("index", "sqlite_autoindex_hashes_1"),
         ("index", "sqlite_autoindex_objects_1"),
+        ("index", "sqlite_autoindex_placed_1"),
     ]
+
+
+def test_placed_contents_are_remembered_per_path_and_bounded(root: Path) -> None:
+    """The contents cavorite placed at a path survive a new run, the most recent first kept;
+    a missing cache knows none (an outdated file then looks modified, never the reverse)."""
+    artifact = root / "a.bin"
+    many = [f"{n:064x}" for n in range(PLACED_PER_PATH + 3)]
+    with contextlib.closing(StateDB(root)) as cache:
+        for sha in many:
+            cache.remember_placed(artifact, sha)
+        cache.remember_placed(artifact, many[0])
+        cache.remember_placed(artifact, "not a sha256")
+    with contextlib.closing(StateDB(root)) as cache:
+        assert cache.placed(artifact) == {many[0], *many[-(PLACED_PER_PATH - 1) :]}
+        assert cache.placed(root / "b.bin") == frozenset()
+    (root / ".cavorite" / "state.db").unlink()
+    with contextlib.closing(StateDB(root)) as cache:
+        assert cache.placed(artifact) == frozenset()

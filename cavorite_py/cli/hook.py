@@ -1,16 +1,19 @@
-"""``cavorite check`` (the pre-commit guard) and ``cavorite install-hook``."""
+"""``cavorite check`` (the pre-commit guard), ``cavorite install-hook``, and the commands the
+post-checkout and post-merge hooks run."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
 
-from .. import git, hookscript
+from .. import follow, git, hookscript
+from ..errors import CavoriteError
 from ..repo import Repo, check_commit
 from ..workspace import Workspace
 from . import options
-from .app import app
+from .app import app, error
 from .output import render, safe
 
 
@@ -49,11 +52,60 @@ def install_hook(
     chain: bool = typer.Option(
         False, "--chain", help="Move an existing foreign hook aside and run it first."
     ),
+    commit: bool = typer.Option(
+        False, "--commit", help="The pre-commit guard (the default when no hook is chosen)."
+    ),
+    checkout: bool = typer.Option(
+        False,
+        "--checkout",
+        help="post-checkout and post-merge hooks that retrieve the artifacts a checkout, "
+        "merge or pull changed.",
+    ),
+    every: bool = typer.Option(False, "--all", help="Every hook cavorite has."),
 ) -> int:
-    """Install a plain git pre-commit hook that runs `cavorite check --staged`."""
+    """Install plain git hooks: the pre-commit guard (`cavorite check --staged`), and with
+    --checkout hooks that retrieve what a checkout, merge or pull changed."""
+    chosen = {"commit": commit, "checkout": checkout}
+    groups = [g for g, on in chosen.items() if on or every] or ["commit"]
+    names = [name for g in groups for name in hookscript.GROUPS[g]]
     with Repo.find() as repo:
-        hook, moved = hookscript.install(git.toplevel(repo.root), chain)
-    if moved:
-        typer.echo(f"moved the existing hook to {moved}; it runs first")
-    typer.echo(f"installed {hook}")
+        installed = hookscript.install(git.toplevel(repo.root), chain, names=names)
+    for hook, moved in installed:
+        if moved:
+            typer.echo(f"moved the existing hook to {moved}; it runs first")
+        typer.echo(f"installed {hook}")
+    return 0
+
+
+HOOK_ARGS = typer.Argument(None, help="What git passes to the hook.")
+
+
+@app.command("post-checkout", hidden=True)
+def post_checkout(args: list[str] = HOOK_ARGS) -> int:
+    """git's post-checkout hook: retrieve the artifacts whose cfiles the checkout changed."""
+    return _follow("checkout", *follow.checkout_range(args or [], os.environ))
+
+
+@app.command("post-merge", hidden=True)
+def post_merge(args: list[str] = HOOK_ARGS) -> int:
+    """git's post-merge hook: retrieve the artifacts whose cfiles the merge changed."""
+    return _follow("merge", *follow.merge_range(args or [], os.environ))
+
+
+def _follow(what: str, before: str | None, after: str | None) -> int:
+    """Retrieve what changed; always exit 0: a hook that follows git must never make the
+    checkout or merge look failed (it is done), whatever went wrong here."""
+    try:
+        with Repo.find() as repo:
+            report = repo.retrieve_changed(before, after)
+    except CavoriteError as exc:
+        error(str(exc))
+        report = None
+    if report is not None and report.results:
+        render(repo.workspace, report, "retrieve", False)
+    if report is None or report.failed or report.warnings:
+        typer.echo(
+            f"cavorite: the {what} itself is done; run 'cavorite retrieve' once this is fixed",
+            err=True,
+        )
     return 0

@@ -22,10 +22,14 @@ LABELS = {
     Outcome.STORED: "in store",
     Outcome.MISSING: "missing",
     Outcome.MODIFIED: "modified",
+    Outcome.OUTDATED: "outdated",
+    Outcome.ORPHANED: "orphaned",
     Outcome.UNTRACKED: "untracked",
     Outcome.NOT_IN_STORE: "not in store",
     Outcome.STORE_DIFFERS: "store differs",
     Outcome.FAILED: "failed",
+    Outcome.STOPPED_TRACKING: "stopped tracking",
+    Outcome.DELETED: "deleted",
 }
 
 

@@ -1,4 +1,4 @@
-"""``cavorite upload`` and ``cavorite retrieve``."""
+"""``cavorite upload``, ``cavorite retrieve`` and ``cavorite untrack``."""
 
 from __future__ import annotations
 
@@ -48,3 +48,17 @@ def retrieve(
     with Repo.find() as repo, observer(as_json) as progress:
         report = repo.retrieve(targets or [], force=force, jobs=jobs, observer=progress)
     return render(repo.workspace, report, "retrieve", as_json)
+
+
+@app.command()
+def untrack(
+    targets: list[Path] = typer.Argument(
+        ..., help="cfiles, artifact paths or directories to stop tracking."
+    ),
+    delete: bool = typer.Option(False, "--delete", help="Delete the files too."),
+    as_json: bool = options.JSON,
+) -> int:
+    """Stop tracking files: remove their cfiles and .gitignore lines; keep the files."""
+    with Repo.find() as repo:
+        report = repo.untrack(targets, delete=delete)
+    return render(repo.workspace, report, "untrack", as_json)

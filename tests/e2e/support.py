@@ -21,10 +21,14 @@ OUTCOMES = [
     "stored",
     "missing",
     "modified",
+    "outdated",
+    "orphaned",
     "untracked",
     "not-in-store",
     "store-differs",
     "failed",
+    "stopped-tracking",
+    "deleted",
 ]
 """Every outcome, as the JSON ``summary`` lists them: part of the documented, stable shape."""
 
@@ -39,10 +43,14 @@ LABELS = (
     "in store",
     "missing",
     "modified",
+    "outdated",
+    "orphaned",
     "untracked",
     "not in store",
     "store differs",
     "failed",
+    "stopped tracking",
+    "deleted",
 )
 _ROW = re.compile(
     r"^(?P<label>" + "|".join(re.escape(label) for label in LABELS) + r")\s+"

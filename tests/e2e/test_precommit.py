@@ -64,12 +64,10 @@ def run_pre_commit(repo: Path, *args: str, env: dict[str, str]) -> subprocess.Co
     )
 
 
-def config_text(hook_repo: Path, rev: str) -> str:
-    hook = {
-        "id": "cavorite-check",
-        "additional_dependencies": [str(hook_repo / "plugins" / "localstore")],
-    }
-    return json.dumps({"repos": [{"repo": str(hook_repo), "rev": rev, "hooks": [hook]}]}, indent=2)
+def config_text(hook_repo: Path, rev: str, ids: tuple[str, ...] = ("cavorite-check",)) -> str:
+    localstore = [str(hook_repo / "plugins" / "localstore")]
+    hooks = [{"id": hook_id, "additional_dependencies": localstore} for hook_id in ids]
+    return json.dumps({"repos": [{"repo": str(hook_repo), "rev": rev, "hooks": hooks}]}, indent=2)
 
 
 @pytest.fixture(scope="session")
@@ -332,3 +330,42 @@ def test_install_hook_leaves_the_framework_hook_alone(
     code, out = commit(repo, env, "bin.dat")
     assert code == 1, out
     assert "bin.dat is a binary file" in out
+
+
+FOLLOWING = ("cavorite-check", "cavorite-retrieve-on-checkout", "cavorite-retrieve-on-merge")
+
+
+def test_the_post_checkout_and_post_merge_ids_bring_each_commits_bytes(
+    repo: Path, cavorite: Cavorite, env: dict[str, str], hook_repository: tuple[Path, str]
+) -> None:
+    (repo / ".pre-commit-config.yaml").write_text(config_text(*hook_repository, ids=FOLLOWING))
+    hook_types = ("--hook-type", "pre-commit", "--hook-type", "post-checkout",
+                  "--hook-type", "post-merge")
+    installed = run_pre_commit(repo, "install", *hook_types, env=env)
+    assert installed.returncode == 0, installed.stdout
+    for tag in ("v1", "v2"):
+        # each version under its own key, whatever the key scheme
+        set_options(repo, object_key_prefix=tag)
+        write(repo, "model.bin", binary(tag, 5000))
+        assert cavorite("upload", "--force", "model.bin", cwd=repo).code == 0
+        code, out = commit(repo, env, ".")
+        assert code == 0, out
+        git(repo, "tag", tag)
+
+    done = run_git(repo, "checkout", "-q", "v1", env=env)
+    assert done.returncode == 0, done.stdout
+    assert (repo / "model.bin").read_bytes() == binary("v1", 5000)
+    done = run_git(repo, "checkout", "-q", "main", env=env)
+    assert done.returncode == 0, done.stdout
+    assert (repo / "model.bin").read_bytes() == binary("v2", 5000)
+
+    # a merge that brings v1 back (a revert on a branch) retrieves it
+    for args in (("checkout", "-q", "-b", "back", "v1"),
+                 ("merge", "-q", "-s", "ours", "--no-edit", "main"),
+                 ("checkout", "-q", "main")):
+        done = run_git(repo, *args, env=env)
+        assert done.returncode == 0, done.stdout
+    assert (repo / "model.bin").read_bytes() == binary("v2", 5000)
+    done = run_git(repo, "merge", "-q", "--ff-only", "back", env=env)
+    assert done.returncode == 0, done.stdout
+    assert (repo / "model.bin").read_bytes() == binary("v1", 5000)
