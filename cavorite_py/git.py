@@ -213,14 +213,16 @@ def tree_files(top: Path, tree: str) -> Iterator[tuple[str, str]]:
 def history_files(top: Path, tips: list[str]) -> Iterator[tuple[str, str]]:
     """``(path, blob)`` of every regular file that any commit reachable from ``tips`` holds.
 
-    One git process over the whole history: every file of a commit is either in its first
-    commit, or new or changed against some parent, so the raw diffs of every commit against
-    each of its parents (``-m``) name every file of every commit."""
+    One git process over the whole history: a file of a commit is either the same in its first
+    parent (and named there, by the same argument) or new or changed against it, and a root
+    commit names all its files, so the raw diffs of every commit against its first parent
+    name every file of every commit. Set explicitly: a user's ``log.diffMerges`` may differ."""
     if not tips:
         return
     out = run(
-        top, "log", "--stdin", "--format=", "-m", "-r", "--raw", "-z", "--no-renames",
-        "--no-abbrev", "--root", stdin=_lines(tips),
+        top, "log", "--stdin", "--format=", "--diff-merges=first-parent", "-r", "--raw", "-z",
+        "--no-renames", "--no-abbrev", "--root", "--no-color", "--no-show-signature",
+        stdin=_lines(tips),
     )
     tokens = iter(out.split(b"\0"))
     for meta in tokens:

@@ -8,7 +8,7 @@ on disk in any work tree. ``ours``: every key the repository's own full history 
 ``keep_last`` says, plus the referenced ones: the keys the repository can tell are its own.
 
 Git is asked as little as possible: one ``git log`` lists every file of every commit of the
-whole history (as the raw diffs of each commit against each parent), each distinct tree of the
+whole history (as the raw diffs of each commit against its first parent), each distinct tree of the
 last commits is listed once, and the cfiles' content is read by one ``git cat-file --batch``,
 each distinct blob once, however many commits share it.
 """
