@@ -29,7 +29,7 @@ from azure.core import exceptions as aexc
 from azure.storage.blob import BlobServiceClient, ContainerClient, ExponentialRetry
 
 from .. import places
-from ..errors import ConfigError, ConsentError, ObjectNotFound, StoreError
+from ..errors import ConfigError, ConsentError, ObjectChanged, ObjectNotFound, StoreError
 from . import _errors
 from ._addresses import int_option, parse_azure, seconds_option
 from .base import ObjectInfo, Progress, Store, StoreSettings, expect_size
@@ -210,8 +210,13 @@ class AzureStore(Store):
                 self.address.key(key), delete_snapshots="include", **condition
             )
         except aexc.AzureError as exc:
-            error = self._translate(exc, key, writing=version is not None)
-            raise _errors.for_delete(error, key, self.describe()) from exc
+            error = _errors.for_delete(
+                self._translate(exc, key, writing=version is not None), key, self.describe()
+            )
+            # a condition on a blob that is gone fails as unmet too
+            if isinstance(error, ObjectChanged) and self.stat(key) is None:
+                error = _errors.not_found(key, self.describe())
+            raise error from exc
 
     def close(self) -> None:
         with self._lock:

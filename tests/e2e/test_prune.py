@@ -240,7 +240,7 @@ def test_references_survive_and_the_rest_goes(
         made.worktree,
     }
     before = site.keys()
-    assert {f"{k}" for k in named | {made.uncommitted}} <= before
+    assert named | {made.uncommitted} <= before
 
     young = repo.prune()
     assert by_action(young, "would delete") == set()
