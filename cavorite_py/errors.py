@@ -14,6 +14,7 @@ Every expected failure is a ``CavoriteError``; anything else is a bug. The tree:
     └── StoreError                a store failed to move bytes
         ├── ObjectNotFound        the key is not in the store
         ├── ObjectExists          the key is present and overwrite was not asked for
+        ├── ObjectChanged         the object is no longer the version a delete was asked for
         ├── AccessDenied          credentials missing or refused
         ├── StoreUnavailable      endpoint unreachable, bucket or container missing
         └── PluginError           an executable plugin crashed, hung or broke the protocol
@@ -106,3 +107,7 @@ class NotAttempted(CavoriteError):
 
 class PluginError(StoreError):
     """An executable store plugin crashed, hung, or broke the protocol."""
+
+
+class ObjectChanged(StoreError):
+    """The object was written again (or is gone) since the version a delete named."""

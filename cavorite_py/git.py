@@ -12,6 +12,7 @@ import functools
 import os
 import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import CavoriteError, UsageError
@@ -177,3 +178,149 @@ def ever_committed(root: Path, paths: list[str]) -> set[str]:
     out = run(root, "log", "--all", "--format=", "--name-only", "-z", "--relative", "--", *literal)
     names = (p.strip(b"\n") for p in out.split(b"\0"))
     return {p.decode("utf-8", "surrogateescape") for p in names if p}
+
+# ------------------------------------------------------------------ history (prune's walk)
+
+_REF_NAMESPACES = ("refs/heads", "refs/remotes", "refs/tags")
+_FILE_MODES = (b"100644", b"100755")
+
+
+def is_shallow(top: Path) -> bool:
+    """Whether the repository's history is cut short (a shallow clone)."""
+    return run(top, "rev-parse", "--is-shallow-repository").strip() == b"true"
+
+
+def check_refs(top: Path) -> None:
+    """Raise if any ref cannot be read (a broken ref, a missing object): a walk over the refs
+    that skipped one would miss what it names."""
+    run(top, "rev-list", "--all", "--no-walk")
+
+
+def ref_commits(top: Path) -> list[str]:
+    """The commit every local branch, remote-tracking branch and tag names (annotated tags
+    peeled); a tag of a tree or a blob names no commit."""
+    fmt = "%(objectname) %(objecttype) %(*objectname) %(*objecttype)"
+    out = run(top, "for-each-ref", f"--format={fmt}", *_REF_NAMESPACES).decode()
+    commits = []
+    for line in out.splitlines():
+        name, kind, peeled, peeled_kind = ([*line.split(), "", ""])[:4]
+        if kind == "commit":
+            commits.append(name)
+        elif peeled_kind == "commit":
+            commits.append(peeled)
+    return commits
+
+
+def first_parent_trees(top: Path, tip: str, count: int) -> list[str]:
+    """The root trees of the last ``count`` commits of ``tip``, following first parents."""
+    out = run(top, "log", "--first-parent", f"--max-count={count}", "--format=%T", tip, "--")
+    return out.decode().split()
+
+
+def commit_trees(top: Path, commits: list[str]) -> list[str]:
+    """The root tree of each commit."""
+    if not commits:
+        return []
+    out = run(top, "log", "--no-walk=unsorted", "--stdin", "--format=%T", stdin=_lines(commits))
+    return out.decode().split()
+
+
+def tree_files(top: Path, tree: str) -> Iterator[tuple[str, str]]:
+    """``(path, blob)`` of every regular file in ``tree``, recursively."""
+    for entry in run(top, "ls-tree", "-r", "-z", "--full-tree", tree).split(b"\0"):
+        if entry:
+            meta, name = entry.split(b"\t", 1)
+            mode, kind, blob_id = meta.split()
+            if kind == b"blob" and mode in _FILE_MODES:
+                yield name.decode("utf-8", "surrogateescape"), blob_id.decode()
+
+
+def history_files(top: Path, tips: list[str]) -> Iterator[tuple[str, str]]:
+    """``(path, blob)`` of every regular file that any commit reachable from ``tips`` holds.
+
+    One git process over the whole history: a file of a commit is either the same in its first
+    parent (and named there, by the same argument) or new or changed against it, and a root
+    commit names all its files, so the raw diffs of every commit against its first parent
+    name every file of every commit. Set explicitly: a user's ``log.diffMerges`` may differ."""
+    if not tips:
+        return
+    out = run(
+        top, "log", "--stdin", "--format=", "--diff-merges=first-parent", "-r", "--raw", "-z",
+        "--no-renames", "--no-abbrev", "--root", "--no-color", "--no-show-signature",
+        stdin=_lines(tips),
+    )
+    tokens = iter(out.split(b"\0"))
+    for meta in tokens:
+        path = next(tokens, b"")
+        fields = meta.lstrip(b"\n").split()
+        if len(fields) == 5 and fields[1] in _FILE_MODES:
+            yield path.decode("utf-8", "surrogateescape"), fields[3].decode()
+
+
+def read_blobs(top: Path, blobs: list[str], limit: int) -> tuple[dict[str, bytes], int]:
+    """The content of every blob of at most ``limit`` bytes, in one git process, and how many
+    were left out for being larger."""
+    sizes = blob_sizes(top, blobs)
+    small = [b for b in blobs if sizes.get(b, limit + 1) <= limit]
+    contents: dict[str, bytes] = {}
+    if small:
+        out = run(top, "cat-file", "--batch", stdin=_lines(small))
+        at = 0
+        while at < len(out):
+            header_end = out.index(b"\n", at)
+            name, _kind, size = out[at:header_end].split()
+            start = header_end + 1
+            contents[name.decode()] = out[start : start + int(size)]
+            at = start + int(size) + 1
+    return contents, len(blobs) - len(small)
+
+
+@dataclass(frozen=True)
+class Worktree:
+    """One work tree of the repository, as ``git worktree list`` tells it."""
+
+    path: Path
+    head: str | None
+    bare: bool
+    prunable: bool
+
+
+def worktrees(top: Path) -> list[Worktree]:
+    """Every work tree of the repository, the main one first."""
+    found: list[Worktree] = []
+    for block in run(top, "worktree", "list", "--porcelain", "-z").split(b"\0\0"):
+        fields = dict(
+            ([*part.split(b" ", 1), b""])[:2] for part in block.split(b"\0") if part
+        )
+        if b"worktree" in fields:
+            head = fields.get(b"HEAD", b"").decode()
+            found.append(
+                Worktree(
+                    Path(os.fsdecode(fields[b"worktree"])),
+                    head if head.strip("0") else None,
+                    b"bare" in fields,
+                    b"prunable" in fields,
+                )
+            )
+    return found
+
+
+def stash_commits(top: Path) -> list[str]:
+    """Every stash entry's commit and its parents (the commit it was made on, its index and,
+    if it has one, its untracked files)."""
+    if not has_ref(top, "refs/stash"):
+        return []
+    out = run(top, "log", "--walk-reflogs", "--format=%H %P", "refs/stash", "--")
+    return out.decode().split()
+
+
+def has_ref(top: Path, name: str) -> bool:
+    try:
+        run(top, "rev-parse", "--verify", "--quiet", name)
+    except CavoriteError:
+        return False
+    return True
+
+
+def _lines(items: list[str]) -> bytes:
+    return "".join(f"{item}\n" for item in items).encode()

@@ -19,6 +19,7 @@ from types import TracebackType
 
 from . import config as configmod
 from . import follow, git, gitignore, golayout, places, selection, untrack
+from . import prune as prunemod
 from .config import Config
 from .engine import Engine
 from .errors import CavoriteError, ConfigError, UsageError
@@ -219,6 +220,13 @@ class Repo:
             source or WorkingTree(),
         )
         return guard.check(paths)
+
+    def prune(self, scope: prunemod.Scope) -> prunemod.PruneReport:
+        """Delete the stored objects under this repository's prefix that no reference of its
+        git repository names (see :mod:`cavorite_py.prune`); only list them if ``dry_run``."""
+        settings = prunemod.PruneSettings(self.config.extension, self.config.key_prefix)
+        remembered = self.state.object_keys(self.store.describe())
+        return prunemod.prune(git.toplevel(self.root), self.store, settings, remembered, scope)
 
 
 def check_commit(

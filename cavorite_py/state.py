@@ -215,6 +215,12 @@ class StateDB:
             return None
         return entry[2]
 
+    def object_keys(self, store: str) -> set[str]:
+        """Every key of ``store`` (its ``describe()``) whose content this clone remembers."""
+        with self._lock:
+            entries = self._objects.entries(self._query)
+        return {key for name, key in entries if name == store}
+
     def remember_object(self, store: str, key: str, info: ObjectInfo) -> None:
         """Remember that ``key`` held content of this sha256 at this version, if both are known."""
         if info.version is None or info.sha256 is None or not _SHA256.fullmatch(info.sha256):

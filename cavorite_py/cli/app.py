@@ -128,4 +128,4 @@ def run(args: list[str]) -> int:
         typer.echo("cavorite: this is a bug; please report it with the output of -v", err=True)
         return EXIT_BUG
     return result if isinstance(result, int) else EXIT_OK
-from . import cache  # noqa: E402, F401 - adds the cache command
+from . import cache, prune  # noqa: E402, F401 - add the cache and prune commands

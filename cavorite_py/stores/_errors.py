@@ -14,7 +14,15 @@ from typing import TypeVar
 
 from urllib3.exceptions import ConnectTimeoutError
 
-from ..errors import AccessDenied, ObjectExists, ObjectNotFound, StoreDown, StoreUnavailable
+from ..errors import (
+    AccessDenied,
+    ObjectChanged,
+    ObjectExists,
+    ObjectNotFound,
+    StoreDown,
+    StoreError,
+    StoreUnavailable,
+)
 
 E = TypeVar("E", bound=BaseException)
 
@@ -25,6 +33,14 @@ def not_found(key: str, where: str) -> ObjectNotFound:
 
 def exists(key: str, where: str) -> ObjectExists:
     return ObjectExists(f"object {key!r} already exists in {where}; pass --force to replace it")
+
+
+def for_delete(error: StoreError, key: str, where: str) -> StoreError:
+    """A conditional delete's failed precondition (translated as for a put, ``ObjectExists``)
+    is :class:`ObjectChanged`: the object was written again since its version was read."""
+    if isinstance(error, ObjectExists):
+        return ObjectChanged(f"object {key!r} in {where} was written again; not deleted")
+    return error
 
 
 def missing_bucket(what: str, name: str, where: str) -> StoreDown:

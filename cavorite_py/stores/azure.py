@@ -24,11 +24,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
 
+from azure.core import MatchConditions
 from azure.core import exceptions as aexc
 from azure.storage.blob import BlobServiceClient, ContainerClient, ExponentialRetry
 
 from .. import places
-from ..errors import ConfigError, ConsentError, ObjectNotFound, StoreError
+from ..errors import ConfigError, ConsentError, ObjectChanged, ObjectNotFound, StoreError
 from . import _errors
 from ._addresses import int_option, parse_azure, seconds_option
 from .base import ObjectInfo, Progress, Store, StoreSettings, expect_size
@@ -183,7 +184,7 @@ class AzureStore(Store):
                 return None
             raise error from exc
         sha256 = (props.metadata or {}).get("sha256")
-        return ObjectInfo(props.size, sha256 or None, _etag(props.etag))
+        return ObjectInfo(props.size, sha256 or None, _etag(props.etag), props.last_modified)
 
     def list(self, prefix: str = "") -> Iterator[str]:
         return (key for key, _ in self.list_info(prefix))
@@ -193,16 +194,29 @@ class AzureStore(Store):
             for props in self._client().list_blobs(
                 name_starts_with=self.address.list_prefix(prefix) or None
             ):
-                info = ObjectInfo(props.size, None, _etag(props.etag))
+                info = ObjectInfo(props.size, None, _etag(props.etag), props.last_modified)
                 yield self.address.unprefix(props.name), info
         except aexc.AzureError as exc:
             raise self._translate(exc, None) from exc
 
-    def delete(self, key: str) -> None:
+    def delete(self, key: str, version: str | None = None) -> None:
+        # for a version: If-Match, so that a blob written since is kept
+        condition: dict[str, Any] = (
+            {"etag": version, "match_condition": MatchConditions.IfNotModified}
+            if version is not None else {}
+        )
         try:
-            self._client().delete_blob(self.address.key(key), delete_snapshots="include")
+            self._client().delete_blob(
+                self.address.key(key), delete_snapshots="include", **condition
+            )
         except aexc.AzureError as exc:
-            raise self._translate(exc, key) from exc
+            error = _errors.for_delete(
+                self._translate(exc, key, writing=version is not None), key, self.describe()
+            )
+            # a condition on a blob that is gone fails as unmet too
+            if isinstance(error, ObjectChanged) and self.stat(key) is None:
+                error = _errors.not_found(key, self.describe())
+            raise error from exc
 
     def close(self) -> None:
         with self._lock:

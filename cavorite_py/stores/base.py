@@ -16,20 +16,46 @@ original exception as ``__cause__``.
 from __future__ import annotations
 
 import abc
+import inspect
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO, ClassVar
 
+from ..errors import ObjectChanged, ObjectNotFound
 from ._addresses import check_key, redact
 
 __all__ = [
-    "ObjectInfo", "Progress", "Store", "StoreSettings", "check_key", "expect_size", "redact",
+    "ObjectInfo", "Progress", "Store", "StoreSettings", "check_key", "check_version",
+    "delete_version", "expect_size", "redact",
 ]
 
 Progress = Callable[[int], None]
 """Called with a number of bytes just transferred (an increment, not a total)."""
+
+
+def delete_version(store: Store, key: str, version: str | None) -> None:
+    """``store.delete(key, version)``; a store written before ``version`` existed is asked
+    with a look first (:func:`check_version`), then a plain delete."""
+    if version is None:
+        store.delete(key)
+    elif "version" in inspect.signature(store.delete).parameters:
+        store.delete(key, version)
+    else:
+        check_version(store, key, version)
+        store.delete(key)
+
+
+def check_version(store: Store, key: str, version: str) -> None:
+    """Raise ``ObjectNotFound`` if ``key`` is gone, ``ObjectChanged`` if it is no longer
+    ``version``: the look a store without conditional deletes takes just before deleting."""
+    current = store.stat(key)
+    if current is None:
+        raise ObjectNotFound(f"object {key!r} is not in {store.describe()}")
+    if current.version != version:
+        raise ObjectChanged(f"object {key!r} in {store.describe()} was written again")
 
 
 def expect_size(fileobj: object, size: int) -> None:
@@ -51,6 +77,8 @@ class ObjectInfo:
     """a tag the backend changes whenever the object is written (S3's ETag), where it has one:
     the same version means the same content as when it was last looked at (not part of
     equality, which is about content)"""
+    modified: datetime | None = field(default=None, compare=False)
+    """when the object was last written (timezone-aware), where the backend tells it"""
 
 
 @dataclass(frozen=True)
@@ -132,8 +160,13 @@ class Store(abc.ABC):
             yield key, None
 
     @abc.abstractmethod
-    def delete(self, key: str) -> None:
-        """Remove ``key``. Raises ``ObjectNotFound`` if absent."""
+    def delete(self, key: str, version: str | None = None) -> None:
+        """Remove ``key``. Raises ``ObjectNotFound`` if absent.
+
+        With ``version`` (as :meth:`list_info` or :meth:`stat` gave it), remove the object only
+        while it is still that version, and raise ``ObjectChanged`` if it is not: atomically
+        where the backend can (a conditional request), else by looking just before deleting.
+        """
 
     def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release clients, connections or processes. Calling it twice is harmless."""

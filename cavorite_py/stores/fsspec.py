@@ -31,6 +31,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
 
@@ -42,7 +43,7 @@ from ..errors import AccessDenied, CavoriteError, ConfigError, StoreError, Store
 from ..fsutil import TMP_MARK
 from . import _errors
 from ._addresses import check_key, redact
-from .base import ObjectInfo, Progress, Store, StoreSettings, expect_size
+from .base import ObjectInfo, Progress, Store, StoreSettings, check_version, expect_size
 
 __all__ = ["FsspecStore"]
 
@@ -205,24 +206,50 @@ class FsspecStore(Store):
         return ObjectInfo(size=int(details.get("size") or 0))
 
     def list(self, prefix: str = "") -> Iterator[str]:
+        return (key for key, _ in self.list_info(prefix))
+
+    def list_info(self, prefix: str = "") -> Iterator[tuple[str, ObjectInfo | None]]:
         base = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
         top = f"{self.root}/{base}" if base else self.root
         with self._boundary(f"list {prefix!r}" if prefix else "list the objects"):
             try:
-                found = list(self.fs.find(top))
+                found: dict[str, Any] = self.fs.find(top, detail=True)
             except (FileNotFoundError, NotADirectoryError):
                 return
-        for name in found:
+        for name, details in found.items():
             key = str(name).removeprefix(self.root + "/")
             if key.startswith(prefix) and TMP_MARK not in key.rsplit("/", 1)[-1]:
-                yield key
+                size = int(details.get("size") or 0)
+                yield key, ObjectInfo(size, modified=_modified(details))
 
-    def delete(self, key: str) -> None:
+    def delete(self, key: str, version: str | None = None) -> None:
+        # this store reports no versions: a version asked for is never the one it shows
+        if version is not None:
+            check_version(self, key, version)
         path = self._path(key)
         with self._boundary(f"delete {key!r}", missing=key):
             if not self.fs.isfile(path):
                 raise FileNotFoundError(path)
             self.fs.rm_file(path)
+
+
+_MODIFIED_FIELDS = ("LastModified", "last_modified", "updated", "mtime", "modified", "created")
+
+
+def _modified(details: dict[str, Any]) -> datetime | None:
+    """When the object was last written, from whichever field this file system's ``info``
+    names it (s3fs, adlfs, gcsfs, local and memory file systems differ); None if none does."""
+    for name in _MODIFIED_FIELDS:
+        value = details.get(name)
+        if isinstance(value, datetime):
+            return value if value.tzinfo else value.replace(tzinfo=UTC)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return datetime.fromtimestamp(value, UTC)
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                parsed = datetime.fromisoformat(value)
+                return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return None
 
 
 def _plain(address: str, options: dict[str, Any]) -> bool:

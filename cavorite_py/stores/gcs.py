@@ -37,7 +37,7 @@ from google.oauth2 import service_account
 from ..errors import ConfigError, StoreError
 from . import _errors
 from ._addresses import int_option, parse_gcs, seconds_option
-from .base import ObjectInfo, Progress, Store, StoreSettings
+from .base import ObjectInfo, Progress, Store, StoreSettings, check_version
 
 __all__ = ["GCSStore"]
 
@@ -132,7 +132,7 @@ class GCSStore(Store):
                 raise _errors.missing_bucket("bucket", self.address.bucket, self.describe())
             return None
         sha256 = (blob.metadata or {}).get("sha256")
-        return ObjectInfo(blob.size or 0, sha256 or None, _version(blob))
+        return ObjectInfo(blob.size or 0, sha256 or None, _version(blob), blob.updated)
 
     def list(self, prefix: str = "") -> Iterator[str]:
         return (key for key, _ in self.list_info(prefix))
@@ -144,17 +144,24 @@ class GCSStore(Store):
                 prefix=self.address.list_prefix(prefix), timeout=self.timeout, retry=self.retry
             )
             for blob in blobs:
-                info = ObjectInfo(blob.size or 0, None, _version(blob))
+                info = ObjectInfo(blob.size or 0, None, _version(blob), blob.updated)
                 yield self.address.unprefix(blob.name), info
         except _SDK_ERRORS as exc:
             raise self._translate(exc, None) from exc
 
-    def delete(self, key: str) -> None:
+    def delete(self, key: str, version: str | None = None) -> None:
+        # for a version, the look comes first as well: the emulator ignores the condition
+        if version is not None:
+            check_version(self, key, version)
         try:
             blob = self._bucket().blob(self.address.key(key))
-            blob.delete(timeout=self.timeout, retry=self.retry)
+            blob.delete(
+                timeout=self.timeout, retry=self.retry,
+                if_generation_match=int(version) if version is not None else None,
+            )
         except _SDK_ERRORS as exc:
-            raise self._translate(exc, key) from exc
+            error = self._translate(exc, key)
+            raise _errors.for_delete(error, key, self.describe()) from exc
 
     def close(self) -> None:
         with self._lock:

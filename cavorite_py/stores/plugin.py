@@ -30,7 +30,7 @@ from ..errors import CavoriteError, ConfigError, PluginError
 from ..fsutil import which
 from ..plugin_protocol import Session
 from ._addresses import redact, seconds_option
-from .base import ObjectInfo, Progress, Store, StoreSettings, expect_size
+from .base import ObjectInfo, Progress, Store, StoreSettings, check_version, expect_size
 
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_HANDSHAKE_TIMEOUT = 10.0
@@ -115,7 +115,10 @@ class PluginStore(Store):
             keys = session.list_keys(prefix)
         yield from keys
 
-    def delete(self, key: str) -> None:
+    def delete(self, key: str, version: str | None = None) -> None:
+        # the protocol has no conditional delete: look just before
+        if version is not None:
+            check_version(self, key, version)
         with self._session() as session:
             session.delete(key)
 

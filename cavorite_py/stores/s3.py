@@ -44,7 +44,7 @@ from . import _errors
 from ._addresses import int_option, parse_s3, seconds_option
 from ._s3_download import Inconsistent, ReadAhead, download_config, ranged, stream
 from ._s3_upload import SmallReadsOSUtils, whole_file
-from .base import ObjectInfo, Progress, Store, StoreSettings, expect_size
+from .base import ObjectInfo, Progress, Store, StoreSettings, check_version, expect_size
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -205,7 +205,9 @@ class S3Store(Store):
                 return None
             raise error from exc
         sha256 = head.get("Metadata", {}).get("sha256")
-        return ObjectInfo(head["ContentLength"], sha256 or None, head.get("ETag"))
+        return ObjectInfo(
+            head["ContentLength"], sha256 or None, head.get("ETag"), head.get("LastModified")
+        )
 
     def list(self, prefix: str = "") -> Iterator[str]:
         return (key for key, _ in self.list_info(prefix))
@@ -217,18 +219,27 @@ class S3Store(Store):
             )
             for page in pages:
                 for obj in page.get("Contents", []):
-                    info = ObjectInfo(obj["Size"], None, obj.get("ETag"))
+                    info = ObjectInfo(obj["Size"], None, obj.get("ETag"), obj.get("LastModified"))
                     yield self.address.unprefix(obj["Key"]), info
         except _SDK_ERRORS as exc:
             raise self._translate(exc, None) from exc
 
-    def delete(self, key: str) -> None:
-        if self.stat(key) is None:  # S3 deletes a missing key silently
+    def delete(self, key: str, version: str | None = None) -> None:
+        # S3 deletes a missing key silently: look first. For a version, If-Match makes the
+        # delete conditional (S3 since 2025); a server that ignores it is still checked by the
+        # look, and then wrong only for the moment between the two requests
+        if version is not None:
+            check_version(self, key, version)
+        elif self.stat(key) is None:
             raise _errors.not_found(key, self.describe())
+        condition: dict[str, Any] = {"IfMatch": version} if version is not None else {}
         try:
-            self._client().delete_object(Bucket=self.address.bucket, Key=self.address.key(key))
+            self._client().delete_object(
+                Bucket=self.address.bucket, Key=self.address.key(key), **condition
+            )
         except _SDK_ERRORS as exc:
-            raise self._translate(exc, key) from exc
+            error = self._translate(exc, key)
+            raise _errors.for_delete(error, key, self.describe()) from exc
 
     def close(self) -> None:
         with self._lock:

@@ -16,9 +16,9 @@ from typing import BinaryIO, cast
 
 import pytest
 
-from cavorite_py.errors import IntegrityError, ObjectExists, ObjectNotFound
+from cavorite_py.errors import IntegrityError, ObjectChanged, ObjectExists, ObjectNotFound
 from cavorite_py.hashing import HashingWriter
-from cavorite_py.stores.base import ObjectInfo, Store
+from cavorite_py.stores.base import ObjectInfo, Store, delete_version
 
 STORES = ["localstore", "s3", "gcs", "azure", "fsspec", "fsspec_file"]
 STORES += ["plugin_python", "plugin_sh"]  # executable plugins, through the protocol
@@ -243,6 +243,27 @@ def test_versions_agree_and_change_with_the_content(store: Store, make_file: Mak
     data, got = _got(store, "v/a.bin")
     assert data == b"other"
     assert got in (None, again.version)
+
+
+def test_delete_of_a_version_only_while_it_is_current(store: Store, make_file: MakeFile) -> None:
+    """A delete that names a version (prune's) removes the object only while it is still that
+    version: one written again since is kept. A store without versions never matches one."""
+    first, info = make_file(b"first")
+    store.put("c/a.bin", first, info)
+    old = store.stat("c/a.bin")
+    assert old is not None
+    second, info2 = make_file(b"other")
+    store.put("c/a.bin", second, info2, overwrite=True)
+    with pytest.raises(ObjectChanged):
+        delete_version(store, "c/a.bin", old.version or "no such version")
+    assert fetch(store, "c/a.bin") == b"other"
+    current = store.stat("c/a.bin")
+    assert current is not None
+    if current.version is not None:
+        delete_version(store, "c/a.bin", current.version)
+        assert store.stat("c/a.bin") is None
+        with pytest.raises(ObjectNotFound):
+            delete_version(store, "c/a.bin", current.version)
 
 
 SIZE_UNKNOWN_BEFORE_THE_BODY = {"gcs", "fsspec_file"}

@@ -20,12 +20,20 @@ import os
 import shutil
 import stat
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, ClassVar
 from urllib.parse import unquote, urlparse
 
 from cavorite_py import places
-from cavorite_py.errors import AccessDenied, ConfigError, ObjectExists, ObjectNotFound, StoreError
+from cavorite_py.errors import (
+    AccessDenied,
+    ConfigError,
+    ObjectChanged,
+    ObjectExists,
+    ObjectNotFound,
+    StoreError,
+)
 from cavorite_py.fsutil import TMP_MARK
 from cavorite_py.stores.base import (
     ObjectInfo,
@@ -104,7 +112,7 @@ class LocalStore(Store):
         info: ObjectInfo,
         overwrite: bool = False,
         progress: Progress | None = None,
-    ) -> None:
+    ) -> ObjectInfo | None:
         target = self._path(key)
         # no look first: the engine puts only keys it found absent, and a key stored since is
         # caught by the link below, which never replaces anything
@@ -130,6 +138,9 @@ class LocalStore(Store):
                     os.unlink(tmp)
         if progress is not None:
             progress(info.size)
+        with contextlib.suppress(OSError):
+            return _info(os.lstat(target), info.sha256)
+        return None
 
     def _make_parent(self, target: Path) -> None:
         """Create the object's directory, once per directory and run."""
@@ -162,8 +173,7 @@ class LocalStore(Store):
         path = self._path(key)
         try:
             with self._open(key, path) as f:
-                size = os.fstat(f.fileno()).st_size
-                return ObjectInfo(size=size, sha256=_get_sha256(f.fileno()))
+                return _info(os.fstat(f.fileno()), _get_sha256(f.fileno()))
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             return None
         except PermissionError as exc:
@@ -198,6 +208,13 @@ class LocalStore(Store):
             "files: remove it from the store directory"
         )
 
+    def list_info(self, prefix: str = "") -> Iterator[tuple[str, ObjectInfo | None]]:
+        for key in self.list(prefix):
+            with contextlib.suppress(OSError):
+                st = os.lstat(self._path(key))
+                if stat.S_ISREG(st.st_mode):
+                    yield key, _info(st, None)
+
     def list(self, prefix: str = "") -> Iterator[str]:
         for dirpath, dirnames, filenames in os.walk(self.directory):
             dirnames.sort()
@@ -208,14 +225,28 @@ class LocalStore(Store):
                 if TMP_MARK not in name and key.startswith(prefix):
                     yield key
 
-    def delete(self, key: str) -> None:
+    def delete(self, key: str, version: str | None = None) -> None:
         path = self._path(key)
         try:
             if not path.is_file():
                 raise FileNotFoundError(path)
+            # no conditional unlink on a file system: compare, then unlink at once
+            if version is not None and _version(os.lstat(path)) != version:
+                raise ObjectChanged(f"object {key!r} in {self.directory} was written again")
             path.unlink()
         except FileNotFoundError as exc:
             raise ObjectNotFound(f"object {key!r} is not in {self.directory}") from exc
+
+
+def _info(st: os.stat_result, sha256: str | None) -> ObjectInfo:
+    modified = datetime.fromtimestamp(st.st_mtime_ns / 1e9, UTC)
+    return ObjectInfo(st.st_size, sha256, _version(st), modified)
+
+
+def _version(st: os.stat_result) -> str:
+    """The object's inode and modification time: every write makes a new file (a rename or a
+    link of a temporary one), so another write gives another version."""
+    return f"{st.st_ino}-{st.st_mtime_ns}"
 
 
 def _link_new(tmp: Path, target: Path, key: str, directory: Path) -> None:
