@@ -17,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 
 from . import config as configmod
-from . import git, gitignore, places, selection
+from . import git, gitignore, places, selection, tempfiles
 from .config import Config
 from .engine import Engine
 from .errors import CavoriteError, ConfigError, UsageError
@@ -42,6 +42,8 @@ class Repo:
         self.workspace = Workspace(self.root, config.extension, config.key_prefix)
         self._store: Store | None = None
         self.state = StateDB(self.root)
+        # temporary files below the root go where git does not look, until close
+        self._temps = tempfiles.enter(self.root)
 
     @classmethod
     def find(cls, start: str | Path | None = None) -> Repo:
@@ -60,6 +62,7 @@ class Repo:
 
     def close(self) -> None:
         self.state.close()
+        self._temps.close()
         if self._store is not None:
             self._store.close()
             self._store = None
