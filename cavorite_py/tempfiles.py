@@ -10,8 +10,8 @@ removes that run's files. A run that is still going holds its lock, and its file
 :func:`enter` registers a repository root for the process (cheap: no I/O); the lock is taken
 and the ended runs' files are removed when a temporary file is first asked for there.
 :func:`place_for` answers None (a temporary name beside the target, as outside a repository)
-where the area cannot be used: ``.cavorite`` or its ``tmp`` not plain
-directories, or the target on another file system (a mount point inside the repository).
+where the area cannot be used: ``.cavorite`` or its ``tmp`` not plain directories (a committed
+symbolic link), or the target on another file system (a mount point inside the repository).
 """
 
 from __future__ import annotations
