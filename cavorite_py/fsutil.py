@@ -9,6 +9,8 @@ import stat
 import time
 from pathlib import Path
 
+from . import tempfiles
+
 TMP_MARK = ".cavorite-tmp-"
 """Every temporary file we create has this in its name; such files are never artifacts."""
 
@@ -19,8 +21,16 @@ part it stays well under the 255-byte limit of common file systems, whatever the
 
 
 def temp_path_for(path: Path) -> Path:
-    """A fresh hidden name in the same directory as ``path`` (so a rename is atomic)."""
-    return path.with_name(f".{_shorten(path.name)}{TMP_MARK}{os.urandom(6).hex()}")
+    """A fresh temporary name for a file that becomes ``path`` by a rename: in the temporary
+    area of the repository holding it, where git does not look (see :mod:`.tempfiles`), or else
+    hidden in ``path``'s own directory. Either way on ``path``'s file system, so the rename is
+    atomic."""
+    name = f"{_shorten(path.name)}{TMP_MARK}{os.urandom(6).hex()}"
+    place = tempfiles.place_for(path)
+    if place is None:
+        return path.with_name(f".{name}")
+    directory, prefix = place
+    return directory / f"{prefix}{name}"
 
 
 def _shorten(name: str) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 from types import TracebackType
 
 from . import config as configmod
-from . import follow, git, gitignore, golayout, places, selection, untrack
+from . import follow, git, gitignore, golayout, places, selection, tempfiles, untrack
 from . import prune as prunemod
 from .config import Config
 from .engine import Engine
@@ -46,6 +46,8 @@ class Repo:
         self.workspace = Workspace(self.root, config.extension, config.key_prefix)
         self._store: Store | None = None
         self.state = StateDB(self.root)
+        # temporary files below the root go where git does not look, until close
+        self._temps = tempfiles.enter(self.root)
 
     @classmethod
     def find(cls, start: str | Path | None = None) -> Repo:
@@ -67,6 +69,7 @@ class Repo:
 
     def close(self) -> None:
         self.state.close()
+        self._temps.close()
         if self._store is not None:
             self._store.close()
             self._store = None

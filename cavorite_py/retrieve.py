@@ -1,10 +1,10 @@
 """Retrieve's rules, per cfile: validate it; a local file with the right hash means nothing to
 do; one holding content cavorite placed or uploaded there (the state cache remembers it) is
 outdated and replaced; any other content is a local edit, left alone unless ``force``;
-otherwise download into a temporary file beside the artifact, hashing as bytes arrive, and
-rename it into place only on a match.
-Temporary files that runs killed long ago left beside the cfiles are removed first (see
-``fsutil.remove_stale_temps``).
+otherwise download into a temporary file (in the repository's temporary area, see
+``tempfiles``), hashing as bytes arrive, and rename it into place only on a match. Temporary
+files of runs that ended are removed first (see ``tempfiles.remove_ended``, and
+``fsutil.remove_stale_temps`` for those beside the cfiles).
 
 Each cfile is looked at first, in the calling thread, by everything that needs neither the store
 nor reading the artifact: a file the state cache knows to be in place is done there, without the
@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, cast
 
+from . import tempfiles
 from .errors import CavoriteError, ConflictError, IntegrityError, ObjectNotFound, PathError
 from .fsutil import remove_stale_temps, temp_path_for
 from .hashing import HashingWriter
@@ -61,6 +62,9 @@ class Retrieve:
         self.index = RemoteIndex(self.run)
 
     def all(self, cfiles: Sequence[Path]) -> Report:
+        # partial downloads of runs that ended: at once in the repository's temporary area,
+        # once old beside the cfiles (where earlier versions wrote them)
+        tempfiles.remove_ended(self.run.workspace.root)
         for directory in dict.fromkeys(map(os.path.dirname, cfiles)):
             # partial downloads of runs killed long ago
             remove_stale_temps(Path(directory))

@@ -70,9 +70,16 @@ def wait_for(what: str, condition: Callable[[], bool], timeout: float = 30) -> N
         time.sleep(0.005)
 
 
+def temp_area(repo: Path) -> Path:
+    """Where cavorite writes its temporary files inside the repository ``repo``."""
+    return repo / ".cavorite" / "tmp"
+
+
 def partial_temps(directory: Path, least: int = 1) -> list[Path]:
     """Our temporary files directly in ``directory`` holding at least ``least`` bytes."""
-    found = []
+    found: list[Path] = []
+    if not directory.is_dir():
+        return found
     for entry in os.scandir(directory):
         if ".cavorite-tmp-" in entry.name:
             try:

@@ -24,7 +24,7 @@ from cavorite_py.stores.base import ObjectInfo, Progress, StoreSettings
 from cavorite_py.workspace import Workspace
 from tests.fixtures.repos import Cavorite, git
 
-from .interrupt import partial_temps, running, wait_for
+from .interrupt import partial_temps, running, temp_area, wait_for
 from .support import error_lines, sha256, temp_files
 
 MIB = 1 << 20
@@ -63,7 +63,7 @@ def test_two_retrieves_of_one_repository_at_once(
         running(args, repo, cavorite.env, tmp_path / "first", **SLOW) as first,
         running(args, repo, cavorite.env, tmp_path / "second", **SLOW) as second,
     ):
-        wait_for("both runs downloading", lambda: len(partial_temps(repo / "a")) >= 1)
+        wait_for("both runs downloading", lambda: len(partial_temps(temp_area(repo))) >= 1)
         results = [first.wait(), second.wait()]
     for result in results:
         assert result.code == 0, result.stdout + result.stderr
@@ -82,7 +82,7 @@ def test_a_quick_retrieve_during_a_slow_one(
     """The quick run finishes files the slow one is still downloading; the slow one then puts
     identical verified bytes in place, and both report success."""
     with running(["retrieve", "--jobs", "1"], repo, cavorite.env, tmp_path / "slow", **SLOW) as r:
-        wait_for("the slow run downloading", lambda: bool(partial_temps(repo / "a")))
+        wait_for("the slow run downloading", lambda: bool(partial_temps(temp_area(repo))))
         quick = cavorite("retrieve", cwd=repo)
         slow = r.wait()
     for result in (quick, slow):
@@ -289,7 +289,7 @@ def test_retrieve_while_the_store_object_is_replaced(
     comes its bytes no longer match the cfile; the download is deleted, the error says so, and
     the other files arrive."""
     with running(["retrieve", "--jobs", "1", "a"], repo, cavorite.env, tmp_path / "r", **SLOW) as r:
-        wait_for("the first download under way", lambda: bool(partial_temps(repo / "a")))
+        wait_for("the first download under way", lambda: bool(partial_temps(temp_area(repo))))
         replacement = local_objects / "a" / "replacement"
         replacement.write_bytes(os.urandom(MIB))
         os.replace(replacement, local_objects / "a" / "f2.bin")

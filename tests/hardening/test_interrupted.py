@@ -3,8 +3,9 @@
 The command is the installed package's, with the local store's copying slowed down
 (``slowcli.py``), killed once its temporary file holds part of the bytes. Expected: nothing under
 a real name is partial, no cfile points at an object that is not stored, the leftovers are
-never taken for artifacts, and the next run completes correctly. Retrieve removes leftovers
-once they are an hour old, and never a temporary file that a live run may still be writing.
+never taken for artifacts nor seen by git (they are in ``.cavorite/tmp``), and the next run
+removes them and completes correctly, while a temporary file of a live run is left alone.
+Leftovers beside the artifacts (of earlier versions) are removed once they are an hour old.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from cavorite_localstore import LocalStore
 from cavorite_py.stores.base import StoreSettings
 from tests.fixtures.repos import Cavorite, git
 
-from .interrupt import partial_temps, running, wait_for
+from .interrupt import partial_temps, running, temp_area, wait_for
 from .support import sha256, temp_files
 
 SIZE = 4 << 20  # 64 chunks of 64 KiB: about 3 s through the slowed store
@@ -52,13 +53,23 @@ def json_paths(result_stdout: str) -> dict[str, str]:
 def test_retrieve_killed_mid_transfer_then_run_again(
     repo: Path, big: bytes, cavorite: Cavorite, tmp_path: Path, fraction: float
 ) -> None:
+    porcelain = git(repo, "status", "--porcelain", "--untracked-files=all").stdout
     with running(["retrieve"], repo, cavorite.env, tmp_path / "run", **SLOW) as run:
-        wait_for("a partial download", lambda: bool(partial_temps(repo, int(SIZE * fraction))))
+        wait_for(
+            "a partial download",
+            lambda: bool(partial_temps(temp_area(repo), int(SIZE * fraction))),
+        )
         run.kill()
     assert not (repo / "big.bin").exists(), "a partial file under the artifact's name"
     [leftover] = temp_files(repo)
-    assert leftover.name.startswith(".big.bin.cavorite-tmp-")
+    assert leftover.parent == temp_area(repo)
+    assert ".big.bin.cavorite-tmp-" not in leftover.name
+    assert "big.bin.cavorite-tmp-" in leftover.name
     assert 0 < leftover.stat().st_size < SIZE
+
+    # git does not see it: nothing new to show, nothing for ``git add -A`` to stage
+    assert git(repo, "status", "--porcelain", "--untracked-files=all").stdout == porcelain
+    assert git(repo, "add", "--all", "--dry-run").stdout == ""
 
     # the leftover is never taken for an artifact
     status = cavorite("status", "--json", cwd=repo)
@@ -68,21 +79,33 @@ def test_retrieve_killed_mid_transfer_then_run_again(
     assert upload.code == 0, upload.stderr
     assert set(json_paths(upload.stdout)) == {"good.bin"}
     assert leftover.name not in " ".join(stored_keys(repo.parent / "objects"))
-    assert not [p for p in repo.iterdir() if p.name.startswith(leftover.name + ".")]
 
-    # the next run completes; the young leftover could be a live run's and stays
+    # the killed run is over (its lock is free): the next run removes its file and completes
     again = cavorite("retrieve", cwd=repo)
     assert again.code == 0, again.stderr
     assert (repo / "big.bin").read_bytes() == big
-    assert temp_files(repo) == [leftover]
-
-    # an hour later it is a leftover for sure, and retrieve removes it
-    old = time.time() - 3 * 3600
-    os.utime(leftover, (old, old))
-    again = cavorite("retrieve", cwd=repo)
-    assert again.code == 0, again.stderr
     assert temp_files(repo) == []
+    assert os.listdir(temp_area(repo)) == [".gitignore"]
+    assert git(repo, "status", "--porcelain", "--untracked-files=all").stdout == porcelain
+
+
+def test_a_live_run_keeps_its_temporary_file(
+    repo: Path, big: bytes, cavorite: Cavorite, tmp_path: Path
+) -> None:
+    """Runs that start while a slow one downloads (a retrieve, an upload that writes a cfile)
+    remove ended runs' files, never the live run's: it completes with the verified file."""
+    (repo / "new.bin").write_bytes(b"new")
+    with running(["retrieve"], repo, cavorite.env, tmp_path / "slow", **SLOW) as slow:
+        wait_for("a partial download", lambda: bool(partial_temps(temp_area(repo), SIZE // 8)))
+        [live] = partial_temps(temp_area(repo))
+        for args in (["retrieve", "good.bin"], ["upload", "new.bin"]):
+            other = cavorite(*args, cwd=repo)
+            assert other.code == 0, other.stderr
+            assert live.exists(), f"{args} removed the live run's temporary file"
+        result = slow.wait()
+    assert result.code == 0, result.stderr
     assert (repo / "big.bin").read_bytes() == big
+    assert temp_files(repo) == []
 
 
 def test_retrieve_force_killed_keeps_the_local_file_whole(
@@ -93,7 +116,7 @@ def test_retrieve_force_killed_keeps_the_local_file_whole(
     edit = b"my local edit " * 1000
     (repo / "big.bin").write_bytes(edit)
     with running(["retrieve", "--force"], repo, cavorite.env, tmp_path / "run", **SLOW) as run:
-        wait_for("a partial download", lambda: bool(partial_temps(repo, SIZE // 2)))
+        wait_for("a partial download", lambda: bool(partial_temps(temp_area(repo), SIZE // 2)))
         run.kill()
     assert (repo / "big.bin").read_bytes() == edit
     again = cavorite("retrieve", "--force", cwd=repo)
@@ -101,19 +124,27 @@ def test_retrieve_force_killed_keeps_the_local_file_whole(
     assert (repo / "big.bin").read_bytes() == big
 
 
-def test_killed_leftover_is_refused_by_the_pre_commit_guard(
+def test_killed_leftover_is_not_committed(
     repo: Path, big: bytes, cavorite: Cavorite, tmp_path: Path
 ) -> None:
-    """git sees the leftover (it is not ignored); staged by ``git add -A`` it must not pass the
-    pre-commit check as if it were an ordinary file."""
+    """``git add -A`` after a killed retrieve stages nothing of its leftover, and the pre-commit
+    check passes; a leftover that an earlier version wrote beside the artifact, which git does
+    see, is refused by the check once staged."""
     with running(["retrieve"], repo, cavorite.env, tmp_path / "run", **SLOW) as run:
-        wait_for("a partial download", lambda: bool(partial_temps(repo, SIZE // 4)))
+        wait_for("a partial download", lambda: bool(partial_temps(temp_area(repo), SIZE // 4)))
         run.kill()
     [leftover] = temp_files(repo)
     git(repo, "add", "-A")
+    assert git(repo, "diff", "--cached", "--name-only").stdout == ""
+    check = cavorite("check", "--staged", cwd=repo)
+    assert check.code == 0, check.stdout + check.stderr
+
+    beside = repo / ".big.bin.cavorite-tmp-0123456789ab"
+    beside.write_bytes(leftover.read_bytes())
+    git(repo, "add", "-A")
     check = cavorite("check", "--staged", cwd=repo)
     assert check.code != 0, check.stdout + check.stderr
-    assert leftover.name in check.stdout + check.stderr
+    assert beside.name in check.stdout + check.stderr
 
 
 @pytest.mark.parametrize("fraction", [0.05, 0.9])
@@ -151,23 +182,24 @@ def test_upload_killed_mid_transfer_then_run_again(
 def test_kill_retrieve_repeatedly_then_finish(
     repo: Path, big: bytes, cavorite: Cavorite, tmp_path: Path
 ) -> None:
-    """Several interrupted runs in a row leave several leftovers; none is ever under the real
-    name, and a final run completes."""
+    """Several interrupted runs in a row: none leaves a file under the real name, each removes
+    the leftover of the one before, and a final run completes and removes the last."""
     for attempt in range(3):
         log = tmp_path / f"run{attempt}"
         with running(["retrieve"], repo, cavorite.env, log, **SLOW) as run:
             before = set(temp_files(repo))
             wait_for(
                 "a new partial download",
-                lambda before=before: bool(set(partial_temps(repo, SIZE // 8)) - before),
+                lambda before=before: bool(set(partial_temps(temp_area(repo), SIZE // 8)) - before),
             )
             run.kill()
         assert not (repo / "big.bin").exists()
-    assert len(temp_files(repo)) == 3
+        assert len(temp_files(repo)) == 1
     result = cavorite("retrieve", "--json", cwd=repo)
     assert result.code == 0, result.stderr
     assert json_paths(result.stdout) == {"good.bin": "up-to-date", "big.bin": "retrieved"}
     assert (repo / "big.bin").read_bytes() == big
+    assert temp_files(repo) == []
 
 
 def test_leftovers_of_every_kind_are_ignored(
