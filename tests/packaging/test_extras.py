@@ -28,7 +28,13 @@ from tests.e2e.test_cloud_cli import (
 )
 from tests.fixtures.repos import CliResult
 
-pytestmark = [pytest.mark.packaging, pytest.mark.emulator, pytest.mark.timeout(900)]
+pytestmark = [
+    pytest.mark.packaging,
+    pytest.mark.emulator,
+    pytest.mark.timeout(900),
+    # one worker makes the environments once, for every test of this file
+    pytest.mark.xdist_group("packaging"),
+]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXTRAS = ("s3", "gcs", "azure", "fsspec")
