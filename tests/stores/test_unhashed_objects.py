@@ -38,7 +38,7 @@ class Counting(Store):
         super().__init__(inner.settings)
         self.inner = inner
         self.gets = 0
-        self.default_jobs = inner.default_jobs
+        self.default_jobs = inner.default_jobs  # type: ignore[misc]
 
     def put(
         self, key: str, path: Path, info: ObjectInfo, overwrite: bool = False,
