@@ -185,8 +185,15 @@ def _from_metadata() -> dict[str, StoreEntry]:
 
 
 def _distribution(ep: EntryPoint) -> str:
-    dist = ep.dist
-    return f"{dist.name} {dist.version}" if dist is not None else "entry point"
+    """``name version`` of the distribution that registered ``ep``, read from its headers:
+    ``dist.name`` and ``dist.version`` of a distribution whose metadata lacks them warn on
+    Python 3.13 (and are to raise ``KeyError``)."""
+    if ep.dist is None:
+        return "entry point"
+    headers = ep.dist.metadata
+    name = (headers.get_all("Name") or ["unnamed"])[0]
+    version = (headers.get_all("Version") or ["?"])[0]
+    return f"{name} {version}"
 
 
 def _plugin_entries() -> dict[str, StoreEntry]:
