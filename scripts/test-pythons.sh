@@ -38,5 +38,5 @@ for version in ${CAVORITE_PYTHONS:-3.12 3.13}; do
     "$venv/bin/python" -m pip install -qq --disable-pip-version-check \
         -e ".[all,test]" -e plugins/localstore
     PATH="$PWD/$venv/bin:$PATH" "$venv/bin/pytest" -n "${CAVORITE_TEST_WORKERS:-4}" \
-        --dist loadgroup tests/test_*.py tests/e2e "$@"
+        --dist load tests/test_*.py tests/e2e "$@"
 done

@@ -29,7 +29,7 @@ workers="${CAVORITE_TEST_WORKERS:-4}"
 if [ "$workers" = 0 ]; then
     pytest "$@"
 else
-    # loadgroup: tests are shared out one by one, except those of one xdist_group (the clean
-    # venvs of tests/packaging), which go to one worker together
-    pytest -n "$workers" --dist loadgroup "$@"
+    # tests are shared out one by one; what is slow to make and can be shared (a built wheel,
+    # a pre-commit hook environment) is made once for all workers (tests/fixtures/shared.py)
+    pytest -n "$workers" --dist load "$@"
 fi

@@ -2,8 +2,9 @@
 environment loads its store and runs a round trip against its emulator (fsspec: a directory),
 and a store whose SDK is missing names what to install.
 
-One wheel of the project is built once; the four environments are made at the same time
-(``pip`` takes its downloads from its cache after the first run). Marked ``packaging``:
+One wheel of the project is built once per run (shared by the xdist workers); each extra is one
+test, so that the workers make the environments at the same time, while other tests run (``pip``
+takes its downloads from its cache after the first run). Marked ``packaging``:
 ``pytest -m packaging`` runs these alone, ``-m "not packaging"`` everything else.
 """
 
@@ -13,8 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
@@ -27,14 +27,9 @@ from tests.e2e.test_cloud_cli import (
     s3_backend,
 )
 from tests.fixtures.repos import CliResult
+from tests.fixtures.shared import made_once
 
-pytestmark = [
-    pytest.mark.packaging,
-    pytest.mark.emulator,
-    pytest.mark.timeout(900),
-    # one worker makes the environments once, for every test of this file
-    pytest.mark.xdist_group("packaging"),
-]
+pytestmark = [pytest.mark.packaging, pytest.mark.emulator, pytest.mark.timeout(900)]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXTRAS = ("s3", "gcs", "azure", "fsspec")
@@ -57,8 +52,9 @@ def run(argv: list[str], cwd: Path | None = None, env: Mapping[str, str] | None 
     return proc.stdout
 
 
-def build_wheel(top: Path) -> Path:
-    """The project's wheel, built from a copy of the sources (nothing is written here)."""
+def build_wheel(top: Path) -> None:
+    """The project's wheel in ``top / "dist"``, built from a copy of the sources (nothing is
+    written into the checkout)."""
     source = top / "source"
     source.mkdir()
     for name in ("pyproject.toml", "README.md"):
@@ -66,25 +62,22 @@ def build_wheel(top: Path) -> Path:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     shutil.copytree(REPO_ROOT / "cavorite_py", source / "cavorite_py", ignore=ignore)
     run([sys.executable, *PIP, "wheel", "--no-deps", "-w", str(top / "dist"), str(source)])
-    [wheel] = (top / "dist").glob("cavorite_py-*.whl")
-    return wheel
 
 
 def make_venv(where: Path, wheel: Path, extra: str) -> Path:
-    """A new virtual environment with ``cavorite-py[extra]`` and nothing else; its bin dir."""
-    run([sys.executable, "-m", "venv", str(where)])
+    """A new virtual environment with ``cavorite-py[extra]`` and nothing else; its bin dir.
+    Made without pip of its own (this pip installs into it) and without compiling bytecode."""
+    run([sys.executable, "-m", "venv", "--without-pip", str(where)])
     python = where / "bin" / "python"
-    run([str(python), *PIP, "install", f"{wheel}[{extra}]"])
+    run([sys.executable, *PIP, "--python", str(python), "install", "--no-compile",
+         f"{wheel}[{extra}]"])
     return where / "bin"
 
 
-@pytest.fixture(scope="module")
-def venvs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Future[Path]]]:
-    """Each extra's environment, being made in the background while the first tests wait."""
-    top = tmp_path_factory.mktemp("extras")
-    wheel = build_wheel(top)
-    with ThreadPoolExecutor(len(EXTRAS)) as pool:
-        yield {extra: pool.submit(make_venv, top / extra, wheel, extra) for extra in EXTRAS}
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    [built] = (made_once(tmp_path_factory, "wheel", build_wheel) / "dist").glob("*.whl")
+    return built
 
 
 def backend_for(extra: str, request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
@@ -115,44 +108,45 @@ class CavoriteIn:
 
 
 @pytest.mark.parametrize("extra", EXTRAS)
-def test_an_extra_alone_loads_its_store_and_round_trips(
+def test_an_extra_alone_loads_its_store_and_names_what_others_need(
     extra: str,
-    venvs: dict[str, Future[Path]],
+    wheel: Path,
     request: pytest.FixtureRequest,
     tmp_path: Path,
-    git_repo: Path,
+    make_git_repo: Callable[..., Path],
     cli_env: dict[str, str],
 ) -> None:
-    backend = backend_for(extra, request, tmp_path)
-    cavorite = CavoriteIn(venvs[extra].result(), cli_env, backend.env)
+    bin_dir = make_venv(tmp_path / "venv", wheel, extra)
+    round_trip(CavoriteIn(bin_dir, cli_env, {}), backend_for(extra, request, tmp_path),
+               make_git_repo("round-trip"))
+    # the next store type of the list lacks its SDK here
+    other = EXTRAS[(EXTRAS.index(extra) + 1) % len(EXTRAS)]
+    missing_sdk_named(CavoriteIn(bin_dir, cli_env, {}), other, make_git_repo("missing"))
+
+
+def round_trip(cavorite: CavoriteIn, backend: Backend, repo: Path) -> None:
+    cavorite.env.update(backend.env)
     result = cavorite(
-        "init", "--store-type", backend.store_type, "--backend-address", backend.address,
-        cwd=git_repo,
+        "init", "--store-type", backend.store_type, "--backend-address", backend.address, cwd=repo
     )
     assert result.code == 0, result.stdout + result.stderr
     data = os.urandom(100_000)
-    (git_repo / "a.bin").write_bytes(data)
-    result = cavorite("upload", "a.bin", cwd=git_repo)
+    (repo / "a.bin").write_bytes(data)
+    result = cavorite("upload", "a.bin", cwd=repo)
     assert result.code == 0, result.stdout + result.stderr
-    (git_repo / "a.bin").unlink()
-    result = cavorite("retrieve", "a.bin.cfile", cwd=git_repo)
+    (repo / "a.bin").unlink()
+    result = cavorite("retrieve", "a.bin.cfile", cwd=repo)
     assert result.code == 0, result.stdout + result.stderr
-    assert (git_repo / "a.bin").read_bytes() == data
+    assert (repo / "a.bin").read_bytes() == data
 
 
-@pytest.mark.parametrize("extra", EXTRAS)
-def test_a_store_without_its_sdk_names_the_extra_to_install(
-    extra: str, venvs: dict[str, Future[Path]], git_repo: Path, cli_env: dict[str, str]
-) -> None:
-    """In the environment of ``extra``, the next store type of the list lacks its SDK."""
-    other = EXTRAS[(EXTRAS.index(extra) + 1) % len(EXTRAS)]
-    cavorite = CavoriteIn(venvs[extra].result(), cli_env, {})
+def missing_sdk_named(cavorite: CavoriteIn, other: str, repo: Path) -> None:
     address = {"s3": "s3://bucket", "gcs": "gs://bucket", "azure": "az://container",
                "fsspec": "memory://bucket"}[other]
-    result = cavorite("init", "--store-type", other, "--backend-address", address, cwd=git_repo)
-    (git_repo / "a.bin").write_bytes(b"data")
+    result = cavorite("init", "--store-type", other, "--backend-address", address, cwd=repo)
+    (repo / "a.bin").write_bytes(b"data")
     if result.code == 0:
-        result = cavorite("upload", "a.bin", cwd=git_repo)
+        result = cavorite("upload", "a.bin", cwd=repo)
     assert result.code != 0
     message = result.stdout + result.stderr
     assert f"needs {SDK_PACKAGES[other]};" in message, message
