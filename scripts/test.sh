@@ -1,15 +1,41 @@
 #!/usr/bin/env bash
 # The whole test suite: set everything up, then lint, type-check, and run pytest (unit tests,
-# the store contract suite against real emulators, end-to-end CLI tests in real git repositories).
+# the store contract suite against real emulators, end-to-end CLI tests in real git repositories,
+# each extra installed alone in a clean venv).
+#
+# pytest runs in parallel (pytest-xdist): most tests wait on subprocesses, emulators and
+# timeouts, so a few more workers than cores overlap that waiting. Each worker starts its own
+# emulators. CAVORITE_TEST_WORKERS sets the number of workers (0: no parallelism); arguments
+# are passed on to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PWD/.tools/node_modules/.bin:$PATH"
 
+# `ruff format --check` joins the checks once the tree has been formatted: set to 1 then.
+CHECK_FORMAT="${CAVORITE_CHECK_FORMAT:-0}"
+
 echo "== ruff"
 ruff check .
+if [ "$CHECK_FORMAT" = 1 ]; then
+    echo "== ruff format"
+    ruff format --check .
+fi
 echo "== mypy"
 mypy
 echo "== pytest"
-pytest "$@"
+workers="${CAVORITE_TEST_WORKERS:-4}"
+if [ "$workers" = 0 ]; then
+    pytest "$@"
+else
+    # tests are shared out one by one; what is slow to make and can be shared (a built wheel,
+    # a pre-commit hook environment) is made once for all workers (tests/fixtures/shared.py)
+    pytest -n "$workers" --dist load "$@"
+fi
+
+# a whole run (no pytest arguments) also runs the unit and end-to-end tests on the other
+# supported Pythons; CAVORITE_TEST_PYTHONS=0 leaves them out
+if [ $# = 0 ] && [ "${CAVORITE_TEST_PYTHONS:-1}" != 0 ]; then
+    bash scripts/test-pythons.sh
+fi

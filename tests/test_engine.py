@@ -97,9 +97,9 @@ class Recording(Store):
         self._record("list", prefix)
         return self.inner.list(prefix)
 
-    def delete(self, key: str) -> None:
+    def delete(self, key: str, version: str | None = None) -> None:
         self._record("delete", key)
-        self.inner.delete(key)
+        self.inner.delete(key, version)
 
     def describe(self) -> str:
         return self.inner.describe()

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from cavorite_py import fsutil
 from cavorite_py.fsutil import TMP_MARK, atomic_write_bytes, is_temp_name, temp_path_for
 
 
@@ -51,7 +50,7 @@ def test_a_failed_atomic_write_keeps_the_old_file_and_no_temp(
     def fail(src: object, dst: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(fsutil.os, "replace", fail)
+    monkeypatch.setattr("cavorite_py.fsutil.os.replace", fail)
     with pytest.raises(OSError, match="No space left"):
         atomic_write_bytes(path, b"new")
     monkeypatch.undo()

@@ -32,8 +32,8 @@ def test_pattern_for(rel: str, pattern: str) -> None:
 
 
 def test_ignore_writes_each_entry_in_its_own_directory(tmp_path: Path) -> None:
-    for d in ("assets/img", "d"):
-        (tmp_path / d).mkdir(parents=True)
+    for sub in ("assets/img", "d"):
+        (tmp_path / sub).mkdir(parents=True)
     added = gitignore.ignore(tmp_path, ["assets/img/logo.png", "a.bin", "d/b.bin", "d/c.bin"])
     img, d = tmp_path / "assets" / "img" / ".gitignore", tmp_path / "d" / ".gitignore"
     assert added == [

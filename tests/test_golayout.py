@@ -36,7 +36,7 @@ def config(store_type: str = "s3", **options: object) -> Config:
     ],
 )
 def test_key_scheme(options: dict[str, object], scheme: str) -> None:
-    cfg = config(**options)
+    cfg = config("s3", **options)
     assert cfg.key_scheme == scheme
     assert cfg.go_layout == (scheme == "path")
 

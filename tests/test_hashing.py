@@ -82,7 +82,9 @@ def test_writer_hashes_counts_and_passes_everything_on() -> None:
     target = io.BytesIO()
     progress: list[int] = []
     writer = HashingWriter(target, progress.append)
-    parts = [b"abc", bytearray(b"def"), memoryview(b"ghij"), b""]
+    parts: list[bytes | bytearray | memoryview] = [
+        b"abc", bytearray(b"def"), memoryview(b"ghij"), b""
+    ]
     for part in parts:
         assert writer.write(part) == len(part)
     assert target.getvalue() == b"abcdefghij"

@@ -35,7 +35,9 @@ def from_importlib() -> dict[str, tuple[str, str]]:
     found: dict[str, tuple[str, str]] = {}
     for ep in entry_points(group=GROUP):
         assert ep.dist is not None
-        found.setdefault(ep.name, (ep.value, f"{ep.dist.name} {ep.dist.version}"))
+        # not ep.dist.name: it warns on Python 3.13 for a distribution without a Name header
+        name, version = (ep.dist.metadata.get_all(h) or [None] for h in ("Name", "Version"))
+        found.setdefault(ep.name, (ep.value, f"{name[0]} {version[0]}"))
     return found
 
 

@@ -12,8 +12,6 @@ import socket
 from collections.abc import Callable
 from typing import TypeVar
 
-from urllib3.exceptions import ConnectTimeoutError
-
 from ..errors import (
     AccessDenied,
     ObjectChanged,
@@ -61,7 +59,15 @@ def unreachable(where: str, reason: str, down: bool) -> StoreUnavailable:
 def no_connection(exc: BaseException) -> bool:
     """Whether ``exc`` came of failing to connect (refused, no such host, connect timeout), as
     urllib3, under boto3 and requests, tells it."""
-    kinds = (ConnectTimeoutError, socket.gaierror, ConnectionRefusedError)
+    kinds: tuple[type[BaseException], ...] = (socket.gaierror, ConnectionRefusedError)
+    # urllib3 comes with the S3, GCS and Azure SDKs, not with fsspec's extra (which never calls
+    # this): imported here, so that the fsspec store loads without it
+    try:
+        from urllib3.exceptions import ConnectTimeoutError
+    except ModuleNotFoundError:
+        pass
+    else:
+        kinds = (*kinds, ConnectTimeoutError)
     return find_cause(exc, kinds) is not None
 
 

@@ -43,6 +43,8 @@ class StoreEntry:
     """the pip extra that installs its SDK, for built-in cloud stores"""
     requires: str | None = None
     """the module its SDK provides, to tell whether it is installed without importing it"""
+    package: str | None = None
+    """the distribution on PyPI that provides ``requires``"""
 
     def installed(self) -> bool:
         if self.requires is None:
@@ -56,9 +58,14 @@ class StoreEntry:
 BUILT_IN: dict[str, StoreEntry] = {
     entry.name: entry
     for entry in (
-        StoreEntry("s3", "cavorite_py.stores.s3:S3Store", "built-in", "s3", "boto3"),
+        StoreEntry("s3", "cavorite_py.stores.s3:S3Store", "built-in", "s3", "boto3", "boto3"),
         StoreEntry(
-            "gcs", "cavorite_py.stores.gcs:GCSStore", "built-in", "gcs", "google.cloud.storage"
+            "gcs",
+            "cavorite_py.stores.gcs:GCSStore",
+            "built-in",
+            "gcs",
+            "google.cloud.storage",
+            "google-cloud-storage",
         ),
         StoreEntry(
             "azure",
@@ -66,9 +73,15 @@ BUILT_IN: dict[str, StoreEntry] = {
             "built-in",
             "azure",
             "azure.storage.blob",
+            "azure-storage-blob",
         ),
         StoreEntry(
-            "fsspec", "cavorite_py.stores.fsspec:FsspecStore", "built-in", "fsspec", "fsspec"
+            "fsspec",
+            "cavorite_py.stores.fsspec:FsspecStore",
+            "built-in",
+            "fsspec",
+            "fsspec",
+            "fsspec",
         ),
         StoreEntry("plugin", "cavorite_py.stores.plugin:PluginStore", "built-in"),
     )
@@ -172,8 +185,15 @@ def _from_metadata() -> dict[str, StoreEntry]:
 
 
 def _distribution(ep: EntryPoint) -> str:
-    dist = ep.dist
-    return f"{dist.name} {dist.version}" if dist is not None else "entry point"
+    """``name version`` of the distribution that registered ``ep``, read from its headers:
+    ``dist.name`` and ``dist.version`` of a distribution whose metadata lacks them warn on
+    Python 3.13 (and are to raise ``KeyError``)."""
+    if ep.dist is None:
+        return "entry point"
+    headers = ep.dist.metadata
+    name = (headers.get_all("Name") or ["unnamed"])[0]
+    version = (headers.get_all("Version") or ["?"])[0]
+    return f"{name} {version}"
 
 
 def _plugin_entries() -> dict[str, StoreEntry]:
@@ -227,10 +247,7 @@ def load(name: str) -> type[Store]:
     except ModuleNotFoundError as exc:
         if entry.extra is None or (exc.name or "").startswith("cavorite_py"):
             raise ConfigError(f"store {name!r} ({entry.origin}) cannot be imported: {exc}") from exc
-        raise ConfigError(
-            f"store {name!r} needs the package {exc.name!r}; install it with: "
-            f'pip install "cavorite-py[{entry.extra}]"'
-        ) from exc
+        raise _missing_sdk(name, entry, exc.name or "?") from exc
     cls = getattr(module, attr, None) if attr else None
     if not (isinstance(cls, type) and issubclass(cls, Store)):
         raise ConfigError(
@@ -238,6 +255,18 @@ def load(name: str) -> type[Store]:
             "cavorite_py Store subclass"
         )
     return cls
+
+
+def _missing_sdk(name: str, entry: StoreEntry, module: str) -> ConfigError:
+    """The error for a built-in store whose import misses ``module``: its SDK (named as pip
+    knows it), or, the SDK being there, some other module it should have brought."""
+    install = f'pip install "cavorite-py[{entry.extra}]"'
+    if not entry.installed():
+        return ConfigError(f"store {name!r} needs {entry.package}; install it with: {install}")
+    return ConfigError(
+        f"store {name!r} cannot be imported: module {module!r} is missing although "
+        f"{entry.package} is installed; reinstall with: {install}"
+    )
 
 
 def open_store(name: str, settings: StoreSettings) -> Store:

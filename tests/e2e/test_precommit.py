@@ -28,6 +28,7 @@ from tests.e2e.support import (
     write,
 )
 from tests.fixtures.repos import Cavorite, git
+from tests.fixtures.shared import made_once
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -72,8 +73,13 @@ def config_text(hook_repo: Path, rev: str, ids: tuple[str, ...] = ("cavorite-che
 
 @pytest.fixture(scope="session")
 def hook_repository(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """A git repository holding a copy of this checkout's source, and its commit."""
-    dest = tmp_path_factory.mktemp("hook-repository")
+    """A git repository holding a copy of this checkout's source, and its commit (one for the
+    whole run: the hook environment is built for it)."""
+    dest = made_once(tmp_path_factory, "hook-repository", copy_checkout)
+    return dest, git(dest, "rev-parse", "HEAD").stdout.strip()
+
+
+def copy_checkout(dest: Path) -> None:
     for name in SOURCE:
         source = CHECKOUT / name
         if source.is_dir():
@@ -84,27 +90,28 @@ def hook_repository(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str
     git(dest, "add", "-A")
     git(dest, "-c", "user.name=Test", "-c", "user.email=test@example.invalid",
         "commit", "-q", "--no-verify", "-m", "cavorite-py under test")
-    return dest, git(dest, "rev-parse", "HEAD").stdout.strip()
 
 
 @pytest.fixture(scope="session")
 def pre_commit_home(
     tmp_path_factory: pytest.TempPathFactory, hook_repository: tuple[Path, str]
 ) -> Path:
-    """PRE_COMMIT_HOME with the hook environment built (once per session)."""
-    base = tmp_path_factory.mktemp("pre-commit")
-    home = base / "cache"
-    scratch = base / "scratch"
-    scratch.mkdir()
-    git(scratch, "init", "-q")
-    (scratch / ".pre-commit-config.yaml").write_text(config_text(*hook_repository))
-    env = {
-        **build_env(base / "home"),
-        "PRE_COMMIT_HOME": str(home),
-    }
-    done = run_pre_commit(scratch, "install-hooks", env=env)
-    assert done.returncode == 0, f"building the hook environment failed:\n{done.stdout}"
-    return home
+    """PRE_COMMIT_HOME with the hook environment built (once per run: the workers share it,
+    as pre-commit allows)."""
+
+    def build(base: Path) -> None:
+        scratch = base / "scratch"
+        scratch.mkdir()
+        git(scratch, "init", "-q")
+        (scratch / ".pre-commit-config.yaml").write_text(config_text(*hook_repository))
+        env = {
+            **build_env(base / "home"),
+            "PRE_COMMIT_HOME": str(base / "cache"),
+        }
+        done = run_pre_commit(scratch, "install-hooks", env=env)
+        assert done.returncode == 0, f"building the hook environment failed:\n{done.stdout}"
+
+    return made_once(tmp_path_factory, "pre-commit", build) / "cache"
 
 
 def build_env(home: Path) -> dict[str, str]:

@@ -296,6 +296,39 @@ class FaultProxy:
                 with self._lock:
                     self._sockets.discard(sock)
 
+    def _refuse(
+        self,
+        client: socket.socket,
+        reader: _Reader,
+        headers: dict[str, str],
+        fault: Fault,
+        method: str,
+        expects: bool,
+    ) -> None:
+        """Answer ``fault.status`` without asking the server (after the body unless the client
+        waits for a 100 Continue before sending it)."""
+        if not expects:
+            for _ in reader.body(headers):
+                pass
+        self._answer(client, fault.status, method)
+
+    def _stall(
+        self,
+        client: socket.socket,
+        reader: _Reader,
+        headers: dict[str, str],
+        fault: Fault,
+        expects: bool,
+    ) -> None:
+        """Take the whole request, then answer nothing for ``fault.seconds``."""
+        if expects:
+            client.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+        for _ in reader.body(headers):
+            pass
+        deadline = time.monotonic() + fault.seconds
+        while time.monotonic() < deadline and not self._stop.is_set():
+            time.sleep(0.05)
+
     def _exchange(
         self, client: socket.socket, upstream: socket.socket, reader: _Reader, up: _Reader
     ) -> bool:
@@ -312,21 +345,12 @@ class FaultProxy:
 
         if action == "status":
             assert fault is not None
-            if not expects:
-                for _ in reader.body(headers):
-                    pass
-            self._answer(client, fault.status, method)
+            self._refuse(client, reader, headers, fault, method, expects)
             exchange.status = fault.status
             return False
         if action == "stall":
             assert fault is not None
-            if expects:
-                client.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
-            for _ in reader.body(headers):
-                pass
-            deadline = time.monotonic() + fault.seconds
-            while time.monotonic() < deadline and not self._stop.is_set():
-                time.sleep(0.05)
+            self._stall(client, reader, headers, fault, expects)
             return False
 
         upstream.sendall(_without_expect(head))

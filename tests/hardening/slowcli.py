@@ -60,7 +60,8 @@ def slow_get(self: LocalStore, key: str, fileobj: BinaryIO) -> None:
     _get(self, key, _SlowWriter(fileobj))  # type: ignore[arg-type]
 
 
-_write_bytes = gitignore.atomic_write_bytes
+# the name gitignore imported, which the slow version replaces
+_write_bytes = gitignore.atomic_write_bytes  # type: ignore[attr-defined]
 
 
 def slow_write_bytes(path: Path, data: bytes) -> None:
@@ -69,7 +70,7 @@ def slow_write_bytes(path: Path, data: bytes) -> None:
 
 
 if __name__ == "__main__":
-    gitignore.atomic_write_bytes = slow_write_bytes
+    gitignore.atomic_write_bytes = slow_write_bytes  # type: ignore[attr-defined]
     cavorite_localstore._copy_new = slow_copy_new
     LocalStore.get = slow_get  # type: ignore[method-assign]
     sys.argv[0] = str(Path(sys.argv[0]).with_name("cavorite"))

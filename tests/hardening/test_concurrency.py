@@ -256,7 +256,7 @@ def test_file_changed_during_put_through_the_api(
     root.mkdir()
     (root / "a.bin").write_bytes(os.urandom(MIB))
     store = ChangingStore(StoreSettings((tmp_path / "objects").as_uri()))
-    store.change = change  # type: ignore[method-assign]
+    store.change = change
     engine = Engine(Workspace(root), lambda: store)
     report = engine.upload([root / "a.bin"])
     [result] = report.results
@@ -273,7 +273,7 @@ def test_changed_files_do_not_stop_the_others(tmp_path: Path) -> None:
     for i in range(8):
         (root / f"f{i}.bin").write_bytes(os.urandom(1000))
     store = ChangingStore(StoreSettings((tmp_path / "objects").as_uri()))
-    store.change = lambda p: _append(p) if p.name in ("f2.bin", "f5.bin") else None  # type: ignore[method-assign]
+    store.change = lambda p: _append(p) if p.name in ("f2.bin", "f5.bin") else None
     report = Engine(Workspace(root), lambda: store, jobs=4).upload(sorted(root.iterdir()))
     failed = sorted(r.path.name for r in report.results if r.failed)
     assert failed == ["f2.bin", "f5.bin"]

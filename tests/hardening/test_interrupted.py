@@ -188,10 +188,11 @@ def test_kill_retrieve_repeatedly_then_finish(
         log = tmp_path / f"run{attempt}"
         with running(["retrieve"], repo, cavorite.env, log, **SLOW) as run:
             before = set(temp_files(repo))
-            wait_for(
-                "a new partial download",
-                lambda before=before: bool(set(partial_temps(temp_area(repo), SIZE // 8)) - before),
-            )
+
+            def grew(before: set[Path] = before) -> bool:
+                return bool(set(partial_temps(temp_area(repo), SIZE // 8)) - before)
+
+            wait_for("a new partial download", grew)
             run.kill()
         assert not (repo / "big.bin").exists()
         assert len(temp_files(repo)) == 1

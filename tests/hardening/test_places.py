@@ -109,7 +109,8 @@ def test_fsspec_chain_works_once_approved_exactly(
     git_repo: Path, tmp_path: Path, run: Callable[..., CliResult]
 ) -> None:
     cache = tmp_path / "cache"
-    options = {"filecache": {"cache_storage": str(cache)}, "reference": {"fo": {"base/a": "A"}}}
+    filecache = {"cache_storage": str(cache)}
+    options = {"filecache": filecache, "reference": {"fo": {"base/a": "A"}}}
     commit_config(git_repo, "fsspec", "filecache::reference://base", fsspec_options=options)
     commit_cfile(git_repo, "a", b"A")
     entry = run("retrieve", cwd=git_repo).stderr.split("allow-endpoint ")[1].split("  (")[0]
@@ -121,7 +122,7 @@ def test_fsspec_chain_works_once_approved_exactly(
     assert result.code == 0, result.stderr
     assert (git_repo / "a").read_bytes() == b"A"
     # other options are another place: the approval does not cover them
-    options["filecache"]["cache_storage"] = str(git_repo / ".git")
+    filecache["cache_storage"] = str(git_repo / ".git")
     commit_config(git_repo, "fsspec", "filecache::reference://base", fsspec_options=options)
     (git_repo / "a").unlink()
     assert run("retrieve", cwd=git_repo).code == 2

@@ -306,7 +306,7 @@ def test_gcs_success_and_failures(
     }
     for case, (env, address) in cases.items():
         work = fresh(tmp_path, case)
-        config(work, "gcs", address, connect_timeout=2, read_timeout=5, retry_timeout=5)
+        config(work, "gcs", address, connect_timeout=2, read_timeout=5, retry_timeout=0.5)
         results = run_all(cavorite, work, env, verbosity)
         if case == "works":
             assert results["upload"].code == 0, results["upload"].stderr

@@ -116,7 +116,7 @@ class QuickLockCavorite(Cavorite):
         self, *args: str | os.PathLike[str], cwd: Path, timeout: float = 120, **_: object
     ) -> CliResult:
         proc = subprocess.run(
-            [sys.executable, "-c", self.LAUNCHER, *map(os.fspath, args)],
+            [sys.executable, "-c", self.LAUNCHER, *(os.fspath(a) for a in args)],
             cwd=cwd,
             env=self.env,
             stdin=subprocess.DEVNULL,

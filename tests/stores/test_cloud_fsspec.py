@@ -88,7 +88,7 @@ class BackendError(Exception):
     """Not an OSError: what paramiko, botocore or any SDK under a filesystem may raise."""
 
 
-class FlakyFS(MemoryFileSystem):
+class FlakyFS(MemoryFileSystem):  # type: ignore[misc]
     """A memory filesystem (its own store, not the shared one) whose every call named in
     ``failing`` raises ``failure``; registered in-process as ``flaky://``."""
 
@@ -111,7 +111,7 @@ class FlakyFS(MemoryFileSystem):
         return super().__getattribute__(name)
 
 
-class RefusingFS(MemoryFileSystem):
+class RefusingFS(MemoryFileSystem):  # type: ignore[misc]
     """A filesystem that fails as it is created, as one that connects at once (sftp) does."""
 
     protocol = "refusing"

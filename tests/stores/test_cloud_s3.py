@@ -265,7 +265,7 @@ def test_download_settings_bound_memory(tmp_path: Path) -> None:
     assert config.multipart_chunksize == 16 * MIB
     assert config.max_in_memory_download_chunks == 3
     assert config.max_io_queue_size == 4
-    assert config.preferred_transfer_client == store.transfer.preferred_transfer_client == "classic"
+    assert config.preferred_transfer_client == store.transfer.preferred_transfer_client == "classic"  # type: ignore[attr-defined]
     # what all downloads of the store hold together: ranges read ahead, plus a write queue each
     assert store.read_ahead.ranges * store.download_chunksize == 32 * MIB
     assert config.max_io_queue_size * config.io_chunksize == MIB
@@ -307,11 +307,12 @@ def test_ranges_that_arrive_early_are_held_within_the_window(
     store.put("big.bin", *make(tmp_path, data))
 
     held: list[int] = []
-    original = DeferQueue.request_writes
+    # the stubs type the chunk as str
+    original: Any = DeferQueue.request_writes
 
     def request_writes(queue: DeferQueue, offset: int, chunk: bytes) -> list[Any]:
-        writes = original(queue, offset, chunk)
-        held.append(sum(len(v) for v in queue._pending_offsets.values()))  # type: ignore[attr-defined]
+        writes: list[Any] = original(queue, offset, chunk)
+        held.append(sum(len(v) for v in queue._pending_offsets.values()))  # type: ignore[attr-defined, misc]
         return writes
 
     def slow_first_range(params: dict[str, Any], **_: Any) -> None:
@@ -333,7 +334,7 @@ class _Sink:
     def __init__(self) -> None:
         self.data = bytearray()
 
-    def write(self, chunk: bytes) -> int:
+    def write(self, chunk: bytes | bytearray | memoryview, /) -> int:
         self.data += chunk
         return len(chunk)
 
@@ -432,7 +433,7 @@ def test_an_object_of_one_range_is_one_get_streamed_in_pieces(
     sent = _requests(store)
 
     class Pieces(_Sink):
-        def write(self, chunk: bytes) -> int:
+        def write(self, chunk: bytes | bytearray | memoryview, /) -> int:
             assert len(chunk) <= PIECE
             with store.read_ahead.lend(99) as free:
                 assert free == store.read_ahead.ranges
@@ -557,11 +558,12 @@ class _Held:
         self.peak = 0
         self._by_queue: dict[int, int] = {}
         self._lock = threading.Lock()
-        original = DeferQueue.request_writes
+        # the stubs type the chunk as str
+        original: Any = DeferQueue.request_writes
 
         def request_writes(queue: DeferQueue, offset: int, chunk: bytes) -> list[Any]:
             with self._lock:  # one lock: the total is read consistently
-                writes = original(queue, offset, chunk)
+                writes: list[Any] = original(queue, offset, chunk)
                 pending = queue._pending_offsets.values()  # type: ignore[attr-defined]
                 self._by_queue[id(queue)] = sum(len(v) for v in pending)
                 self.peak = max(self.peak, sum(self._by_queue.values()))
@@ -707,7 +709,7 @@ def test_downloads_do_not_stall_when_response_checksums_are_validated_only_when_
         f"{s3_emulator.endpoint}/{s3_emulator.new_bucket()}", tmp_path,
         download_chunksize=MIB, download_memory_chunks=0,
     )
-    assert store._client().meta.config.response_checksum_validation == "when_supported"
+    assert store._client().meta.config.response_checksum_validation == "when_supported"  # type: ignore[attr-defined]
     data = os.urandom(3 * MIB + 1)
     store.put("big.bin", *make(tmp_path, data))
     sink = _Sink()

@@ -39,7 +39,7 @@ class Counting(Store):
         super().__init__(inner.settings)
         self.inner = inner
         self.gets = 0
-        self.default_jobs = inner.default_jobs
+        self.default_jobs = inner.default_jobs  # type: ignore[misc]
 
     def put(
         self, key: str, path: Path, info: ObjectInfo, overwrite: bool = False,
@@ -60,8 +60,8 @@ class Counting(Store):
     def list_info(self, prefix: str = "") -> Iterator[tuple[str, ObjectInfo | None]]:
         return self.inner.list_info(prefix)
 
-    def delete(self, key: str) -> None:
-        self.inner.delete(key)
+    def delete(self, key: str, version: str | None = None) -> None:
+        self.inner.delete(key, version)
 
     def describe(self) -> str:
         return self.inner.describe()

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The unit and end-to-end tests on the other supported Pythons (the whole suite runs on the
+# development venv's Python, 3.11, in scripts/test.sh). Each interpreter gets its own venv,
+# .venv-3.X, with cavorite-py, every store SDK, the local store plugin and the test tools.
+#
+# CAVORITE_PYTHONS lists the versions (default "3.12 3.13"); each is looked for as python3.X on
+# PATH, then under pyenv's versions. A version that cannot be found fails the run. Arguments are
+# passed on to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+find_python() {
+    local version="$1" candidate
+    if command -v "python$version" >/dev/null; then
+        command -v "python$version"
+        return
+    fi
+    for candidate in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$version".*/bin/"python$version"; do
+        if [ -x "$candidate" ]; then
+            echo "$candidate"
+            return
+        fi
+    done
+    return 1
+}
+
+export PATH="$PWD/.tools/node_modules/.bin:$PATH"
+for version in ${CAVORITE_PYTHONS:-3.12 3.13}; do
+    python="$(find_python "$version")" || {
+        echo "test-pythons: Python $version not found (python$version on PATH or under pyenv)" >&2
+        exit 1
+    }
+    venv=".venv-$version"
+    echo "== Python $version ($python)"
+    if [ ! -x "$venv/bin/python" ]; then
+        "$python" -m venv "$venv"
+    fi
+    "$venv/bin/python" -m pip install -qq --disable-pip-version-check \
+        -e ".[all,test]" -e plugins/localstore
+    PATH="$PWD/$venv/bin:$PATH" "$venv/bin/pytest" -n "${CAVORITE_TEST_WORKERS:-4}" \
+        --dist load tests/test_*.py tests/e2e "$@"
+done
