@@ -30,7 +30,9 @@ PLUGIN = Path(__file__).resolve().parents[1] / "bin" / "my-store-plugin"
 class TestLocalStore(StoreContract):
     @pytest.fixture
     def store(self, tmp_path):
-        store = open_store("localstore", StoreSettings((tmp_path / "objects").as_uri(), {}, tmp_path))
+        # a directory inside the root given needs no approval (a repository's own store)
+        settings = StoreSettings((tmp_path / "objects").as_uri(), {}, tmp_path)
+        store = open_store("localstore", settings)
         yield store
         store.close()
 
