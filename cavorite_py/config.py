@@ -24,6 +24,7 @@ from typing import Any
 from . import git
 from .errors import ConfigError, MetadataError
 from .fsutil import atomic_write_bytes
+from .keys import KeyScheme
 from .metadata import check_key
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,17 @@ class Config:
     @property
     def key_prefix(self) -> str:
         return self.option("object_key_prefix").strip("/")
+
+    @property
+    def key_scheme(self) -> KeyScheme:
+        """How upload names objects (see :mod:`cavorite_py.keys`); absent: the Go tool's."""
+        value = self.option("key_scheme") or KeyScheme.PATH.value
+        try:
+            return KeyScheme(value)
+        except ValueError:
+            allowed = ", ".join(repr(s.value) for s in KeyScheme)
+            message = f"option 'key_scheme' must be one of {allowed}, not {value!r}"
+            raise ConfigError(message) from None
 
     def int_option(self, key: str, minimum: int = 0) -> int | None:
         """A whole-number option of at least ``minimum``, or None when unset."""

@@ -23,6 +23,7 @@ from .engine import Engine
 from .errors import CavoriteError, ConfigError, UsageError
 from .guard import Guard, GuardSettings, Refusal, group_by_root
 from .inspection import Inspector
+from .keys import KeyScheme
 from .results import NullObserver, Observer, Report
 from .sources import Index, Source, WorkingTree
 from .state import StateDB
@@ -39,7 +40,9 @@ class Repo:
     def __init__(self, root: Path, config: Config) -> None:
         self.root = root.absolute()
         self.config = config
-        self.workspace = Workspace(self.root, config.extension, config.key_prefix)
+        self.workspace = Workspace(
+            self.root, config.extension, config.key_prefix, config.key_scheme
+        )
         self._store: Store | None = None
         self.state = StateDB(self.root)
 
@@ -246,6 +249,7 @@ def init(
     object_key_prefix: str = "",
     plugin_address: str = "",
     metadata_file_extension: str = configmod.DEFAULT_EXTENSION,
+    key_scheme: KeyScheme | str = KeyScheme.VERSIONED,
     force: bool = False,
 ) -> InitResult:
     """Write ``.cavorite/config`` at ``root``; refuses to replace one unless ``force``."""
@@ -276,8 +280,11 @@ def init(
         "region": region,
         "object_key_prefix": object_key_prefix.strip("/"),
         "plugin_address": plugin_address,
+        "key_scheme": str(key_scheme),
     }
     cfg = Config.from_dict({"store_type": store_type, "options": options}, "the new config")
+    # an unknown scheme is refused before anything is written
+    _ = cfg.key_scheme
     typed: list[str] = []
     if store_type != "plugin":  # a plugin is not started (nor consented to) by init
         # the user typed the address: what it names is approved, once the rest succeeded

@@ -63,7 +63,10 @@ class StateCache(Protocol):
         """The sha256 of ``key`` if it was seen at the version and size ``listed`` shows."""
 
     def remember_object(self, store: str, key: str, info: ObjectInfo) -> None:
-        """``key`` held content of this sha256 at this version, if both are known."""
+        """``key`` held content of this sha256 (at this version, if the store gave one)."""
+
+    def objects_holding(self, store: str, sha256: str) -> list[str]:
+        """The keys of ``store`` last seen holding content of this sha256 (check before use)."""
 
 
 class NoStateCache:
@@ -86,6 +89,9 @@ class NoStateCache:
 
     def remember_object(self, store: str, key: str, info: ObjectInfo) -> None:
         pass
+
+    def objects_holding(self, store: str, sha256: str) -> list[str]:
+        return []
 
 
 K = TypeVar("K")
@@ -144,6 +150,8 @@ class StateDB:
             _cfile_values,
         )
         self._objects = _Table("objects", "store, key, version, size, sha256", _object_row, _join)
+        self._holding: dict[tuple[str, str], set[str]] | None = None
+        """(store, sha256) -> keys: the objects table by content, built on first use"""
         self.hits = 0
         self.misses = 0
 
@@ -194,15 +202,30 @@ class StateDB:
             return None
         with self._lock:
             entry = self._objects.entries(self._query).get((store, key))
-        if entry is None or entry[:2] != (listed.version, listed.size):
+        # an entry without a version ("") is known by content only, never by a listing
+        if entry is None or not entry[0] or entry[:2] != (listed.version, listed.size):
             return None
         return entry[2]
 
     def remember_object(self, store: str, key: str, info: ObjectInfo) -> None:
-        """Remember that ``key`` held content of this sha256 at this version, if both are known."""
-        if info.version is None or info.sha256 is None or not _SHA256.fullmatch(info.sha256):
+        """Remember that ``key`` held content of this sha256, at this version if the store gave
+        one (without, only :meth:`objects_holding` uses the entry)."""
+        if info.sha256 is None or not _SHA256.fullmatch(info.sha256):
             return
-        self._put(self._objects, (store, key), (info.version, info.size, info.sha256))
+        with self._lock:
+            self._objects.put((store, key), (info.version or "", info.size, info.sha256))
+            if self._holding is not None:
+                self._holding.setdefault((store, info.sha256), set()).add(key)
+
+    def objects_holding(self, store: str, sha256: str) -> list[str]:
+        """The keys of ``store`` remembered holding content of this sha256, sorted; the entry
+        of a key written again since may be stale: the store says what it holds now."""
+        with self._lock:
+            if self._holding is None:
+                self._holding = {}
+                for (where, key), (_, _, sha) in self._objects.entries(self._query).items():
+                    self._holding.setdefault((where, sha), set()).add(key)
+            return sorted(self._holding.get((store, sha256), ()))
 
     # ----------------------------------------------------------------- entries
 
