@@ -18,6 +18,7 @@ import pytest
 
 from cavorite_py.errors import IntegrityError, ObjectExists, ObjectNotFound
 from cavorite_py.hashing import HashingWriter
+from cavorite_py.keys import KeyScheme, object_key
 from cavorite_py.stores.base import ObjectInfo, Store
 
 STORES = ["localstore", "s3", "gcs", "azure", "fsspec", "fsspec_file"]
@@ -282,3 +283,74 @@ def test_get_of_an_object_no_larger_than_the_cfile_passes(
     store.get("fits.bin", cast(BinaryIO, sink))
     assert bytes(target.data) == data
     assert sink.size == len(data)
+
+
+# ------------------------------------------------------------------ versioned keys and copies
+
+
+def versioned(path: str, info: ObjectInfo) -> str:
+    assert info.sha256 is not None
+    return object_key(KeyScheme.VERSIONED, "", path, info.sha256)
+
+
+def test_versioned_keys_of_a_path_sit_beside_its_path_key(
+    store: Store, make_file: MakeFile
+) -> None:
+    contents = [b"v1", b"version two", b"three"]
+    files = [make_file(data) for data in contents]
+    keys = [versioned("assets/logo.png", info) for _, info in files]
+    for key, (path, info) in zip(keys, files, strict=True):
+        store.put(key, path, info)
+    # a path-scheme object of the same path never collides with them
+    store.put("assets/logo.png", *files[0])
+    for key, data in zip(keys, contents, strict=True):
+        assert fetch(store, key) == data
+    assert sorted(store.list("assets/logo.png@")) == sorted(keys)
+    assert sorted(store.list("assets/")) == sorted([*keys, "assets/logo.png"])
+
+
+def test_versioned_key_near_the_length_limit(store: Store, make_file: MakeFile) -> None:
+    # components a file system accepts (255 bytes at most), a whole key of 1,000 bytes
+    # (some stores put an address prefix in front, within S3's 1,024)
+    path, info = make_file(b"long")
+    parts = ["d" * 200] * 4 + ["é" * 30]
+    stem = "/".join(parts)
+    name = stem + "/" + "f" * (1000 - 65 - len(stem.encode()) - 1)
+    key = versioned(name, info)
+    assert len(key.encode()) == 1000
+    store.put(key, path, info)
+    assert fetch(store, key) == b"long"
+    assert list(store.list(stem)) == [key]
+
+
+def copy_or_skip(store: Store, source: str, key: str, info: ObjectInfo) -> None:
+    try:
+        store.copy(source, key, info)
+    except NotImplementedError:
+        pytest.skip(f"{type(store).__name__} has no copy (the engine uploads instead)")
+
+
+def test_copy_keeps_the_bytes_and_the_sha256(store: Store, make_file: MakeFile) -> None:
+    data = os.urandom(70_001)
+    path, info = make_file(data)
+    store.put(versioned("old/a.bin", info), path, info)
+    copy_or_skip(store, versioned("old/a.bin", info), versioned("new/b.bin", info), info)
+    assert fetch(store, versioned("new/b.bin", info)) == data
+    assert store.stat(versioned("new/b.bin", info)) == store.stat(versioned("old/a.bin", info))
+
+
+def test_copy_never_replaces_an_existing_object(store: Store, make_file: MakeFile) -> None:
+    path, info = make_file(b"source")
+    other, other_info = make_file(b"kept")
+    store.put("src.bin", path, info)
+    store.put("dst.bin", other, other_info)
+    with pytest.raises((ObjectExists, NotImplementedError)):
+        store.copy("src.bin", "dst.bin", info)
+    assert fetch(store, "dst.bin") == b"kept"
+
+
+def test_copy_of_a_missing_object_raises_not_found(store: Store, make_file: MakeFile) -> None:
+    _, info = make_file(b"x")
+    with pytest.raises((ObjectNotFound, NotImplementedError)):
+        store.copy("nowhere.bin", "dst.bin", info)
+    assert store.stat("dst.bin") is None
