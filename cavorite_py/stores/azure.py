@@ -176,7 +176,9 @@ class AzureStore(Store):
         origin = container.get_blob_client(self.address.key(source))
         blob = container.get_blob_client(self.address.key(key))
         try:
-            started = blob.start_copy_from_url(origin.url, match_condition=MatchConditions.IfMissing)
+            started = blob.start_copy_from_url(
+                origin.url, match_condition=MatchConditions.IfMissing
+            )
             status, etag = started.get("copy_status"), str(started.get("etag") or "")
             waited = 0.0
             while status == "pending" and waited < COPY_WAIT:
