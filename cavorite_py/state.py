@@ -121,6 +121,8 @@ class _Table(Generic[K, V]):
         what this cache writes) are left out."""
         if self._loaded is None:
             self._loaded = dict(e for e in map(self._decode, query(self)) if e is not None)
+            # what was learnt before the first read is newer than the file's rows
+            self._loaded.update(self._pending)
         return self._loaded
 
     def put(self, key: K, value: V) -> None:
