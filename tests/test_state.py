@@ -332,9 +332,9 @@ def test_a_database_holding_other_schema_objects_is_rebuilt_not_queried(
     ]
 
 
-def test_objects_are_found_by_content_with_or_without_a_version(tmp_path: Path) -> None:
+def test_objects_are_found_by_content_with_or_without_a_version(root: Path) -> None:
     sha = "a" * 64
-    cache = StateDB(tmp_path)
+    cache = StateDB(root)
     cache.remember_object("s", "a.bin@" + sha, ObjectInfo(3, sha))
     cache.remember_object("s", "b.bin", ObjectInfo(3, sha, "etag-1"))
     cache.remember_object("other", "c.bin", ObjectInfo(3, sha, "etag-2"))
@@ -342,6 +342,6 @@ def test_objects_are_found_by_content_with_or_without_a_version(tmp_path: Path) 
     # an entry without a version never answers for a listing
     assert cache.object_sha256("s", "a.bin@" + sha, ObjectInfo(3, None, "")) is None
     cache.close()
-    again = StateDB(tmp_path)
+    again = StateDB(root)
     assert again.objects_holding("s", sha) == ["a.bin@" + sha, "b.bin"]
     assert again.objects_holding("s", "b" * 64) == []
