@@ -53,14 +53,19 @@ class Workspace:
     def key_for(self, artifact: Path, sha256: str | None = None) -> str:
         """The object key of ``artifact`` holding the content ``sha256`` (which only the
         versioned scheme needs)."""
-        if sha256 is None and self.key_scheme is KeyScheme.VERSIONED:
+        if self.key_scheme is KeyScheme.PATH:
+            return self.path_key(artifact)
+        if sha256 is None:
             raise ValueError("a versioned key needs the content's sha256")
         rel = self.relative(artifact)
-        return check_key(object_key(self.key_scheme, self.key_prefix, rel, sha256 or ""))
+        return check_key(object_key(self.key_scheme, self.key_prefix, rel, sha256))
 
     def path_key(self, artifact: Path) -> str:
-        """``[prefix/]path``: the key in the path scheme, what a versioned key starts with."""
-        return check_key(object_key(KeyScheme.PATH, self.key_prefix, self.relative(artifact), ""))
+        """``[prefix/]path``: the key in the path scheme (as the Go tool builds it, with no
+        limit of its own: a store refuses what it cannot hold), what a versioned key starts
+        with."""
+        rel = self.relative(artifact)
+        return check_key(f"{self.key_prefix}/{rel}" if self.key_prefix else rel)
 
     def display(self, path: Path) -> str:
         """How a path is shown to the user: relative to the current directory when inside it."""
