@@ -24,6 +24,7 @@ from typing import Any
 from . import git, golayout
 from .errors import ConfigError, MetadataError
 from .fsutil import atomic_write_bytes
+from .keys import KeyScheme
 from .metadata import check_key
 
 log = logging.getLogger(__name__)
@@ -84,20 +85,20 @@ class Config:
         return self.option("object_key_prefix").strip("/")
 
     @property
-    def key_scheme(self) -> str:
-        """``"path"`` (the Go tool's layout, and the meaning of a config without the option)
-        or ``"versioned"``."""
-        scheme = self.option("key_scheme", golayout.GO_SCHEME)
-        if scheme not in golayout.SCHEMES:
-            raise ConfigError(
-                f"option 'key_scheme' must be \"path\" or \"versioned\", not {scheme!r}"
-            )
-        return scheme
+    def key_scheme(self) -> KeyScheme:
+        """How upload names objects (see :mod:`cavorite_py.keys`); absent: the Go tool's."""
+        value = self.option("key_scheme") or KeyScheme.PATH.value
+        try:
+            return KeyScheme(value)
+        except ValueError:
+            allowed = ", ".join(repr(s.value) for s in KeyScheme)
+            message = f"option 'key_scheme' must be one of {allowed}, not {value!r}"
+            raise ConfigError(message) from None
 
     @property
     def go_layout(self) -> bool:
         """Whether this is a repository in the Go tool's layout (``key_scheme`` is path)."""
-        return self.key_scheme == golayout.GO_SCHEME
+        return self.key_scheme is KeyScheme.PATH
 
     @property
     def store_address(self) -> golayout.Address:

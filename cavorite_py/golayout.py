@@ -20,8 +20,6 @@ from urllib.parse import SplitResult, urlsplit
 
 from .stores._addresses import redact
 
-SCHEMES = ("path", "versioned")
-GO_SCHEME = "path"
 SHARED_STORE = "s3"
 """the one store whose address both tools read"""
 GO_STORES = (SHARED_STORE, "plugin")

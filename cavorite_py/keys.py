@@ -9,10 +9,13 @@ Two schemes, chosen by the ``key_scheme`` option of ``.cavorite/config``:
   other content. Someone browsing the store finds every version of ``assets/logo.png`` beside
   each other in ``assets/``, as ``logo.png@9f86d0...``.
 
-A versioned key never collides with a path key of the same store: it ends in ``@`` and 64
-lowercase hex digits, and such a file name is refused in either scheme. It adds no directory
-level, so no key has to be both a file and a directory on file-system-like stores. The whole key
-must fit S3's limit of 1,024 bytes (UTF-8); a longer one is refused at upload, naming the limit.
+A versioned key ends in ``@`` and 64 lowercase hex digits; a file so named is refused in the
+versioned scheme, so its keys never collide with each other. The path scheme builds keys exactly
+as the Go tool does (any name, no length limit of its own): a path key could only collide with a
+versioned one for a file literally named after the sha256 of another file's content at its own
+path. A versioned key adds no directory level, so no key has to be both a file and a directory on
+file-system-like stores. It must fit S3's limit of 1,024 bytes (UTF-8); a longer one is refused
+at upload, naming the limit.
 
 Retrieve never derives a key: the cfile's ``name`` is the key, whatever scheme wrote it, so a
 repository that changes scheme keeps every old cfile working.

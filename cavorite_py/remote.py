@@ -15,6 +15,7 @@ from typing import BinaryIO, cast
 
 from .errors import StoreDown, StoreError
 from .hashing import HashingWriter
+from .keys import split_versioned
 from .run import Run
 from .stores.base import ObjectInfo, Store
 
@@ -65,9 +66,11 @@ class RemoteIndex:
         not listed (then each key is ``stat``-ed)"""
 
     def list(self, keys: Iterable[str]) -> None:
-        """List the store once, for many keys: a key it does not show then costs one request
-        (its put, which refuses to overwrite, so a key stored meanwhile is still caught); a key
-        it shows at a remembered version costs none."""
+        """List the store once, for many path keys (``[prefix/]path``) and every versioned key
+        of those paths (``[prefix/]path@sha256``), so that a versioned key is known before the
+        file is hashed: a key it does not show then costs one request (its put, which refuses
+        to overwrite, so a key stored meanwhile is still caught); a key it shows at a
+        remembered version costs none."""
         wanted = set(keys)
         # cut back to a "/" below
         prefix = os.path.commonprefix(sorted(wanted))  # noqa: RUF071
@@ -78,7 +81,7 @@ class RemoteIndex:
                 if seen > LIST_MAX_FACTOR * len(wanted):
                     # the store holds far more: stat each key instead
                     return
-                if key in wanted:
+                if key in wanted or _versioned_path(key) in wanted:
                     listed[key] = info
         except StoreDown as exc:
             # no connection, or no such bucket: no file can be uploaded
@@ -116,6 +119,24 @@ class RemoteIndex:
             self.remember(key, remote)
         return match(remote, info.size, info.sha256) is Match.SAME
 
+    def holder(self, key: str, info: ObjectInfo) -> str | None:
+        """Another key of this store that holds exactly ``info``'s content now: one the state
+        cache remembers with its sha256, confirmed by the store's ``stat``: its sha256, else
+        the one remembered at the version it shows, else (a store that keeps neither) the
+        sha256 a versioned key is named for. None if there is none."""
+        assert info.sha256 is not None
+        for candidate in self._run.cache.objects_holding(self._run.store_name, info.sha256):
+            if candidate == key:
+                continue
+            remote = self._run.store.stat(candidate)
+            if remote is not None and remote.sha256 is None:
+                named = split_versioned(candidate)
+                known = self._remembered(candidate, remote)
+                remote = known or ObjectInfo(remote.size, named[1] if named else None)
+            if remote is not None and match(remote, info.size, info.sha256) is Match.SAME:
+                return candidate
+        return None
+
     def remember(self, key: str, info: ObjectInfo) -> None:
         """The store holds ``info``'s content under ``key`` at ``info``'s version."""
         self._run.cache.remember_object(self._run.store_name, key, info)
@@ -124,3 +145,9 @@ class RemoteIndex:
         """``seen`` with the sha256 the state cache remembers at its version and size."""
         sha = self._run.cache.object_sha256(self._run.store_name, key, seen)
         return None if sha is None else ObjectInfo(seen.size, sha, seen.version)
+
+
+def _versioned_path(key: str) -> str | None:
+    """The path part of a versioned key; None for another key."""
+    split = split_versioned(key)
+    return None if split is None else split[0]

@@ -25,6 +25,7 @@ from .engine import Engine
 from .errors import CavoriteError, ConfigError, UsageError
 from .guard import Guard, GuardSettings, Refusal, group_by_root
 from .inspection import Inspector
+from .keys import KeyScheme
 from .results import NullObserver, Observer, Report
 from .sources import Index, Source, WorkingTree
 from .state import StateDB
@@ -43,7 +44,9 @@ class Repo:
     def __init__(self, root: Path, config: Config) -> None:
         self.root = root.absolute()
         self.config = config
-        self.workspace = Workspace(self.root, config.extension, config.key_prefix)
+        self.workspace = Workspace(
+            self.root, config.extension, config.key_prefix, config.key_scheme
+        )
         self._store: Store | None = None
         self.state = StateDB(self.root)
         # temporary files below the root go where git does not look, until close
@@ -278,6 +281,19 @@ def default_local_directory(root: Path) -> Path:
     return places.data_directory() / "localstore" / f"{root.name}-{tag}"
 
 
+def _go_layout_address(
+    store_type: str, backend_address: str, object_key_prefix: str, notes: list[str]
+) -> tuple[str, str]:
+    """The address and key prefix to write in the Go tool's layout: never an address the Go
+    tool would read differently (a note in ``notes`` says what was moved)."""
+    backend_address, object_key_prefix, note = golayout.init_address(
+        store_type, backend_address, object_key_prefix
+    )
+    if note:
+        notes.append(note)
+    return backend_address, object_key_prefix
+
+
 def init(
     root: str | Path,
     store_type: str = DEFAULT_STORE,
@@ -287,6 +303,7 @@ def init(
     object_key_prefix: str = "",
     plugin_address: str = "",
     metadata_file_extension: str = configmod.DEFAULT_EXTENSION,
+    key_scheme: KeyScheme | str = KeyScheme.VERSIONED,
     force: bool = False,
 ) -> InitResult:
     """Write ``.cavorite/config`` at ``root``; refuses to replace one unless ``force``."""
@@ -311,20 +328,21 @@ def init(
         raise UsageError("store type 'plugin' needs --plugin-address PATH_TO_EXECUTABLE")
     if store_type not in (DEFAULT_STORE, "plugin") and not backend_address:
         raise UsageError(f"store type {store_type!r} needs --backend-address")
-    # init writes no key_scheme: the config is in the Go tool's layout
-    backend_address, object_key_prefix, note = golayout.init_address(
-        store_type, backend_address, object_key_prefix
-    )
-    if note:
-        notes.append(note)
+    if KeyScheme(key_scheme) is KeyScheme.PATH:
+        backend_address, object_key_prefix = _go_layout_address(
+            store_type, backend_address, object_key_prefix, notes
+        )
     options = {
         "backend_address": backend_address,
         "metadata_file_extension": metadata_file_extension,
         "region": region,
         "object_key_prefix": object_key_prefix.strip("/"),
         "plugin_address": plugin_address,
+        "key_scheme": str(key_scheme),
     }
     cfg = Config.from_dict({"store_type": store_type, "options": options}, "the new config")
+    # an unknown scheme is refused before anything is written
+    _ = cfg.key_scheme
     typed: list[str] = []
     if store_type != "plugin":  # a plugin is not started (nor consented to) by init
         # the user typed the address: what it names is approved, once the rest succeeded

@@ -67,7 +67,10 @@ class StateCache(Protocol):
         """The sha256 of ``key`` if it was seen at the version and size ``listed`` shows."""
 
     def remember_object(self, store: str, key: str, info: ObjectInfo) -> None:
-        """``key`` held content of this sha256 at this version, if both are known."""
+        """``key`` held content of this sha256 (at this version, if the store gave one)."""
+
+    def objects_holding(self, store: str, sha256: str) -> list[str]:
+        """The keys of ``store`` last seen holding content of this sha256 (check before use)."""
 
     def placed(self, path: Path) -> frozenset[str]:
         """The sha256s of the contents cavorite placed or uploaded at ``path`` (recent ones)."""
@@ -103,6 +106,9 @@ class NoStateCache:
     def remember_placed(self, path: Path, sha256: str) -> None:
         pass
 
+    def objects_holding(self, store: str, sha256: str) -> list[str]:
+        return []
+
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -131,6 +137,8 @@ class _Table(Generic[K, V]):
         what this cache writes) are left out."""
         if self._loaded is None:
             self._loaded = dict(e for e in map(self._decode, query(self)) if e is not None)
+            # what was learnt before the first read is newer than the file's rows
+            self._loaded.update(self._pending)
         return self._loaded
 
     def put(self, key: K, value: V) -> None:
@@ -161,6 +169,8 @@ class StateDB:
         )
         self._objects = _Table("objects", "store, key, version, size, sha256", _object_row, _join)
         self._placed = _Table("placed", "path, sha256s", _placed_row, _placed_values)
+        self._holding: dict[tuple[str, str], set[str]] | None = None
+        """(store, sha256) -> keys: the objects table by content, built on first use"""
         self.hits = 0
         self.misses = 0
 
@@ -211,7 +221,8 @@ class StateDB:
             return None
         with self._lock:
             entry = self._objects.entries(self._query).get((store, key))
-        if entry is None or entry[:2] != (listed.version, listed.size):
+        # an entry without a version ("") is known by content only, never by a listing
+        if entry is None or not entry[0] or entry[:2] != (listed.version, listed.size):
             return None
         return entry[2]
 
@@ -222,10 +233,24 @@ class StateDB:
         return {key for name, key in entries if name == store}
 
     def remember_object(self, store: str, key: str, info: ObjectInfo) -> None:
-        """Remember that ``key`` held content of this sha256 at this version, if both are known."""
-        if info.version is None or info.sha256 is None or not _SHA256.fullmatch(info.sha256):
+        """Remember that ``key`` held content of this sha256, at this version if the store gave
+        one (without, only :meth:`objects_holding` uses the entry)."""
+        if info.sha256 is None or not _SHA256.fullmatch(info.sha256):
             return
-        self._put(self._objects, (store, key), (info.version, info.size, info.sha256))
+        with self._lock:
+            self._objects.put((store, key), (info.version or "", info.size, info.sha256))
+            if self._holding is not None:
+                self._holding.setdefault((store, info.sha256), set()).add(key)
+
+    def objects_holding(self, store: str, sha256: str) -> list[str]:
+        """The keys of ``store`` remembered holding content of this sha256, sorted; the entry
+        of a key written again since may be stale: the store says what it holds now."""
+        with self._lock:
+            if self._holding is None:
+                self._holding = {}
+                for (where, key), (_, _, sha) in self._objects.entries(self._query).items():
+                    self._holding.setdefault((where, sha), set()).add(key)
+            return sorted(self._holding.get((store, sha256), ()))
 
     def placed(self, path: Path) -> frozenset[str]:
         rel = self._rel(path)

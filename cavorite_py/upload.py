@@ -1,7 +1,9 @@
-"""Upload's rules, per file: derive the key and check that a cfile can be written beside the
-file; hash (one pass); look at what the store holds under the key: the same sha256 means nothing
-to send, different content is refused unless ``force``; upload; check the file did not change
-meanwhile; only then write the cfile (atomically).
+"""Upload's rules, per file: check the key and that a cfile can be written beside the file;
+hash (one pass); derive the key (a versioned key names the sha256); look at what the store holds
+under the key: the same sha256 means nothing to send, different content is refused unless
+``force``; content another key of the store holds (a renamed or copied artifact) is copied there
+by the store, where it can, else uploaded; check the file did not change meanwhile; only then
+write the cfile (atomically).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from .errors import (
     ConflictError,
     FileChangedError,
     ObjectExists,
+    ObjectNotFound,
     PathError,
     StoreError,
 )
@@ -31,6 +34,10 @@ from .stores.base import ObjectInfo
 
 LIST_MIN_FILES = 64
 """from this many files on, upload lists the store once instead of asking about each file"""
+COPIED = "copied"
+"""the detail of an ``uploaded`` result whose object the store copied from another key"""
+_ANY_SHA256 = "0" * 64
+"""stands for the content when a key's form and length are checked before the file is read"""
 
 
 def upload(run: Run, artifacts: Sequence[Path], force: bool = False) -> Report:
@@ -60,7 +67,7 @@ class Upload:
         keys = set()
         for artifact in artifacts:
             with contextlib.suppress(CavoriteError, ValueError):
-                keys.add(self.run.workspace.key_for(artifact))
+                keys.add(self.run.workspace.path_key(artifact))
         return keys
 
     def one(self, artifact: Path) -> FileResult:
@@ -69,21 +76,24 @@ class Upload:
         before = os.lstat(artifact)
         if not statmod.S_ISREG(before.st_mode):
             raise PathError(f"{ws.display(artifact)}: not a regular file")
-        key = ws.key_for(artifact)
+        # a key too long or of a reserved form is refused before the file is read
+        ws.key_for(artifact, _ANY_SHA256)
         cfile = ws.cfile_for(artifact)
         cfile_exists = self._check_cfile_target(artifact, cfile)
         sha = self.run.cache.file_sha256(artifact, before)
+        key = ws.key_for(artifact, sha)
         info = ObjectInfo(before.st_size, sha)
         remote = self.index.lookup(key)
+        detail = None
         if remote is not None and self.index.holds(key, remote, info):
             outcome = Outcome.ALREADY_STORED
         else:
             if remote is not None and not self.force:
                 raise self._conflict(artifact, key)
             self._probe_cfile_directory(cfile)
-            outcome = self._put(key, artifact, info, before, remote is not None)
+            outcome, detail = self._send(key, artifact, info, before, remote is not None)
         self._write_cfile(cfile, key, info, before, cfile_exists)
-        return FileResult(artifact, outcome, key, info.size, sha)
+        return FileResult(artifact, outcome, key, info.size, sha, detail=detail)
 
     def _check_cfile_target(self, artifact: Path, cfile: Path) -> bool:
         """Refuse, before anything is read or sent, a file whose cfile could not be written: an
@@ -124,6 +134,28 @@ class Upload:
             f"under {key!r}, which older cfiles point at; use --force to overwrite it"
         )
 
+    def _send(
+        self, key: str, artifact: Path, info: ObjectInfo, before: os.stat_result, overwrite: bool
+    ) -> tuple[Outcome, str | None]:
+        """Store the content under ``key``: a copy inside the store when another key holds it
+        and the store can copy, else an upload of the file."""
+        source = None if overwrite else self.index.holder(key, info)
+        if source is not None and self._copy(source, key, artifact, info, before):
+            return Outcome.UPLOADED, COPIED
+        return self._put(key, artifact, info, before, overwrite), None
+
+    def _copy(
+        self, source: str, key: str, artifact: Path, info: ObjectInfo, before: os.stat_result
+    ) -> bool:
+        """Have the store copy ``source`` to the new ``key``; False if it cannot (no copy, the
+        source gone, the key taken meanwhile): the file is then uploaded instead."""
+        try:
+            stored = self.run.store.copy(source, key, info)
+        except (NotImplementedError, ObjectNotFound, ObjectExists):
+            return False
+        self._finish(key, artifact, info, before, stored, overwrite=False)
+        return True
+
     def _put(
         self, key: str, artifact: Path, info: ObjectInfo, before: os.stat_result, overwrite: bool
     ) -> Outcome:
@@ -141,12 +173,24 @@ class Upload:
                 raise self._conflict(artifact, key) from None
             overwrite = True
             stored = store.put(key, artifact, info, overwrite=True, progress=progress)
+        self._finish(key, artifact, info, before, stored, overwrite)
+        return Outcome.UPLOADED
+
+    def _finish(
+        self,
+        key: str,
+        artifact: Path,
+        info: ObjectInfo,
+        before: os.stat_result,
+        stored: ObjectInfo | None,
+        overwrite: bool,
+    ) -> None:
+        """After ``key`` was written: refuse a file changed meanwhile; remember what ``key``
+        holds (at the version the store gave, if any), for later runs and later copies."""
         if not same_file_state(before, os.lstat(artifact)):
             self._changed_while_sent(key, artifact, overwrite)
-        if stored is not None:
-            # the version of what was just sent, whose sha256 we know
-            self.index.remember(key, ObjectInfo(info.size, info.sha256, stored.version))
-        return Outcome.UPLOADED
+        version = stored.version if stored is not None else None
+        self.index.remember(key, ObjectInfo(info.size, info.sha256, version))
 
     def _changed_while_sent(self, key: str, artifact: Path, overwrite: bool) -> None:
         """Refuse a file written to while it was sent. An object this run created is removed;

@@ -15,6 +15,7 @@ from pathlib import Path
 from .config import CONFIG_DIR
 from .errors import PathError
 from .fsutil import below, is_temp_name, relative_posix
+from .keys import KeyScheme, object_key
 from .metadata import check_key
 
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", CONFIG_DIR})
@@ -22,11 +23,12 @@ SKIP_DIRS = frozenset({".git", ".hg", ".svn", CONFIG_DIR})
 
 @dataclass(frozen=True)
 class Workspace:
-    """A repository root plus the two settings that shape paths and keys."""
+    """A repository root plus the settings that shape paths and keys."""
 
     root: Path
     extension: str = "cfile"
     key_prefix: str = ""
+    key_scheme: KeyScheme = KeyScheme.PATH
 
     @property
     def suffix(self) -> str:
@@ -48,7 +50,20 @@ class Workspace:
         """The repository-relative POSIX path of ``path`` (which must be inside the root)."""
         return relative_posix(path, self.root)
 
-    def key_for(self, artifact: Path) -> str:
+    def key_for(self, artifact: Path, sha256: str | None = None) -> str:
+        """The object key of ``artifact`` holding the content ``sha256`` (which only the
+        versioned scheme needs)."""
+        if self.key_scheme is KeyScheme.PATH:
+            return self.path_key(artifact)
+        if sha256 is None:
+            raise ValueError("a versioned key needs the content's sha256")
+        rel = self.relative(artifact)
+        return check_key(object_key(self.key_scheme, self.key_prefix, rel, sha256))
+
+    def path_key(self, artifact: Path) -> str:
+        """``[prefix/]path``: the key in the path scheme (as the Go tool builds it, with no
+        limit of its own: a store refuses what it cannot hold), what a versioned key starts
+        with."""
         rel = self.relative(artifact)
         return check_key(f"{self.key_prefix}/{rel}" if self.key_prefix else rel)
 

@@ -15,6 +15,7 @@ from cavorite_py import config as configmod
 from cavorite_py.config import Config
 from cavorite_py.errors import ConfigError
 from cavorite_py.fsutil import TMP_MARK
+from cavorite_py.keys import KeyScheme
 from tests.fixtures.repos import git
 
 # exactly what the Go tool writes: json.MarshalIndent(config, "", " "), no final newline
@@ -335,3 +336,17 @@ def test_a_config_above_the_git_work_tree_does_not_govern_it(tmp_path: Path) -> 
     git(repo, "init", "-q")
     write_config(repo / "sub", json.dumps(config_dict()))
     assert configmod.find_root(repo / "sub") == repo / "sub"
+
+
+def test_key_scheme_absent_means_path_keys() -> None:
+    assert Config.from_dict(config_dict()).key_scheme is KeyScheme.PATH
+    assert Config.from_dict(config_dict(key_scheme="")).key_scheme is KeyScheme.PATH
+
+
+def test_key_scheme_versioned() -> None:
+    assert Config.from_dict(config_dict(key_scheme="versioned")).key_scheme is KeyScheme.VERSIONED
+
+
+def test_unknown_key_scheme_names_the_allowed_values() -> None:
+    with pytest.raises(ConfigError, match="'key_scheme' must be one of 'path', 'versioned'"):
+        _ = Config.from_dict(config_dict(key_scheme="sha")).key_scheme

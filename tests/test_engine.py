@@ -186,7 +186,7 @@ def only(report: Report) -> FileResult:
 def repo_root(tmp_path: Path, objects: Path) -> Path:
     root = tmp_path / "repo"
     root.mkdir()
-    cavorite_py.init(root, backend_address=objects.as_uri())
+    cavorite_py.init(root, backend_address=objects.as_uri(), key_scheme="path")
     return root
 
 
@@ -771,7 +771,7 @@ def test_observer_sees_every_byte_and_every_file(ws: Workspace, local: LocalStor
 @pytest.fixture
 def git_cavorite(make_git_repo: Callable[..., Path], objects: Path) -> Path:
     root = make_git_repo("gitrepo")
-    cavorite_py.init(root, backend_address=objects.as_uri())
+    cavorite_py.init(root, backend_address=objects.as_uri(), key_scheme="path")
     return root
 
 

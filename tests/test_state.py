@@ -350,3 +350,17 @@ def test_placed_contents_are_remembered_per_path_and_bounded(root: Path) -> None
     (root / ".cavorite" / "state.db").unlink()
     with contextlib.closing(StateDB(root)) as cache:
         assert cache.placed(artifact) == frozenset()
+
+def test_objects_are_found_by_content_with_or_without_a_version(root: Path) -> None:
+    sha = "a" * 64
+    cache = StateDB(root)
+    cache.remember_object("s", "a.bin@" + sha, ObjectInfo(3, sha))
+    cache.remember_object("s", "b.bin", ObjectInfo(3, sha, "etag-1"))
+    cache.remember_object("other", "c.bin", ObjectInfo(3, sha, "etag-2"))
+    assert cache.objects_holding("s", sha) == ["a.bin@" + sha, "b.bin"]
+    # an entry without a version never answers for a listing
+    assert cache.object_sha256("s", "a.bin@" + sha, ObjectInfo(3, None, "")) is None
+    cache.close()
+    again = StateDB(root)
+    assert again.objects_holding("s", sha) == ["a.bin@" + sha, "b.bin"]
+    assert again.objects_holding("s", "b" * 64) == []

@@ -8,6 +8,7 @@ import typer
 
 from .. import repo as repomod
 from ..config import DEFAULT_EXTENSION, DEFAULT_REGION
+from ..keys import KeyScheme
 from .app import app
 
 
@@ -35,6 +36,12 @@ def init(
     metadata_file_extension: str = typer.Option(
         DEFAULT_EXTENSION, "--metadata-file-extension", help="Extension of metadata files."
     ),
+    key_scheme: KeyScheme = typer.Option(
+        KeyScheme.VERSIONED,
+        "--key-scheme",
+        help="versioned: a key per content of a path (never overwritten); path: the Go tool's "
+        "layout, for teams that still run it alongside.",
+    ),
     force: bool = typer.Option(False, "--force", "-f", help="Replace an existing configuration."),
 ) -> int:
     """Create .cavorite/config for a repository."""
@@ -47,6 +54,7 @@ def init(
         object_key_prefix=object_key_prefix,
         plugin_address=plugin_address,
         metadata_file_extension=metadata_file_extension,
+        key_scheme=key_scheme,
         force=force,
     )
     typer.echo(f"initialised {result.config_path} (store type {store_type})")

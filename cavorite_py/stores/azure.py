@@ -18,8 +18,10 @@ at a time, then committed. The sha256 is kept in the blob's metadata. ``overwrit
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
@@ -42,6 +44,10 @@ _CREDENTIALS_FIX = (
     "in for Entra ID (az login, or a managed identity)"
 )
 _EXISTS = {"BlobAlreadyExists", "ConditionNotMet"}
+COPY_POLL = 0.2
+"""seconds between two looks at a copy in progress"""
+COPY_WAIT = 600.0
+"""seconds a copy may stay in progress before it is given up (and its blob deleted)"""
 
 
 def _check_endpoint(endpoint: str | None) -> None:
@@ -161,6 +167,36 @@ class AzureStore(Store):
         except aexc.AzureError as exc:
             raise self._translate(exc, key, writing=True) from exc
         return ObjectInfo(info.size, info.sha256, _etag(sent.get("etag")))
+
+    def copy(self, source: str, key: str, info: ObjectInfo) -> ObjectInfo | None:
+        """Copy Blob inside the account (the metadata, so the sha256, copied with it), with
+        ``If-None-Match: *``; its status is looked at until the copy is done (within one
+        account it usually is at once). A copy that fails leaves no blob under ``key``."""
+        container = self._client()
+        origin = container.get_blob_client(self.address.key(source))
+        blob = container.get_blob_client(self.address.key(key))
+        try:
+            started = blob.start_copy_from_url(
+                origin.url, match_condition=MatchConditions.IfMissing
+            )
+            status, etag = started.get("copy_status"), str(started.get("etag") or "")
+            waited = 0.0
+            while status == "pending" and waited < COPY_WAIT:
+                time.sleep(COPY_POLL)
+                waited += COPY_POLL
+                props = blob.get_blob_properties()
+                status, etag = props.copy.status, props.etag
+            if status != "success":
+                with contextlib.suppress(aexc.AzureError):
+                    blob.delete_blob()
+                raise StoreError(
+                    f"Azure could not copy {source!r} to {key!r} at {self.describe()} ({status})"
+                )
+        except aexc.AzureError as exc:
+            # a 404 is about the source: the new key was absent
+            blame = source if getattr(exc, "status_code", None) == 404 else key
+            raise self._translate(exc, blame, writing=True) from exc
+        return ObjectInfo(info.size, info.sha256, _etag(etag))
 
     def get(self, key: str, fileobj: BinaryIO) -> str | None:
         try:

@@ -96,7 +96,8 @@ class StoreSettings:
 
 
 class Store(abc.ABC):
-    """One object store. Subclasses implement the six methods below.
+    """One object store. Subclasses implement the six methods below (``copy`` and
+    ``list_info`` are optional).
 
     ``default_jobs`` is the number of files the engine transfers at once by default: a local disk
     wants few, a network store more.
@@ -158,6 +159,20 @@ class Store(abc.ABC):
         tells them (for free, in the same requests); this default knows only the keys."""
         for key in self.list(prefix):
             yield key, None
+
+    def copy(self, source: str, key: str, info: ObjectInfo) -> ObjectInfo | None:
+        """Make ``key`` a copy of the object ``source``, inside the store (no byte through the
+        engine), keeping the recorded sha256. Optional: this default raises
+        ``NotImplementedError``, and the engine then uploads the file with :meth:`put`.
+
+        ``info`` is the content the engine checked ``source`` holds (size and sha256). Create
+        only, like ``put`` without ``overwrite``: raises ``ObjectExists`` if ``key`` is present,
+        and never replaces it. Raises ``ObjectNotFound`` if ``source`` is absent. A store may
+        raise ``NotImplementedError`` for a copy it cannot do (too large, another device), so
+        that the engine uploads instead. May return what the backend said of the new object
+        (its ``version``), as :meth:`put` does.
+        """
+        raise NotImplementedError
 
     @abc.abstractmethod
     def delete(self, key: str, version: str | None = None) -> None:

@@ -156,6 +156,23 @@ class FsspecStore(Store):
         finally:
             self._discard(tmp)
 
+    def copy(self, source: str, key: str, info: ObjectInfo) -> None:
+        """The filesystem's own copy (``fs.copy``) to a temporary name, moved into place as a
+        put's is: never over an existing object."""
+        target = self._path(key)
+        tmp = f"{target.rsplit('/', 1)[0]}/{TMP_MARK}{uuid.uuid4().hex}"
+        try:
+            with self._boundary(f"copy {source!r}", missing=source):
+                if not self.fs.isfile(self._path(source)):
+                    raise FileNotFoundError(source)
+                if self._local:
+                    self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
+                self.fs.copy(self._path(source), tmp)
+            with self._boundary(f"write {key!r}"):
+                self._commit(tmp, target, key, overwrite=False)
+        finally:
+            self._discard(tmp)
+
     def _commit(self, tmp: str, target: str, key: str, overwrite: bool) -> None:
         if self._local and not overwrite:
             try:

@@ -21,6 +21,7 @@ import pytest
 from .. import consent
 from ..errors import IntegrityError, ObjectChanged, ObjectExists, ObjectNotFound
 from ..hashing import HashingWriter
+from ..keys import KeyScheme, object_key
 from ..stores.base import ObjectInfo, Store, StoreSettings, delete_version
 
 MakeFile = Callable[[bytes], tuple[Path, ObjectInfo]]
@@ -67,6 +68,20 @@ def plugin_store(
             yield store
         finally:
             store.close()
+
+
+def versioned(path: str, info: ObjectInfo) -> str:
+    """The versioned key of ``path`` for the content ``info`` describes."""
+    assert info.sha256 is not None
+    return object_key(KeyScheme.VERSIONED, "", path, info.sha256)
+
+
+def copy_or_skip(store: Store, source: str, key: str, info: ObjectInfo) -> None:
+    """``store.copy``, or skip the test for a store without one (the engine uploads instead)."""
+    try:
+        store.copy(source, key, info)
+    except NotImplementedError:
+        pytest.skip(f"{type(store).__name__} has no copy (the engine uploads instead)")
 
 
 def _got(store: Store, key: str) -> tuple[bytes, str | None]:
@@ -325,3 +340,63 @@ class StoreContract:
         store.get("fits.bin", cast(BinaryIO, sink))
         assert bytes(target.data) == data
         assert sink.size == len(data)
+
+    # ------------------------------------------------------------ versioned keys and copies
+
+    def test_versioned_keys_of_a_path_sit_beside_its_path_key(
+        self, store: Store, make_file: MakeFile
+    ) -> None:
+        contents = [b"v1", b"version two", b"three"]
+        files = [make_file(data) for data in contents]
+        keys = [versioned("assets/logo.png", info) for _, info in files]
+        for key, (path, info) in zip(keys, files, strict=True):
+            store.put(key, path, info)
+        # a path-scheme object of the same path never collides with them
+        store.put("assets/logo.png", *files[0])
+        for key, data in zip(keys, contents, strict=True):
+            assert fetch(store, key) == data
+        assert sorted(store.list("assets/logo.png@")) == sorted(keys)
+        assert sorted(store.list("assets/")) == sorted([*keys, "assets/logo.png"])
+
+    def test_versioned_key_near_the_length_limit(self, store: Store, make_file: MakeFile) -> None:
+        # components a file system accepts (255 bytes at most), a whole key of 1,000 bytes
+        # (some stores put an address prefix in front, within S3's 1,024)
+        path, info = make_file(b"long")
+        parts = ["d" * 200] * 4 + ["é" * 30]
+        stem = "/".join(parts)
+        name = stem + "/" + "f" * (1000 - 65 - len(stem.encode()) - 1)
+        key = versioned(name, info)
+        assert len(key.encode()) == 1000
+        store.put(key, path, info)
+        assert fetch(store, key) == b"long"
+        assert list(store.list(stem)) == [key]
+
+    def test_copy_keeps_the_bytes_and_the_sha256(self, store: Store, make_file: MakeFile) -> None:
+        data = os.urandom(70_001)
+        path, info = make_file(data)
+        store.put(versioned("old/a.bin", info), path, info)
+        copy_or_skip(store, versioned("old/a.bin", info), versioned("new/b.bin", info), info)
+        assert fetch(store, versioned("new/b.bin", info)) == data
+        copied = store.stat(versioned("new/b.bin", info))
+        source = store.stat(versioned("old/a.bin", info))
+        assert copied is not None and source is not None
+        assert (copied.size, copied.sha256) == (source.size, source.sha256)
+
+    def test_copy_never_replaces_an_existing_object(
+        self, store: Store, make_file: MakeFile
+    ) -> None:
+        path, info = make_file(b"source")
+        other, other_info = make_file(b"kept")
+        store.put("src.bin", path, info)
+        store.put("dst.bin", other, other_info)
+        with pytest.raises((ObjectExists, NotImplementedError)):
+            store.copy("src.bin", "dst.bin", info)
+        assert fetch(store, "dst.bin") == b"kept"
+
+    def test_copy_of_a_missing_object_raises_not_found(
+        self, store: Store, make_file: MakeFile
+    ) -> None:
+        _, info = make_file(b"x")
+        with pytest.raises((ObjectNotFound, NotImplementedError)):
+            store.copy("nowhere.bin", "dst.bin", info)
+        assert store.stat("dst.bin") is None

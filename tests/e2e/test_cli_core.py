@@ -91,6 +91,7 @@ def test_init_defaults(git_repo: Path, cavorite: Cavorite, cli_env: dict[str, st
             "region": "us-east-1",
             "object_key_prefix": "",
             "plugin_address": "",
+            "key_scheme": "versioned",
         },
     }
     assert not (git_repo / "sub" / ".cavorite").exists()
@@ -112,6 +113,8 @@ def test_init_every_option(git_repo: Path, cavorite: Cavorite) -> None:
             "/opt/bin/x",
             "--metadata-file-extension",
             "meta",
+            "--key-scheme",
+            "path",
             cwd=git_repo,
         )
     )
@@ -125,6 +128,7 @@ def test_init_every_option(git_repo: Path, cavorite: Cavorite) -> None:
             "region": "eu-west-1",
             "object_key_prefix": "team-a",
             "plugin_address": "/opt/bin/x",
+            "key_scheme": "path",
         },
     }
 
@@ -143,7 +147,7 @@ def test_init_moves_a_path_after_the_bucket_to_object_key_prefix(
     result = ok(
         cavorite(
             "init", "--store-type", "s3", "--backend-address", address,
-            "--object-key-prefix", "team-a", cwd=git_repo,
+            "--object-key-prefix", "team-a", "--key-scheme", "path", cwd=git_repo,
         )
     )
     options = config_of(git_repo)["options"]
@@ -176,6 +180,7 @@ def test_init_accepts_the_go_spellings(git_repo: Path, cavorite: Cavorite) -> No
             "region": "us-east-1",
             "object_key_prefix": "p",
             "plugin_address": "/x",
+            "key_scheme": "versioned",
         },
     }
 

@@ -71,7 +71,9 @@ def test_a_cavorite_repository_below_the_git_top_level_is_still_one(
     # no configuration at the top level: the one in assets/ is the repository's own
     sub = git_repo / "assets"
     sub.mkdir()
-    assert cavorite("init", "--backend-address", local_objects, ".", cwd=sub).code == 0
+    scheme = ("--key-scheme", "path")
+    init = cavorite("init", "--backend-address", local_objects, *scheme, ".", cwd=sub)
+    assert init.code == 0
     write(sub, "x.bin", binary("x"))
 
     result = cavorite("upload", "x.bin", cwd=sub)

@@ -39,7 +39,10 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "GIT_CONFIG_NOSYSTEM": "1",
         }
     )
-    result = run("init", "--store-type", "localstore", "--backend-address", "../objects", cwd=repo)
+    # object keys are the paths, as the hardening tests expect
+    scheme = ("--key-scheme", "path")
+    result = run("init", "--store-type", "localstore", "--backend-address", "../objects", *scheme,
+                 cwd=repo)
     assert result.code == 0, result.stderr
     (repo / "good.bin").write_bytes(GOOD)
     result = run("upload", "good.bin", cwd=repo)

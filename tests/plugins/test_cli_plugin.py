@@ -33,6 +33,8 @@ def plugin_repo(git_repo: Path, shipped: Path, cavorite: Cavorite, tmp_path: Pat
         "tools/store-plugin",
         "--backend-address",
         tmp_path / "plugin-objects",
+        "--key-scheme",
+        "path",
         cwd=git_repo,
     )
     assert result.code == 0, result.stderr

@@ -142,6 +142,22 @@ class LocalStore(Store):
             return _info(os.lstat(target), info.sha256)
         return None
 
+    def copy(self, source: str, key: str, info: ObjectInfo) -> None:
+        """A hard link of the object file: no byte copied, its sha256 attribute shared (an
+        object is never written in place: an overwrite replaces the name, not the file)."""
+        origin, target = self._path(source), self._path(key)
+        try:
+            with self._open(source, origin):
+                # a regular file of its own, never a link to follow
+                pass
+            self._make_parent(target)
+            _link_new(origin, target, key, self.directory)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+            raise ObjectNotFound(f"object {source!r} is not in {self.directory}") from exc
+        except OSError as exc:
+            # no hard links here (another file system, too many links): the engine uploads
+            raise NotImplementedError(f"cannot link {target}: {exc.strerror or exc}") from exc
+
     def _make_parent(self, target: Path) -> None:
         """Create the object's directory, once per directory and run."""
         parent = target.parent
