@@ -1,5 +1,6 @@
 """``cavorite install-hook``: a plain git pre-commit hook for teams without the pre-commit
-framework. It never clobbers a hook it did not write.
+framework (and, with ``--pre-push``, a pre-push hook that runs ``cavorite push``). It never
+clobbers a hook it did not write.
 
 git runs hooks from the work tree's top level, so the hook names its program by absolute path,
 recorded at install time: the installed ``cavorite`` console script of this interpreter (whose
@@ -17,6 +18,7 @@ import stat
 import sys
 import sysconfig
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import git
@@ -27,22 +29,47 @@ HOOK_ID = "cavorite-py-hook 5f1c2a7e"
 """marks hooks we wrote, so we can recognise (and replace) our own"""
 
 TEMPLATE = """#!/bin/sh
-# {hook_id}: installed by `cavorite install-hook`; remove this file to uninstall.
-# Refuses large or binary files that cavorite does not track, and cfiles whose object
-# is not in the store. Set CAVORITE_NO_REMOTE_CHECK=1 to skip the store check offline.
+# {hook_id}: installed by `cavorite install-hook{option}`; remove this file to uninstall.
+{about}
 {legacy}if [ ! -x {program} ]; then
     echo "cavorite: the program this hook runs is gone:" {program} >&2
-    echo "    fix: run 'cavorite install-hook' again" >&2
+    echo "    fix: run 'cavorite install-hook{option}' again" >&2
     exit 1
 fi
-exec {command} check --staged
+exec {command} {args}
 """
+
+
+@dataclass(frozen=True)
+class HookKind:
+    """One git hook cavorite installs: the ``install-hook`` option that asks for it, what it
+    runs, and the comment that says why."""
+
+    option: str
+    args: str
+    about: str
+
+
+HOOK_KINDS = {
+    "pre-commit": HookKind(
+        "",
+        "check --staged",
+        "# Refuses large or binary files that cavorite does not track, and cfiles whose object\n"
+        "# is not in the store. Set CAVORITE_NO_REMOTE_CHECK=1 to skip the store check offline.",
+    ),
+    "pre-push": HookKind(
+        " --pre-push",
+        "push",
+        "# Sends the objects kept for a later push (upload --no-push, or the store unreachable)\n"
+        "# before git pushes; refuses the git push if any does not reach the store.",
+    ),
+}
 
 PRE_COMMIT_FRAMEWORK_ID = "138fd403232d2ddd5efb44317e38bf03"
 """the marker the pre-commit framework puts in the hooks it installs"""
 
-LEGACY = """if [ -x "$(dirname "$0")/pre-commit.legacy" ]; then
-    "$(dirname "$0")/pre-commit.legacy" "$@" || exit $?
+LEGACY = """if [ -x "$(dirname "$0")/{kind}.legacy" ]; then
+    "$(dirname "$0")/{kind}.legacy" "$@" || exit $?
 fi
 """
 
@@ -91,22 +118,23 @@ def command() -> list[str]:
 
 
 def install(
-    repo: Path, chain: bool = False, argv: Sequence[str] | None = None
+    repo: Path, chain: bool = False, argv: Sequence[str] | None = None, kind: str = "pre-commit"
 ) -> tuple[Path, str | None]:
-    """Write the hook, which runs ``argv`` (default: :func:`command`) with ``check --staged``;
-    return its path and, if a foreign hook was moved aside, where to."""
+    """Write the ``kind`` hook (see :data:`HOOK_KINDS`), which runs ``argv`` (default:
+    :func:`command`) with its arguments; return its path and, if a foreign hook was moved
+    aside, where to."""
     try:
-        return _install(repo, chain, list(argv) if argv is not None else command())
+        return _install(repo, chain, list(argv) if argv is not None else command(), kind)
     except OSError as exc:
         raise CavoriteError(f"cannot install the hook: {exc.strerror or exc}") from exc
 
 
-def _install(repo: Path, chain: bool, argv: list[str]) -> tuple[Path, str | None]:
+def _install(repo: Path, chain: bool, argv: list[str], kind: str) -> tuple[Path, str | None]:
     directory = hooks_dir(repo)
     directory.mkdir(parents=True, exist_ok=True)
-    hook = directory / "pre-commit"
+    hook = directory / kind
     moved: str | None = None
-    legacy = directory / "pre-commit.legacy"
+    legacy = directory / f"{kind}.legacy"
     existing = hook.read_text(errors="replace") if hook.exists() else ""
     if PRE_COMMIT_FRAMEWORK_ID in existing:
         raise UsageError(
@@ -123,11 +151,15 @@ def _install(repo: Path, chain: bool, argv: list[str]) -> tuple[Path, str | None
             raise UsageError(f"{legacy} exists already; merge the hooks by hand")
         os.replace(hook, legacy)
         moved = str(legacy)
+    spec = HOOK_KINDS[kind]
     text = TEMPLATE.format(
         hook_id=HOOK_ID,
+        option=spec.option,
+        about=spec.about,
         program=shlex.quote(argv[0]),
         command=shlex.join(argv),
-        legacy=LEGACY if legacy.exists() else "",
+        args=spec.args,
+        legacy=LEGACY.format(kind=kind) if legacy.exists() else "",
     )
     atomic_write_bytes(hook, text.encode())
     hook.chmod(hook.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)

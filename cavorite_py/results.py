@@ -28,6 +28,9 @@ class Outcome(StrEnum):
     """a large or binary file with no cfile, not ignored: upload needed"""
     NOT_IN_STORE = "not-in-store"
     STORE_DIFFERS = "store-differs"
+    NOT_PUSHED = "not-pushed"
+    """its object waits in the content cache for ``cavorite push`` (upload --no-push, or the
+    store was unreachable); not a failure: the pre-push hook sends it before git pushes"""
     FAILED = "failed"
 
     @property
@@ -42,6 +45,7 @@ _FINE = frozenset(
         Outcome.RETRIEVED,
         Outcome.UP_TO_DATE,
         Outcome.STORED,
+        Outcome.NOT_PUSHED,
     }
 )
 
@@ -85,6 +89,8 @@ class Report:
     results: list[FileResult] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     """problems that are not any one file's, e.g. a .gitignore that could not be updated"""
+    notices: list[str] = field(default_factory=list)
+    """what the user must know that is not a failure, e.g. files kept for a later push"""
 
     @property
     def failed(self) -> list[FileResult]:

@@ -1,7 +1,12 @@
 """Upload's rules, per file: derive the key and check that a cfile can be written beside the
 file; hash (one pass); look at what the store holds under the key: the same sha256 means nothing
 to send, different content is refused unless ``force``; upload; check the file did not change
-meanwhile; only then write the cfile (atomically).
+meanwhile; only then write the cfile (atomically). The file then enters the content cache when
+that costs no copy (or always, as configured).
+
+Track now, push later: without ``push`` (``upload --no-push``), or once the store turns out to
+be unreachable (:class:`StoreDown`), nothing is sent: the file is kept in the content cache as
+pending, for ``cavorite push``, and its cfile is written all the same (outcome ``not-pushed``).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from .errors import (
     FileChangedError,
     ObjectExists,
     PathError,
+    StoreDown,
     StoreError,
 )
 from .metadata import Metadata
@@ -33,17 +39,20 @@ LIST_MIN_FILES = 64
 """from this many files on, upload lists the store once instead of asking about each file"""
 
 
-def upload(run: Run, artifacts: Sequence[Path], force: bool = False) -> Report:
-    """Upload every artifact and write its cfile; the artifacts the report shows done (not
-    failed) are the ones whose cfile is written."""
-    return Upload(run, force).all(artifacts)
+def upload(run: Run, artifacts: Sequence[Path], force: bool = False, push: bool = True) -> Report:
+    """Upload every artifact (unless ``push`` is off) and write its cfile; the artifacts the
+    report shows done (not failed) are the ones whose cfile is written."""
+    return Upload(run, force, push).all(artifacts)
 
 
 @dataclass
 class Upload:
     run: Run
     force: bool
+    push: bool = True
     index: RemoteIndex = field(init=False)
+    _down: StoreDown | None = field(default=None, init=False, repr=False)
+    """the store was found unreachable: the files from then on are kept for a later push"""
     _ready_dirs: set[Path] = field(default_factory=set, init=False, repr=False)
     """directories this run found it can create cfiles in"""
     _name_max: dict[Path, int] = field(default_factory=dict, init=False, repr=False)
@@ -52,9 +61,18 @@ class Upload:
         self.index = RemoteIndex(self.run)
 
     def all(self, artifacts: Sequence[Path]) -> Report:
-        if len(artifacts) >= LIST_MIN_FILES:
+        if self.push and len(artifacts) >= LIST_MIN_FILES:
             self.index.list(self._keys(artifacts))
-        return self.run.each(artifacts, self.one, lambda p: p)
+            if self.run.watch.down is not None and self.run.content.enabled:
+                # unreachable: every file is kept for a later push instead
+                self._down, self.run.watch.down = self.run.watch.down, None
+        report = self.run.each(artifacts, self.one, lambda p: p, self.push)
+        kept = report.counts()[Outcome.NOT_PUSHED]
+        if self.push and kept:
+            files = f"{kept} file{'s' if kept != 1 else ''}"
+            note = f"store unreachable: kept {files} for `cavorite push` ({self._down})"
+            report.notices.append(note)
+        return report
 
     def _keys(self, artifacts: Iterable[Path]) -> set[str]:
         keys = set()
@@ -74,16 +92,43 @@ class Upload:
         cfile_exists = self._check_cfile_target(artifact, cfile)
         sha = self.run.cache.file_sha256(artifact, before)
         info = ObjectInfo(before.st_size, sha)
-        remote = self.index.lookup(key)
-        if remote is not None and self.index.holds(key, remote, info):
-            outcome = Outcome.ALREADY_STORED
-        else:
-            if remote is not None and not self.force:
-                raise self._conflict(artifact, key)
+        outcome = None
+        if self.push and self._down is None:
+            outcome = self._send_or_none(key, artifact, info, before, cfile)
+        if outcome is None:
             self._probe_cfile_directory(cfile)
-            outcome = self._put(key, artifact, info, before, remote is not None)
+            self.run.content.keep_pending(sha, artifact, key, ws.relative(artifact))
+            outcome = Outcome.NOT_PUSHED
         self._write_cfile(cfile, key, info, before, cfile_exists)
         return FileResult(artifact, outcome, key, info.size, sha)
+
+    def _send_or_none(
+        self, key: str, artifact: Path, info: ObjectInfo, before: os.stat_result, cfile: Path
+    ) -> Outcome | None:
+        """Send the file; None if the store is unreachable and the cache can keep it instead."""
+        try:
+            outcome = self._send(key, artifact, info, before, cfile)
+        except StoreDown as exc:
+            if not self.run.content.enabled:
+                raise
+            self._down = self._down or exc
+            return None
+        assert info.sha256 is not None
+        content = self.run.content
+        content.add(info.sha256, artifact, always=content.upload_always)
+        content.forget_pending(info.sha256, key)
+        return outcome
+
+    def _send(
+        self, key: str, artifact: Path, info: ObjectInfo, before: os.stat_result, cfile: Path
+    ) -> Outcome:
+        remote = self.index.lookup(key)
+        if remote is not None and self.index.holds(key, remote, info):
+            return Outcome.ALREADY_STORED
+        if remote is not None and not self.force:
+            raise self._conflict(artifact, key)
+        self._probe_cfile_directory(cfile)
+        return self._put(key, artifact, info, before, remote is not None)
 
     def _check_cfile_target(self, artifact: Path, cfile: Path) -> bool:
         """Refuse, before anything is read or sent, a file whose cfile could not be written: an

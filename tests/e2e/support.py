@@ -24,6 +24,7 @@ OUTCOMES = [
     "untracked",
     "not-in-store",
     "store-differs",
+    "not-pushed",
     "failed",
 ]
 """Every outcome, as the JSON ``summary`` lists them: part of the documented, stable shape."""
@@ -42,6 +43,7 @@ LABELS = (
     "untracked",
     "not in store",
     "store differs",
+    "not pushed",
     "failed",
 )
 _ROW = re.compile(
