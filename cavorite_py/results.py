@@ -89,8 +89,6 @@ class Report:
     results: list[FileResult] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     """problems that are not any one file's, e.g. a .gitignore that could not be updated"""
-    notices: list[str] = field(default_factory=list)
-    """what the user must know that is not a failure, e.g. files kept for a later push"""
 
     @property
     def failed(self) -> list[FileResult]:

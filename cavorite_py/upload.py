@@ -4,9 +4,10 @@ to send, different content is refused unless ``force``; upload; check the file d
 meanwhile; only then write the cfile (atomically). The file then enters the content cache when
 that costs no copy (or always, as configured).
 
-Track now, push later: without ``push`` (``upload --no-push``), or once the store turns out to
-be unreachable (:class:`StoreDown`), nothing is sent: the file is kept in the content cache as
-pending, for ``cavorite push``, and its cfile is written all the same (outcome ``not-pushed``).
+Track now, push later: without ``push`` (``upload --no-push``), or once no connection to the
+store can be made (:class:`StoreUnreachable`), nothing is sent: the file is kept in the content
+cache as pending, for ``cavorite push``, and its cfile is written all the same (outcome
+``not-pushed``; the run then ends with a warning and exit 1, as the store lacks the objects).
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from .errors import (
     FileChangedError,
     ObjectExists,
     PathError,
-    StoreDown,
     StoreError,
+    StoreUnreachable,
 )
 from .metadata import Metadata
 from .remote import RemoteIndex
@@ -51,7 +52,7 @@ class Upload:
     force: bool
     push: bool = True
     index: RemoteIndex = field(init=False)
-    _down: StoreDown | None = field(default=None, init=False, repr=False)
+    _down: StoreUnreachable | None = field(default=None, init=False, repr=False)
     """the store was found unreachable: the files from then on are kept for a later push"""
     _ready_dirs: set[Path] = field(default_factory=set, init=False, repr=False)
     """directories this run found it can create cfiles in"""
@@ -63,15 +64,17 @@ class Upload:
     def all(self, artifacts: Sequence[Path]) -> Report:
         if self.push and len(artifacts) >= LIST_MIN_FILES:
             self.index.list(self._keys(artifacts))
-            if self.run.watch.down is not None and self.run.content.enabled:
+            down = self.run.watch.down
+            if isinstance(down, StoreUnreachable) and self.run.content.enabled:
                 # unreachable: every file is kept for a later push instead
-                self._down, self.run.watch.down = self.run.watch.down, None
+                self._down, self.run.watch.down = down, None
         report = self.run.each(artifacts, self.one, lambda p: p, self.push)
         kept = report.counts()[Outcome.NOT_PUSHED]
         if self.push and kept:
             files = f"{kept} file{'s' if kept != 1 else ''}"
+            # not a failure of any file, but the store does not have them: exit 1
             note = f"store unreachable: kept {files} for `cavorite push` ({self._down})"
-            report.notices.append(note)
+            report.warnings.append(note)
         return report
 
     def _keys(self, artifacts: Iterable[Path]) -> set[str]:
@@ -108,7 +111,7 @@ class Upload:
         """Send the file; None if the store is unreachable and the cache can keep it instead."""
         try:
             outcome = self._send(key, artifact, info, before, cfile)
-        except StoreDown as exc:
+        except StoreUnreachable as exc:
             if not self.run.content.enabled:
                 raise
             self._down = self._down or exc

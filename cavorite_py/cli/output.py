@@ -83,7 +83,7 @@ def render(ws: Workspace, report: Report, command: str, as_json: bool) -> int:
         typer.echo("\n".join(lines))
     if errors:
         typer.echo("\n".join(errors), err=True)
-    for warning in report.warnings + report.notices:
+    for warning in report.warnings:
         typer.echo(f"cavorite: warning: {safe(warning)}", err=True)
     typer.echo(summary(report), err=not report.results)
     return 0 if report.ok else 1
@@ -95,8 +95,7 @@ def report_dict(ws: Workspace, report: Report, command: str) -> dict[str, Any]:
         "command": command,
         "ok": report.ok,
         "summary": {o.value: counts[o] for o in Outcome},
-        # notices are warnings that do not make the run fail ("ok" says whether it did)
-        "warnings": report.warnings + report.notices,
+        "warnings": list(report.warnings),
         "files": [r.to_dict(_relative(ws, r.path)) for r in report.results],
     }
 
