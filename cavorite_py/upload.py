@@ -118,7 +118,9 @@ class Upload:
             return None
         assert info.sha256 is not None
         content = self.run.content
-        content.add(info.sha256, artifact, always=content.upload_always)
+        if outcome is Outcome.UPLOADED:
+            # (not when already stored: a no-op upload opens no file)
+            content.add(info.sha256, artifact, always=content.upload_always)
         content.forget_pending(info.sha256, key)
         return outcome
 
