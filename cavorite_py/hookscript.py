@@ -48,6 +48,8 @@ class HookKind:
     option: str
     args: str
     about: str
+    framework_id: str
+    """the id of the same hook for the pre-commit framework (.pre-commit-hooks.yaml)"""
 
 
 HOOK_KINDS = {
@@ -56,12 +58,14 @@ HOOK_KINDS = {
         "check --staged",
         "# Refuses large or binary files that cavorite does not track, and cfiles whose object\n"
         "# is not in the store. Set CAVORITE_NO_REMOTE_CHECK=1 to skip the store check offline.",
+        "cavorite-check",
     ),
     "pre-push": HookKind(
         " --pre-push",
         "push",
         "# Sends the objects kept for a later push (upload --no-push, or the store unreachable)\n"
         "# before git pushes; refuses the git push if any does not reach the store.",
+        "cavorite-push",
     ),
 }
 
@@ -138,7 +142,8 @@ def _install(repo: Path, chain: bool, argv: list[str], kind: str) -> tuple[Path,
     existing = hook.read_text(errors="replace") if hook.exists() else ""
     if PRE_COMMIT_FRAMEWORK_ID in existing:
         raise UsageError(
-            f"{hook} belongs to the pre-commit framework; add the cavorite-check hook to "
+            f"{hook} belongs to the pre-commit framework; add the "
+            f"{HOOK_KINDS[kind].framework_id} hook to "
             ".pre-commit-config.yaml instead (see the README)"
         )
     if hook.exists() and HOOK_ID not in existing:

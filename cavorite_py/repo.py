@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
+from urllib.parse import urlsplit, urlunsplit
 
 from . import cachesettings, git, gitignore, places, selection
 from . import config as configmod
@@ -95,8 +96,10 @@ class Repo:
     def store_id(self) -> str:
         """The store as the content cache's pending objects name it: from the config alone,
         so that it is known without opening (or reaching) the store."""
-        place = self.config.backend_address or self.config.option("plugin_address")
-        return f"{self.config.store_type} {place}"
+        place = urlsplit(self.config.backend_address or self.config.option("plugin_address"))
+        # it is written into the cache: never a user name, password or token of the address
+        netloc = place.netloc.rpartition("@")[2]
+        return f"{self.config.store_type} {urlunsplit(place._replace(netloc=netloc, query=''))}"
 
     def upload(
         self,

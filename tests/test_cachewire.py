@@ -222,3 +222,11 @@ def test_run_cache_without_settings_does_nothing(tmp_path: Path) -> None:
     assert off.place(sha(A), None, tmp_path / "x", None) is False
     assert off.pending() == []
     off.finish()
+
+
+def test_the_store_as_pending_markers_name_it_holds_no_credentials(tmp_path: Path) -> None:
+    from cavorite_py.config import Config
+
+    address = "https://user:secret@host:9000/bucket/team?sig=token"
+    config = Config.from_dict({"store_type": "s3", "options": {"backend_address": address}})
+    assert cavorite_py.Repo(tmp_path, config).store_id == "s3 https://host:9000/bucket/team"
