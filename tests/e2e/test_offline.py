@@ -256,6 +256,7 @@ def test_a_retrieve_racing_an_eviction(
         cleans += 1
     _, err = retrieving.communicate(timeout=120)
     assert retrieving.returncode == 0, err
+    assert cleans >= 1
     _all_correct(second, count)
 
 
