@@ -116,6 +116,8 @@ def test_upload_retrieve_and_refuse_corruption(
 
     backend.corrupt(f"store/{cfile['name']}" if backend.store_type != "fsspec" else cfile["name"])
     artifact.unlink()
+    # the content cache holds the good copy: empty it, so that the store's is read
+    assert cavorite("cache", "clean", "--all", cwd=git_repo).code == 0
     code, output = run("retrieve", "assets/big.bin.cfile")
     assert code != 0, output
     assert not artifact.exists()
