@@ -105,7 +105,7 @@ class Cache:
     def place(
         self,
         sha256: str,
-        size: int,
+        size: int | None,
         target: Path,
         *,
         hardlink: bool | None = None,
@@ -113,7 +113,8 @@ class Cache:
     ) -> bool:
         """Write the cached content of ``sha256`` to ``target`` (a temporary path the caller owns
         and later renames) and return True, or return False with ``target`` removed: not cached,
-        or the entry's sha256 or size is not ``sha256``/``size`` (the entry is then removed).
+        or the entry's sha256 or size is not ``sha256``/``size`` (the entry is then removed;
+        ``size`` None: any, as for a cfile that records none).
 
         Placed by reflink where the file system can, else by a copy hashed as it is written;
         by hard link (``target`` shares the read-only entry) when ``hardlink``, default the
@@ -132,7 +133,7 @@ class Cache:
             except BaseException:
                 target.unlink(missing_ok=True)
                 raise
-            if (digest, got) != (sha256, size):
+            if digest != sha256 or got != (got if size is None else size):
                 self._discard(entry, source, target, f"sha256 {digest[:12]}..., {got} bytes")
                 return False
         self._touch(entry)

@@ -6,7 +6,7 @@ digits of the sha256 of the store's identity and of the object key (so any text 
 name, and one content pending under two keys of one store has two markers). It holds JSON::
 
     {"store": "s3 s3://bucket/prefix", "sha256": "...", "key": "team/a.bin",
-     "repo": "/home/me/project", "size": 123, "since": 1718000000.0}
+     "repo": "/home/me/project", "size": 123, "since": 1718000000.0, "path": "team/a.bin"}
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Pending:
-    """One object waiting to be sent: its content, the store and key it goes to, and the
-    repository (absolute path of its root) that asked."""
+    """One object waiting to be sent: its content, the store and key it goes to, the
+    repository (absolute path of its root) that asked, and the artifact's path in it ("" when
+    not recorded)."""
 
     store: str
     sha256: str
@@ -37,6 +38,7 @@ class Pending:
     repo: str
     size: int
     since: float
+    path: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -49,7 +51,7 @@ class PendingEntries:
         self.root = root
         self._path_of = path_of
 
-    def mark(self, sha256: str, *, store: str, key: str, repo: str) -> Pending:
+    def mark(self, sha256: str, *, store: str, key: str, repo: str, path: str = "") -> Pending:
         """Record that the cached ``sha256`` must still be sent to ``store`` under ``key``.
         The entry must be in the cache (add it first); a ``ValueError`` otherwise."""
         entry = self._path_of(sha256)
@@ -57,7 +59,7 @@ class PendingEntries:
             size = entry.stat().st_size
         except FileNotFoundError:
             raise ValueError(f"{sha256} is not in the cache: add it before marking it") from None
-        pending = Pending(store, sha256, key, repo, size, time.time())
+        pending = Pending(store, sha256, key, repo, size, time.time(), path)
         marker = self._marker(pending)
         marker.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         atomic_write_bytes(marker, json.dumps(pending.to_dict()).encode())
@@ -73,6 +75,11 @@ class PendingEntries:
         """Forget ``pending`` (it reached its store); the entry becomes evictable."""
         self._marker(pending).unlink(missing_ok=True)
 
+    def forget(self, sha256: str, *, store: str, key: str) -> None:
+        """Forget that ``sha256`` is pending for ``store`` under ``key``, if it was (it was
+        sent another way, by an upload)."""
+        self._marker_of(sha256, store, key).unlink(missing_ok=True)
+
     def shas(self) -> set[str]:
         """The sha256 of every pending object, from the marker names alone (robust to a
         marker that cannot be read: such an object stays protected)."""
@@ -84,7 +91,10 @@ class PendingEntries:
         }
 
     def _marker(self, pending: Pending) -> Path:
-        return self.root / _short(pending.store) / f"{pending.sha256}.{_short(pending.key)}"
+        return self._marker_of(pending.sha256, pending.store, pending.key)
+
+    def _marker_of(self, sha256: str, store: str, key: str) -> Path:
+        return self.root / _short(store) / f"{sha256}.{_short(key)}"
 
     def _folders(self) -> list[Path]:
         return [self.root / name for name in _names(self.root)]

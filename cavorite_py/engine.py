@@ -10,15 +10,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import retrieve, upload
+from . import push, retrieve, upload
+from .cacheuse import NO_CACHE, RunCache
 from .results import NullObserver, Observer, Outcome, Report
 from .run import Run
 from .state import NoStateCache, StateCache
 from .stores.base import Store
 from .workspace import Workspace
 
-_PLACED = frozenset({Outcome.UPLOADED, Outcome.ALREADY_STORED, Outcome.RETRIEVED})
-"""outcomes after which the file holds content the store holds too"""
+_PLACED = frozenset(
+    {Outcome.UPLOADED, Outcome.ALREADY_STORED, Outcome.RETRIEVED, Outcome.NOT_PUSHED}
+)
+"""outcomes after which the file holds content cavorite stored or placed there"""
 
 
 @dataclass
@@ -32,14 +35,31 @@ class Engine:
     """files in flight at once; None: the store's ``default_jobs``"""
     observer: Observer = field(default_factory=NullObserver)
     cache: StateCache = field(default_factory=NoStateCache)
+    content: Callable[[], RunCache] = lambda: NO_CACHE
+    """a new use of the machine-wide content cache for each run (default: none)"""
 
-    def upload(self, artifacts: Sequence[Path], force: bool = False) -> Report:
-        """Upload files and write their cfiles (see :mod:`cavorite_py.upload`)."""
-        return self._placed(upload.upload(self._run(), artifacts, force))
+    def upload(self, artifacts: Sequence[Path], force: bool = False, push: bool = True) -> Report:
+        """Upload files and write their cfiles (see :mod:`cavorite_py.upload`); unless
+        ``push``, keep them in the content cache for a later :meth:`push` instead."""
+        report = self._in_run(lambda run: upload.upload(run, artifacts, force, push))
+        return self._placed(report)
 
     def retrieve(self, cfiles: Sequence[Path], force: bool = False) -> Report:
         """Put the artifacts of cfiles in place, verified (see :mod:`cavorite_py.retrieve`)."""
-        return self._placed(retrieve.retrieve(self._run(), cfiles, force))
+        return self._placed(self._in_run(lambda run: retrieve.retrieve(run, cfiles, force)))
+
+    def push(self) -> Report:
+        """Send the objects kept for a later push (see :mod:`cavorite_py.push`)."""
+        return self._in_run(push.push)
+
+    def _in_run(self, work: Callable[[Run], Report]) -> Report:
+        content = self.content()
+        run = Run(self.workspace, self.open_store, self.cache, self.observer, self.jobs)
+        run.content = content
+        try:
+            return work(run)
+        finally:
+            content.finish()
 
     def _placed(self, report: Report) -> Report:
         """Remember the contents this run uploaded or retrieved at their paths: a file that
@@ -48,6 +68,3 @@ class Engine:
             if result.outcome in _PLACED and result.checksum is not None:
                 self.cache.remember_placed(result.path, result.checksum)
         return report
-
-    def _run(self) -> Run:
-        return Run(self.workspace, self.open_store, self.cache, self.observer, self.jobs)

@@ -17,6 +17,7 @@ Every expected failure is a ``CavoriteError``; anything else is a bug. The tree:
         ├── ObjectChanged         the object is no longer the version a delete was asked for
         ├── AccessDenied          credentials missing or refused
         ├── StoreUnavailable      endpoint unreachable, bucket or container missing
+        │   └── StoreDown         no request can succeed (StoreUnreachable: no connection)
         └── PluginError           an executable plugin crashed, hung or broke the protocol
 
 Messages are one line, say what is wrong and what to do, and never contain credentials.
@@ -94,6 +95,12 @@ class StoreDown(StoreUnavailable):
     """No request can succeed: no connection to the store could be made at all (refused, no
     such host, connect timeout), or its bucket or container does not exist. The engine then
     leaves the files of the run not yet started (:class:`NotAttempted`)."""
+
+
+class StoreUnreachable(StoreDown):
+    """No connection to the store could be made at all (refused, no such host, connect
+    timeout): offline, as far as cavorite can tell. Upload then keeps the files for a later
+    ``cavorite push``."""
 
 
 class NotAttempted(CavoriteError):

@@ -27,6 +27,7 @@ from .sources import Source, WorkingTree
 from .stores.base import Store
 from .workspace import Workspace
 
+NOT_PUSHED = "its object is kept in the cache, not pushed yet: `cavorite push` sends it"
 BINARY_SNIFF = 8000
 DEFAULT_THRESHOLD = 1024 * 1024
 
@@ -106,6 +107,10 @@ class Guard:
     """opens the store when a staged cfile needs it; None when the remote check is off"""
     source: Source = field(default_factory=WorkingTree)
     """where file contents are read: the working tree, or git's index (``sources.Index``)"""
+    pending: set[tuple[str, str]] = field(default_factory=set)
+    """(sha256, key) of the objects waiting in the content cache for ``cavorite push``: their
+    cfiles are accepted without the store (and said to be not pushed)"""
+    _not_pushed: set[Path] = field(default_factory=set, init=False, repr=False)
 
     def check(self, paths: Iterable[Path]) -> tuple[Report, list[Refusal]]:
         """Judge every path inside the repository; paths outside it are not in the report."""
@@ -127,6 +132,8 @@ class Guard:
                 refusals.append(refusal)
                 error = CavoriteError(refusal.problem)
                 results.append(FileResult(path, Outcome.FAILED, error=error))
+            elif path in self._not_pushed:
+                results.append(FileResult(path, Outcome.NOT_PUSHED, detail=NOT_PUSHED))
             else:
                 results.append(FileResult(path, Outcome.UP_TO_DATE))
         return Report(results), refusals
@@ -167,6 +174,9 @@ class Guard:
             meta = metadata.parse(raw, shown)
         except CavoriteError as exc:
             return Refusal(cfile, f"malformed metadata file: {exc}", "restore or regenerate it")
+        if (meta.checksum, meta.name) in self.pending:
+            self._not_pushed.add(cfile)
+            return None
         if self.store is None:
             return None
         try:

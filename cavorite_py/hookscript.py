@@ -1,6 +1,7 @@
 """``cavorite install-hook``: plain git hooks for teams without the pre-commit framework: the
-pre-commit guard, and post-checkout and post-merge hooks that retrieve what a checkout, merge or
-pull changed (the kinds are :data:`KINDS`). It never clobbers a hook it did not write.
+pre-commit guard, post-checkout and post-merge hooks that retrieve what a checkout, merge or
+pull changed, and a pre-push hook that runs ``cavorite push`` (the kinds are :data:`KINDS`).
+It never clobbers a hook it did not write.
 
 git runs hooks from the work tree's top level, so the hook names its program by absolute path,
 recorded at install time: the installed ``cavorite`` console script of this interpreter (whose
@@ -76,12 +77,20 @@ KINDS = {
         blocks=False,
         framework_id="cavorite-retrieve-on-merge",
     ),
+    "pre-push": HookKind(
+        "# Sends the objects kept for a later push (upload --no-push, or the store unreachable)\n"
+        "# before git pushes; refuses the git push if any does not reach the store.\n",
+        "push",
+        blocks=True,
+        framework_id="cavorite-push",
+    ),
 }
 """every hook cavorite installs, by git's name for it"""
 
 GROUPS = {
     "commit": ("pre-commit",),
     "checkout": ("post-checkout", "post-merge"),
+    "push": ("pre-push",),
 }
 """the hooks ``install-hook`` installs for each of its choices"""
 

@@ -13,20 +13,22 @@ import logging
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
+from urllib.parse import urlsplit, urlunsplit
 
+from . import cachesettings, follow, git, gitignore, golayout, places, selection, tempfiles, untrack
 from . import config as configmod
-from . import follow, git, gitignore, golayout, places, selection, tempfiles, untrack
 from . import prune as prunemod
+from .cacheuse import RunCache, pending_of
 from .config import Config
 from .engine import Engine
 from .errors import CavoriteError, ConfigError, UsageError
 from .guard import Guard, GuardSettings, Refusal, group_by_root
 from .inspection import Inspector
 from .keys import KeyScheme
-from .results import NullObserver, Observer, Report
+from .results import FileResult, NullObserver, Observer, Outcome, Report
 from .sources import Index, Source, WorkingTree
 from .state import StateDB
 from .stores import registry
@@ -98,7 +100,19 @@ class Repo:
 
     def engine(self, jobs: int | None = None, observer: Observer | None = None) -> Engine:
         observer = observer or NullObserver()
-        return Engine(self.workspace, lambda: self.store, self._jobs(jobs), observer, self.state)
+        engine = Engine(self.workspace, lambda: self.store, self._jobs(jobs), observer, self.state)
+        settings = cachesettings.load_settings()
+        engine.content = lambda: RunCache(settings, self.store_id, str(self.root))
+        return engine
+
+    @property
+    def store_id(self) -> str:
+        """The store as the content cache's pending objects name it: from the config alone,
+        so that it is known without opening (or reaching) the store."""
+        place = urlsplit(self.config.backend_address or self.config.option("plugin_address"))
+        # it is written into the cache: never a user name, password or token of the address
+        netloc = place.netloc.rpartition("@")[2]
+        return f"{self.config.store_type} {urlunsplit(place._replace(netloc=netloc, query=''))}"
 
     def upload(
         self,
@@ -109,15 +123,17 @@ class Repo:
         observer: Observer | None = None,
         update_gitignore: bool | None = None,
         cwd: Path | None = None,
+        push: bool = True,
     ) -> Report:
         """Upload files (and every file under directories); write their cfiles; in a git work
-        tree, make git ignore the artifacts uploaded."""
+        tree, make git ignore the artifacts uploaded. Without ``push``, send nothing: keep the
+        files in the content cache for a later :meth:`push`."""
         targets = selection.upload_targets(self.workspace, paths, cwd)
         engine = self.engine(jobs, observer)
         if update_gitignore is None:
             update_gitignore = self.config.bool_option("gitignore", True)
         in_git = update_gitignore and gitignore.in_git_work_tree(self.root)
-        report = engine.upload(targets, force)
+        report = engine.upload(targets, force, push)
         done = [r.path for r in report.results if not r.failed]
         if in_git and done:
             try:
@@ -178,17 +194,26 @@ class Repo:
         in_git = gitignore.in_git_work_tree(self.root)
         return untrack.untrack(self.workspace, self.state, cfiles, delete, in_git)
 
+    def push(self, *, jobs: int | None = None, observer: Observer | None = None) -> Report:
+        """Send the objects kept in the content cache for this repository's store."""
+        return self.engine(jobs, observer).push()
+
+    def pending(self) -> set[tuple[str, str]]:
+        """The (sha256, key) of the objects waiting in the content cache for this store."""
+        return pending_of(cachesettings.load_settings(), self.store_id)
+
     def status(self, targets: Sequence[str | Path] = (), cwd: Path | None = None) -> Report:
         """Every tracked artifact's state, plus untracked large or binary files (whole
         repository only). Reads no artifact whose state cache entry is still valid."""
         cfiles = selection.retrieve_targets(self.workspace, targets, cwd)
         inspector = Inspector(self.workspace, self.state)
+        pending = self.pending() if cfiles else set()
         if targets:
-            return Report([inspector.local(c) for c in cfiles])
+            return Report([_pushed_or_not(inspector.local(c), pending) for c in cfiles])
         settings = GuardSettings.from_config(self.config)
         with ThreadPoolExecutor(1) as pool:  # git lists files while the cfiles are checked
             untracked = pool.submit(inspector.without_cfile, settings)
-            report = Report([inspector.local(c) for c in cfiles])
+            report = Report([_pushed_or_not(inspector.local(c), pending) for c in cfiles])
             report.results.extend(untracked.result())
         return report
 
@@ -224,6 +249,7 @@ class Repo:
             settings,
             (lambda: self.store) if use_store else None,
             source or WorkingTree(),
+            self.pending(),
         )
         return guard.check(paths)
 
@@ -233,6 +259,13 @@ class Repo:
         settings = prunemod.PruneSettings(self.config.extension, self.config.key_prefix)
         remembered = self.state.object_keys(self.store.describe())
         return prunemod.prune(git.toplevel(self.root), self.store, settings, remembered, scope)
+
+
+def _pushed_or_not(result: FileResult, pending: set[tuple[str, str]]) -> FileResult:
+    """An up-to-date file whose object waits in the content cache is ``not-pushed``."""
+    if result.outcome is not Outcome.UP_TO_DATE or (result.checksum, result.key) not in pending:
+        return result
+    return replace(result, outcome=Outcome.NOT_PUSHED, detail="cavorite push sends it")
 
 
 def check_commit(

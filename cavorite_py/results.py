@@ -34,6 +34,9 @@ class Outcome(StrEnum):
     """a large or binary file with no cfile, not ignored: upload needed"""
     NOT_IN_STORE = "not-in-store"
     STORE_DIFFERS = "store-differs"
+    NOT_PUSHED = "not-pushed"
+    """its object waits in the content cache for ``cavorite push`` (upload --no-push, or the
+    store was unreachable); not a failure: the pre-push hook sends it before git pushes"""
     FAILED = "failed"
     STOPPED_TRACKING = "stopped-tracking"
     """untrack: the cfile and the .gitignore line are gone, the file is kept"""
@@ -54,6 +57,7 @@ _FINE = frozenset(
         Outcome.STORED,
         Outcome.STOPPED_TRACKING,
         Outcome.DELETED,
+        Outcome.NOT_PUSHED,
     }
 )
 

@@ -2,9 +2,11 @@
 do; one holding content cavorite placed or uploaded there (the state cache remembers it) is
 outdated and replaced; any other content is a local edit, left alone unless ``force``;
 otherwise download into a temporary file (in the repository's temporary area, see
-``tempfiles``), hashing as bytes arrive, and rename it into place only on a match. Temporary
-files of runs that ended are removed first (see ``tempfiles.remove_ended``, and
-``fsutil.remove_stale_temps`` for those beside the cfiles).
+``tempfiles``), hashing as bytes arrive, and rename it into place only on a match. The bytes
+come from the machine-wide content cache when it holds them (hashed on the way out just the
+same), else from the store; a download then enters the cache. Temporary files of runs that ended
+are removed first (see ``tempfiles.remove_ended``, and ``fsutil.remove_stale_temps`` for those
+beside the cfiles).
 
 Each cfile is looked at first, in the calling thread, by everything that needs neither the store
 nor reading the artifact: a file the state cache knows to be in place is done there, without the
@@ -78,7 +80,13 @@ class Retrieve:
             else:
                 known.append(None)
                 todo[cfile] = looked
-        worked = self.run.each(list(todo), lambda c: self._one(todo[c]), lambda c: todo[c].artifact)
+        wanted = [t.meta.checksum for t in todo.values() if t.meta is not None]
+        self.run.content.pin(wanted)
+        # every object in the cache: the store is not opened (it may be unreachable)
+        cached = all(self.run.content.has(sha) for sha in wanted)
+        worked = self.run.each(
+            list(todo), lambda c: self._one(todo[c]), lambda c: todo[c].artifact, not cached
+        )
         rest = dict(zip(todo, worked.results, strict=True))
         return Report([r if r is not None else rest[c] for r, c in zip(known, cfiles, strict=True)])
 
@@ -142,15 +150,9 @@ class Retrieve:
         tmp = temp_path_for(artifact)
         self.run.observer.started(artifact, meta.size)
         try:
-            with open(tmp, "xb") as f:
-                # no more than the cfile's size: a store cannot fill the disk
-                shown = self.run.workspace.display(artifact)
-                sink = HashingWriter(f, self.run.progress(artifact), limit=meta.size, label=shown)
-                version = self._get(meta.name, sink, artifact)
-            got = self._verified(meta, sink, artifact)
-            if version is not None:
-                # what the store holds at this version: a later upload need not download it
-                self.index.remember(meta.name, ObjectInfo(sink.size, got, version))
+            progress = self.run.progress(artifact)
+            cached = self.run.content.place(meta.checksum, meta.size, tmp, progress)
+            got = meta.checksum if cached else self._from_store(meta, tmp, artifact)
             _backdate(tmp)
             if replace:
                 # --force over a local edit: asked for
@@ -161,6 +163,22 @@ class Retrieve:
             tmp.unlink(missing_ok=True)
         # remembered after the temporary name is gone: unlinking it changed the file's ctime
         self.run.cache.remember(artifact, os.stat(artifact), got)
+        if not cached:
+            # verified and in place: the next clone or checkout need not download it
+            self.run.content.add(got, artifact)
+
+    def _from_store(self, meta: Metadata, tmp: Path, artifact: Path) -> str:
+        """Download the object into ``tmp``; return its sha256 once verified."""
+        with open(tmp, "xb") as f:
+            # no more than the cfile's size: a store cannot fill the disk
+            shown = self.run.workspace.display(artifact)
+            sink = HashingWriter(f, self.run.progress(artifact), limit=meta.size, label=shown)
+            version = self._get(meta.name, sink, artifact)
+        got = self._verified(meta, sink, artifact)
+        if version is not None:
+            # what the store holds at this version: a later upload need not download it
+            self.index.remember(meta.name, ObjectInfo(sink.size, got, version))
+        return got
 
     def _get(self, key: str, sink: HashingWriter, artifact: Path) -> str | None:
         store = self.run.store

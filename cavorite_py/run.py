@@ -8,12 +8,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .cacheuse import NO_CACHE, RunCache
 from .errors import CavoriteError, NotAttempted, StoreDown, StoreError
 from .parallel import bounded_map
 from .results import FileResult, Observer, Outcome, Report
 from .state import StateCache
 from .stores.base import Store
 from .workspace import Workspace
+
+LOCAL_JOBS = 4
+"""files in flight at once when they come from the local cache (the store is not opened)"""
 
 
 @dataclass
@@ -49,6 +53,8 @@ class Run:
     jobs: int | None = None
     """files in flight at once; None: the store's ``default_jobs``"""
     watch: StoreWatch = field(default_factory=StoreWatch)
+    content: RunCache = NO_CACHE
+    """the machine-wide content cache (see :mod:`cavorite_py.cacheuse`)"""
     _opened: Store | None = field(default=None, init=False, repr=False)
     _store_name: str | None = field(default=None, init=False, repr=False)
     _opening: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -75,28 +81,31 @@ class Run:
         paths: Sequence[Path],
         one: Callable[[Path], FileResult],
         artifact_of: Callable[[Path], Path],
+        opens_store: bool = True,
     ) -> Report:
         """``one`` over every path, ``jobs`` at a time; a failure becomes the file's result,
-        named by its artifact, and Ctrl-C stops the transfers in flight."""
+        named by its artifact, and Ctrl-C stops the transfers in flight. Unless
+        ``opens_store``, the store is left unopened (a file may still open it)."""
         if not paths:
             return Report()
 
         def guarded(path: Path) -> tuple[Path, FileResult]:
-            result = self._one(path, one, artifact_of(path))
+            result = self.attempt(artifact_of(path), lambda: one(path))
             self.observer.finished(result)
             return path, result
 
         # opens the store before the workers start
-        jobs = self.jobs or self.store.default_jobs
+        jobs = self.jobs or (self.store.default_jobs if opens_store else LOCAL_JOBS)
         by_path = dict(bounded_map(guarded, paths, jobs, on_stop=self._stop.set))
         return Report([by_path[p] for p in paths])
 
-    def _one(self, path: Path, one: Callable[[Path], FileResult], artifact: Path) -> FileResult:
+    def attempt(self, artifact: Path, work: Callable[[], FileResult]) -> FileResult:
+        """``work()``, or the failed result of ``artifact`` it raised."""
         shown = self.workspace.display(artifact)
         try:
             self._check_stopped(artifact)
             self.watch.check(shown)
-            return one(path)
+            return work()
         except StoreError as exc:
             self.watch.saw(exc)
             return FileResult(artifact, Outcome.FAILED, error=naming(exc, shown))

@@ -3,7 +3,13 @@ hash (one pass); derive the key (a versioned key names the sha256); look at what
 under the key: the same sha256 means nothing to send, different content is refused unless
 ``force``; content another key of the store holds (a renamed or copied artifact) is copied there
 by the store, where it can, else uploaded; check the file did not change meanwhile; only then
-write the cfile (atomically).
+write the cfile (atomically). The file then enters the content cache when that costs no copy (or
+always, as configured).
+
+Track now, push later: without ``push`` (``upload --no-push``), or once no connection to the
+store can be made (:class:`StoreUnreachable`), nothing is sent: the file is kept in the content
+cache as pending, for ``cavorite push``, and its cfile is written all the same (outcome
+``not-pushed``; the run then ends with a warning and exit 1, as the store lacks the objects).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from .errors import (
     ObjectNotFound,
     PathError,
     StoreError,
+    StoreUnreachable,
 )
 from .metadata import Metadata
 from .remote import RemoteIndex
@@ -40,17 +47,20 @@ _ANY_SHA256 = "0" * 64
 """stands for the content when a key's form and length are checked before the file is read"""
 
 
-def upload(run: Run, artifacts: Sequence[Path], force: bool = False) -> Report:
-    """Upload every artifact and write its cfile; the artifacts the report shows done (not
-    failed) are the ones whose cfile is written."""
-    return Upload(run, force).all(artifacts)
+def upload(run: Run, artifacts: Sequence[Path], force: bool = False, push: bool = True) -> Report:
+    """Upload every artifact (unless ``push`` is off) and write its cfile; the artifacts the
+    report shows done (not failed) are the ones whose cfile is written."""
+    return Upload(run, force, push).all(artifacts)
 
 
 @dataclass
 class Upload:
     run: Run
     force: bool
+    push: bool = True
     index: RemoteIndex = field(init=False)
+    _down: StoreUnreachable | None = field(default=None, init=False, repr=False)
+    """the store was found unreachable: the files from then on are kept for a later push"""
     _ready_dirs: set[Path] = field(default_factory=set, init=False, repr=False)
     """directories this run found it can create cfiles in"""
     _name_max: dict[Path, int] = field(default_factory=dict, init=False, repr=False)
@@ -59,9 +69,20 @@ class Upload:
         self.index = RemoteIndex(self.run)
 
     def all(self, artifacts: Sequence[Path]) -> Report:
-        if len(artifacts) >= LIST_MIN_FILES:
+        if self.push and len(artifacts) >= LIST_MIN_FILES:
             self.index.list(self._keys(artifacts))
-        return self.run.each(artifacts, self.one, lambda p: p)
+            down = self.run.watch.down
+            if isinstance(down, StoreUnreachable) and self.run.content.enabled:
+                # unreachable: every file is kept for a later push instead
+                self._down, self.run.watch.down = down, None
+        report = self.run.each(artifacts, self.one, lambda p: p, self.push)
+        kept = report.counts()[Outcome.NOT_PUSHED]
+        if self.push and kept:
+            files = f"{kept} file{'s' if kept != 1 else ''}"
+            # not a failure of any file, but the store does not have them: exit 1
+            note = f"store unreachable: kept {files} for `cavorite push` ({self._down})"
+            report.warnings.append(note)
+        return report
 
     def _keys(self, artifacts: Iterable[Path]) -> set[str]:
         keys = set()
@@ -83,17 +104,49 @@ class Upload:
         sha = self.run.cache.file_sha256(artifact, before)
         key = ws.key_for(artifact, sha)
         info = ObjectInfo(before.st_size, sha)
-        remote = self.index.lookup(key)
+        outcome: Outcome | None = None
         detail = None
-        if remote is not None and self.index.holds(key, remote, info):
-            outcome = Outcome.ALREADY_STORED
-        else:
-            if remote is not None and not self.force:
-                raise self._conflict(artifact, key)
+        if self.push and self._down is None:
+            sent = self._send_or_none(key, artifact, info, before, cfile)
+            if sent is not None:
+                outcome, detail = sent
+        if outcome is None:
             self._probe_cfile_directory(cfile)
-            outcome, detail = self._send(key, artifact, info, before, remote is not None)
+            self.run.content.keep_pending(sha, artifact, key, ws.relative(artifact))
+            outcome = Outcome.NOT_PUSHED
         self._write_cfile(cfile, key, info, before, cfile_exists)
         return FileResult(artifact, outcome, key, info.size, sha, detail=detail)
+
+    def _send_or_none(
+        self, key: str, artifact: Path, info: ObjectInfo, before: os.stat_result, cfile: Path
+    ) -> tuple[Outcome, str | None] | None:
+        """Store the file (outcome, detail); None if the store is unreachable and the cache can
+        keep it instead."""
+        try:
+            outcome, detail = self._store(key, artifact, info, before, cfile)
+        except StoreUnreachable as exc:
+            if not self.run.content.enabled:
+                raise
+            self._down = self._down or exc
+            return None
+        assert info.sha256 is not None
+        content = self.run.content
+        if outcome is Outcome.UPLOADED:
+            # (not when already stored: a no-op upload opens no file)
+            content.add(info.sha256, artifact, always=content.upload_always)
+        content.forget_pending(info.sha256, key)
+        return outcome, detail
+
+    def _store(
+        self, key: str, artifact: Path, info: ObjectInfo, before: os.stat_result, cfile: Path
+    ) -> tuple[Outcome, str | None]:
+        remote = self.index.lookup(key)
+        if remote is not None and self.index.holds(key, remote, info):
+            return Outcome.ALREADY_STORED, None
+        if remote is not None and not self.force:
+            raise self._conflict(artifact, key)
+        self._probe_cfile_directory(cfile)
+        return self._send(key, artifact, info, before, remote is not None)
 
     def _check_cfile_target(self, artifact: Path, cfile: Path) -> bool:
         """Refuse, before anything is read or sent, a file whose cfile could not be written: an

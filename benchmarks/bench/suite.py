@@ -162,6 +162,11 @@ class Suite:
         self.rows.append(r)
         return r
 
+    def cold_env(self) -> dict[str, str]:
+        """The environment of one command with a content cache of its own, empty: every row
+        but the warm-cache one measures the store (the cache's own copy included)."""
+        return {**self.env, "CAVORITE_CACHE_DIR": str(self.dirs.fresh("cache"))}
+
     def measure(
         self, r: Row, prepared: Prepared, pause: float = 0.3, timeout: float = 3600
     ) -> Sample | None:
@@ -176,7 +181,7 @@ class Suite:
         try:
             with watch if watch is not None else contextlib.nullcontext():
                 sample = measure.run(
-                    prepared.cmd, prepared.cwd, prepared.env or self.env, self.log, timeout
+                    prepared.cmd, prepared.cwd, prepared.env or self.cold_env(), self.log, timeout
                 )
         except ChildFailed as exc:
             r.error = str(exc)

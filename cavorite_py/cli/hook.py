@@ -11,6 +11,7 @@ import typer
 from .. import follow, git, hookscript
 from ..errors import CavoriteError
 from ..repo import Repo, check_commit
+from ..results import Outcome
 from ..workspace import Workspace
 from . import options
 from .app import app, error
@@ -38,6 +39,10 @@ def check(
     report, refusals = check_commit(files or [], staged=staged, remote=remote)
     if as_json:
         return render(Workspace(Path.cwd()), report, "check", True)
+    for result in report.results:
+        if result.outcome is Outcome.NOT_PUSHED and result.detail:
+            shown = Workspace(Path.cwd()).display(result.path)
+            typer.echo(f"cavorite: accepted: {safe(shown)}: {result.detail}", err=True)
     for refusal in refusals:
         typer.echo(f"cavorite: refused: {safe(refusal.problem)}", err=True)
         typer.echo(f"    fix: {safe(refusal.fix)}", err=True)
@@ -61,11 +66,18 @@ def install_hook(
         help="post-checkout and post-merge hooks that retrieve the artifacts a checkout, "
         "merge or pull changed.",
     ),
+    pre_push: bool = typer.Option(
+        False,
+        "--pre-push",
+        help="The pre-push hook: `cavorite push` before git pushes, refusing the git push if "
+        "an object does not reach the store.",
+    ),
     every: bool = typer.Option(False, "--all", help="Every hook cavorite has."),
 ) -> int:
-    """Install plain git hooks: the pre-commit guard (`cavorite check --staged`), and with
-    --checkout hooks that retrieve what a checkout, merge or pull changed."""
-    chosen = {"commit": commit, "checkout": checkout}
+    """Install plain git hooks: the pre-commit guard (`cavorite check --staged`), with
+    --checkout hooks that retrieve what a checkout, merge or pull changed, with --pre-push a
+    hook that runs `cavorite push` before git pushes."""
+    chosen = {"commit": commit, "checkout": checkout, "push": pre_push}
     groups = [g for g, on in chosen.items() if on or every] or ["commit"]
     names = [name for g in groups for name in hookscript.GROUPS[g]]
     with Repo.find() as repo:

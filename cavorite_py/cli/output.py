@@ -27,6 +27,7 @@ LABELS = {
     Outcome.UNTRACKED: "untracked",
     Outcome.NOT_IN_STORE: "not in store",
     Outcome.STORE_DIFFERS: "store differs",
+    Outcome.NOT_PUSHED: "not pushed",
     Outcome.FAILED: "failed",
     Outcome.STOPPED_TRACKING: "stopped tracking",
     Outcome.DELETED: "deleted",

@@ -1,4 +1,4 @@
-"""``cavorite upload``, ``cavorite retrieve`` and ``cavorite untrack``."""
+"""``cavorite upload``, ``cavorite retrieve``, ``cavorite push`` and ``cavorite untrack``."""
 
 from __future__ import annotations
 
@@ -21,9 +21,15 @@ def upload(
     no_gitignore: bool = typer.Option(
         False, "--no-gitignore", help="Do not add uploaded files to .gitignore."
     ),
+    no_push: bool = typer.Option(
+        False,
+        "--no-push",
+        help="Send nothing: keep the files in the local cache for a later `cavorite push`.",
+    ),
     as_json: bool = options.JSON,
 ) -> int:
-    """Upload files to the store and write a cfile next to each."""
+    """Upload files to the store and write a cfile next to each. With the store unreachable,
+    the files are kept in the local cache for `cavorite push` instead (said in a warning)."""
     with Repo.find() as repo, observer(as_json) as progress:
         report = repo.upload(
             paths,
@@ -31,8 +37,18 @@ def upload(
             jobs=jobs,
             observer=progress,
             update_gitignore=False if no_gitignore else None,
+            push=not no_push,
         )
     return render(repo.workspace, report, "upload", as_json)
+
+
+@app.command()
+def push(jobs: int | None = options.JOBS, as_json: bool = options.JSON) -> int:
+    """Send the objects kept in the local cache (upload --no-push, or the store unreachable)
+    to the store; non-zero if any did not get there."""
+    with Repo.find() as repo, observer(as_json) as progress:
+        report = repo.push(jobs=jobs, observer=progress)
+    return render(repo.workspace, report, "push", as_json)
 
 
 @app.command()

@@ -20,6 +20,7 @@ from ..errors import (
     StoreDown,
     StoreError,
     StoreUnavailable,
+    StoreUnreachable,
 )
 
 E = TypeVar("E", bound=BaseException)
@@ -52,7 +53,7 @@ def unreachable(where: str, reason: str, down: bool) -> StoreUnavailable:
     """The network failed a request: :class:`StoreDown` if ``down`` (no connection could be made
     at all, so every request would fail), else a failure of this request only (a reset, a read
     timeout), which other files of the run need not share."""
-    kind = StoreDown if down else StoreUnavailable
+    kind = StoreUnreachable if down else StoreUnavailable
     return kind(f"cannot reach {where} ({reason}); check backend_address and the network")
 
 

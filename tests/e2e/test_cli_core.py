@@ -520,7 +520,9 @@ def test_json_upload_and_retrieve(
 
     (local_objects / "d" / "a.bin").write_bytes(b"rotten")
     (repo / "d" / "a.bin").unlink()
-    failed = cavorite("retrieve", "--json", cwd=repo)
+    # a cache without the good copy: the store's is the one read
+    empty_cache = {"CAVORITE_CACHE_DIR": str(local_objects.parent / "empty-cache")}
+    failed = cavorite("retrieve", "--json", cwd=repo, env=empty_cache)
     assert failed.code == 1
     doc = json_doc(failed, "retrieve")
     assert doc["ok"] is False

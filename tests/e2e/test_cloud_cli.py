@@ -39,8 +39,8 @@ class Backend:
     corrupt: Callable[[str], None]
     """Replaces the stored object of this full object name with other bytes, through the SDK."""
     folder: str = "store/"
-    """what the full object name has in front of the cfile's name (for S3, init moves the
-    address's path to object_key_prefix, which the cfile's name holds already)"""
+    """what the full object name has in front of the cfile's name (the address's path: a key
+    prefix in the versioned scheme that init writes)"""
 
 
 def s3_backend(emulator: S3Emulator) -> Backend:
@@ -50,7 +50,7 @@ def s3_backend(emulator: S3Emulator) -> Backend:
         emulator.client().put_object(Bucket=bucket, Key=name, Body=b"corrupted")
 
     return Backend("s3", f"{emulator.endpoint}/{bucket}/store", cli_cloud_env(emulator),
-                   S3_TEST_OPTIONS, corrupt, folder="")
+                   S3_TEST_OPTIONS, corrupt)
 
 
 def gcs_backend(emulator: GCSEmulator) -> Backend:
@@ -119,6 +119,8 @@ def test_upload_retrieve_and_refuse_corruption(
 
     backend.corrupt(f"{backend.folder}{cfile['name']}")
     artifact.unlink()
+    # the content cache holds the good copy: empty it, so that the store's is read
+    assert cavorite("cache", "clean", "--all", cwd=git_repo).code == 0
     code, output = run("retrieve", "assets/big.bin.cfile")
     assert code != 0, output
     assert not artifact.exists()

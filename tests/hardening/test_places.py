@@ -125,6 +125,8 @@ def test_fsspec_chain_works_once_approved_exactly(
     filecache["cache_storage"] = str(git_repo / ".git")
     commit_config(git_repo, "fsspec", "filecache::reference://base", fsspec_options=options)
     (git_repo / "a").unlink()
+    # with the content cache emptied, the retrieve needs the store
+    assert run("cache", "clean", "--all", cwd=git_repo).code == 0
     assert run("retrieve", cwd=git_repo).code == 2
     assert not (git_repo / "a").exists()
 

@@ -210,6 +210,7 @@ def test_discovered_and_used_end_to_end(
     shutil.rmtree(installed)  # uninstalled: the name is unknown again, and said to be
     assert store_name not in cavorite("stores", cwd=git_repo).stdout
     (git_repo / "assets" / "model.bin").unlink()  # a retrieve that needs the store
+    assert cavorite("cache", "clean", "--all", cwd=git_repo).code == 0
     gone = cavorite("retrieve", cwd=git_repo)
     assert gone.code == 2
     assert f"unknown store type {store_name!r}" in gone.stderr

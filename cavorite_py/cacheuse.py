@@ -1,0 +1,137 @@
+"""The content cache as one upload, retrieve or push uses it.
+
+The cache only ever saves work: a failure of its own (an unwritable directory, a full disk)
+turns it off for the rest of the run with one warning, and every file goes on as if it were
+not there: a miss on retrieve, no copy on upload. Only keeping an object for a later push
+(``upload --no-push``, or the store unreachable) needs it, and fails the file without it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TypeVar
+
+from .cache import Cache
+from .cachepending import Pending
+from .cachesettings import CacheSettings
+from .errors import CavoriteError
+from .stores.base import Progress
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class RunCache:
+    """One run's use of the cache (``None``: no cache), for objects of the store ``store_id``
+    and the repository at ``repo``. Created lazily; :meth:`finish` ends it."""
+
+    def __init__(self, settings: CacheSettings | None, store_id: str = "", repo: str = "") -> None:
+        self.settings = settings
+        self.store_id = store_id
+        self.repo = repo
+        self._cache: Cache | None = None
+        self._broken = settings is None
+        self._lock = threading.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        return not self._broken
+
+    @property
+    def upload_always(self) -> bool:
+        """Whether upload copies a file into the cache when a reflink cannot (``"always"``)."""
+        return self.settings is not None and self.settings.upload == "always"
+
+    @property
+    def cache(self) -> Cache:
+        """The cache itself (created on first use; creating it writes nothing)."""
+        with self._lock:
+            if self._cache is None:
+                assert self.settings is not None
+                self._cache = Cache(self.settings)
+            return self._cache
+
+    def pin(self, sha256s: Iterable[str]) -> None:
+        """Keep what this run will use from being evicted by others until :meth:`finish`."""
+        shas = list(sha256s)
+        self._guarded(lambda: self.cache.pin(shas), None)
+
+    def has(self, sha256: str) -> bool:
+        return self._guarded(lambda: self.cache.has(sha256), False)
+
+    def place(self, sha256: str, size: int | None, target: Path, progress: Progress | None) -> bool:
+        """The cached content at ``target``, verified; False on a miss (``target`` removed)."""
+        return self._guarded(
+            lambda: self.cache.place(sha256, size, target, progress=progress), False
+        )
+
+    def add(self, sha256: str, path: Path, *, always: bool = True) -> bool:
+        """Keep ``path``'s content (see :meth:`Cache.add`); False when not kept."""
+        return self._guarded(lambda: self.cache.add(sha256, path, always=always), False)
+
+    def keep_pending(self, sha256: str, path: Path, key: str, rel: str) -> Pending:
+        """Keep ``path``'s content for a later ``cavorite push`` to this run's store under
+        ``key``; a :class:`CavoriteError` naming ``rel`` when it cannot be kept."""
+        problem = "the cache is off for this run" if self._broken else "it changed meanwhile"
+        try:
+            if not self._broken and self.cache.add(sha256, path):
+                return self.cache.pending.mark(
+                    sha256, store=self.store_id, key=key, repo=self.repo, path=rel
+                )
+        except (OSError, ValueError) as exc:
+            problem = str(exc)
+        raise CavoriteError(
+            f"{rel}: cannot be kept in the cache ({self.describe()}) for a later push: "
+            f"{problem}; nothing was sent"
+        )
+
+    def forget_pending(self, sha256: str, key: str) -> None:
+        """``sha256`` reached the store under ``key``: no push is owed for it any more."""
+        self._guarded(lambda: self.cache.pending.forget(sha256, store=self.store_id, key=key), None)
+
+    def pending(self) -> list[Pending]:
+        """The objects waiting for this run's store, oldest first."""
+        return self._guarded(lambda: self.cache.pending.entries(self.store_id), [])
+
+    def describe(self) -> str:
+        return str(self.settings.dir) if self.settings is not None else "no cache"
+
+    def finish(self) -> None:
+        """Bring the cache back within its limits if this run added to it; drop the pins."""
+        if self._cache is None:
+            return
+        if self._cache.stats["added"] and not self._broken:
+            self._guarded(self._cache.enforce, None)
+        self._cache.close()
+
+    def _guarded(self, work: Callable[[], T], otherwise: T) -> T:
+        """``work()``, or ``otherwise`` once the cache failed (said once, then left alone)."""
+        if self._broken:
+            return otherwise
+        try:
+            return work()
+        except OSError as exc:
+            with self._lock:
+                if not self._broken:
+                    self._broken = True
+                    log.warning(
+                        "the cache %s cannot be used (%s); carrying on without it",
+                        self.describe(),
+                        exc.strerror or exc,
+                    )
+            return otherwise
+
+
+NO_CACHE = RunCache(None)
+"""A run without the cache (the engine's default)."""
+
+
+def pending_of(settings: CacheSettings, store_id: str) -> set[tuple[str, str]]:
+    """The (sha256, key) of every object pending for ``store_id``; empty when the cache cannot
+    be read (then nothing is taken as pending)."""
+    run = RunCache(settings, store_id)
+    return {(p.sha256, p.key) for p in run.pending()}
