@@ -10,6 +10,21 @@ from typing import Any, Protocol
 
 from .errors import CavoriteError
 
+UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
+"""binary units, in every size cavorite prints: file lines, summaries and progress bars"""
+
+
+def human_size(n: int | None) -> str:
+    """``n`` bytes in binary units (``12.0 MiB``); "" for an unknown size."""
+    if n is None:
+        return ""
+    size = float(n)
+    for unit in UNITS:
+        if size < 1024 or unit == UNITS[-1]:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
 
 class Outcome(StrEnum):
     """What happened to a file, or what state it is in. Values are part of the JSON output."""

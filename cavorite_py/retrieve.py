@@ -25,7 +25,7 @@ from .hashing import HashingWriter
 from .metadata import Metadata
 from .remote import RemoteIndex
 from .results import FileResult, Outcome, Report
-from .run import Run
+from .run import Run, check_room
 from .stores.base import ObjectInfo
 
 BACKDATE_NS = 2_000_000_000
@@ -134,6 +134,7 @@ class Retrieve:
             artifact.parent.mkdir(parents=True, exist_ok=True)
             self._ready_dirs.add(artifact.parent)
         tmp = temp_path_for(artifact)
+        check_room(artifact.parent, meta.size)
         self.run.observer.started(artifact, meta.size)
         try:
             with open(tmp, "xb") as f:

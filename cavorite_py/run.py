@@ -1,38 +1,54 @@
 """One run over many files: a bounded number in flight, every file a result, one failure never
-stopping the others, and a stop for all of them on Ctrl-C or once the store is down."""
+stopping the others, and a stop for all of them on Ctrl-C, once the store is down or once the
+disk is full."""
 
 from __future__ import annotations
 
+import errno
+import shutil
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
-from .errors import CavoriteError, NotAttempted, StoreDown, StoreError
+from .errors import CavoriteError, DiskFull, NotAttempted, StoreError
 from .parallel import bounded_map
-from .results import FileResult, Observer, Outcome, Report
+from .results import FileResult, Observer, Outcome, Report, human_size
 from .state import StateCache
 from .stores.base import Store
 from .workspace import Workspace
 
+E = TypeVar("E", bound=CavoriteError)
+
+
+FULL_ERRNOS = frozenset(
+    {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), getattr(errno, "EFBIG", errno.ENOSPC)}
+)
+"""a write refused for want of room: the disk is full, or the user's quota is used up"""
+
 
 @dataclass
-class StoreWatch:
-    """Whether the store went down (:class:`StoreDown`) during a run over many files: those not
-    yet started are then not attempted, since each would wait for the same timeouts and fail
-    the same way."""
+class RunWatch:
+    """Whether an error that stops the run (``stops_run``: the store went down, the disk is
+    full) happened during a run over many files: those not yet started are then not attempted,
+    since each would wait for the same timeouts, or fail the same way."""
 
-    down: StoreDown | None = None
+    down: CavoriteError | None = None
 
     def check(self, where: str) -> None:
-        """Raise :class:`NotAttempted` for the file shown as ``where`` if the store is down."""
+        """Raise :class:`NotAttempted` for the file shown as ``where`` if the run stopped."""
         if self.down is not None:
             raise NotAttempted(where, str(self.down))
 
     def saw(self, error: BaseException | None) -> None:
-        """Note a file's error: a :class:`StoreDown` means the store is down."""
-        if isinstance(error, StoreDown) and self.down is None:
+        """Note a file's error: one that ``stops_run`` stops the run."""
+        if isinstance(error, CavoriteError) and error.stops_run and self.down is None:
             self.down = error
+
+
+StoreWatch = RunWatch
+"""the name this had while only a store that is down stopped a run"""
 
 
 @dataclass
@@ -48,7 +64,7 @@ class Run:
     observer: Observer
     jobs: int | None = None
     """files in flight at once; None: the store's ``default_jobs``"""
-    watch: StoreWatch = field(default_factory=StoreWatch)
+    watch: RunWatch = field(default_factory=RunWatch)
     _opened: Store | None = field(default=None, init=False, repr=False)
     _store_name: str | None = field(default=None, init=False, repr=False)
     _opening: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -97,14 +113,10 @@ class Run:
             self._check_stopped(artifact)
             self.watch.check(shown)
             return one(path)
-        except StoreError as exc:
-            self.watch.saw(exc)
-            return FileResult(artifact, Outcome.FAILED, error=naming(exc, shown))
-        except CavoriteError as exc:
-            return FileResult(artifact, Outcome.FAILED, error=exc)
-        except OSError as exc:
-            error = CavoriteError(f"{shown}: {os_message(exc)}")
-            return FileResult(artifact, Outcome.FAILED, error=error)
+        except (CavoriteError, OSError) as exc:
+            error = disk_full(exc) or exc
+            self.watch.saw(error)
+            return FileResult(artifact, Outcome.FAILED, error=named(error, shown))
 
     def _check_stopped(self, artifact: Path) -> None:
         if self._stop.is_set():
@@ -121,19 +133,62 @@ class Run:
         return advanced
 
 
-def naming(exc: StoreError, where: str) -> StoreError:
+def named(exc: CavoriteError | OSError, where: str) -> CavoriteError:
+    """A file's error as its result shows it: the file named, once."""
+    if isinstance(exc, OSError):
+        return CavoriteError(f"{where}: {os_message(exc)}")
+    if isinstance(exc, StoreError | DiskFull):
+        return naming(exc, where)
+    return exc
+
+
+def disk_full(exc: CavoriteError | OSError) -> DiskFull | None:
+    """``exc`` as a :class:`DiskFull` if a full disk (or quota) caused it, however a store
+    wrapped it: a store's own message (which says where) is kept."""
+    if isinstance(exc, DiskFull):
+        return exc
+    seen: BaseException | None = exc
+    while seen is not None and not (isinstance(seen, OSError) and seen.errno in FULL_ERRNOS):
+        seen = seen.__cause__ or seen.__context__
+    if seen is None:
+        return None
+    text = os_message(exc) if isinstance(exc, OSError) else str(exc)
+    full = DiskFull(f"{text}; free some space and run the command again")
+    full.__cause__ = exc
+    return full
+
+
+def check_room(directory: Path, size: int | None) -> None:
+    """Refuse, before it starts, a download of ``size`` bytes into ``directory`` that its file
+    system cannot hold (:class:`DiskFull`)."""
+    if not size:
+        return
+    try:
+        free = shutil.disk_usage(directory).free
+    except OSError:
+        # no answer (some network file systems): the write says so if it comes to that
+        return
+    if free < size:
+        raise DiskFull(
+            f"not enough space: {human_size(size)} to download, {human_size(free)} free on the "
+            f"file system holding {directory}; free some space and run the command again"
+        )
+
+
+def naming(exc: E, where: str) -> E:
     """``exc`` with the file's name in front: a store's message ("cannot reach ...") does not
-    say which file of a run failed. Same type, same cause; unchanged if it names the file."""
+    say which file of a run failed. Same type, same cause and same ``stops_run``; unchanged if
+    it names the file."""
     if str(exc).startswith(f"{where}: "):
         return exc
     try:
-        named = type(exc)(f"{where}: {exc}")
+        renamed = type(exc)(f"{where}: {exc}")
     except TypeError:
         # a plugin's own subclass with another signature
         return exc
-    named.__cause__ = exc.__cause__
-    named.__suppress_context__ = True
-    return named
+    renamed.__cause__ = exc.__cause__
+    renamed.__suppress_context__ = True
+    return renamed
 
 
 def os_message(exc: OSError) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 import typer
 
 from ..errors import NotAttempted
-from ..results import FileResult, Outcome, Report
+from ..results import FileResult, Outcome, Report, human_size
 from ..workspace import Workspace
 from .app import printable, settings
 
@@ -27,17 +27,6 @@ LABELS = {
     Outcome.STORE_DIFFERS: "store differs",
     Outcome.FAILED: "failed",
 }
-
-
-def human_size(n: int | None) -> str:
-    if n is None:
-        return ""
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
 
 
 safe = printable
