@@ -17,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 
 from . import config as configmod
-from . import git, gitignore, places, selection
+from . import diagnostics, git, gitignore, places, selection
 from .config import Config
 from .engine import Engine
 from .errors import CavoriteError, ConfigError, UsageError
@@ -55,7 +55,7 @@ class Repo:
     def store(self) -> Store:
         if self._store is None:
             settings = StoreSettings(self.config.backend_address, self.config.options, self.root)
-            self._store = registry.open_store(self.config.store_type, settings)
+            self._store = diagnostics.logged(registry.open_store(self.config.store_type, settings))
         return self._store
 
     def close(self) -> None:

@@ -5,13 +5,16 @@ disk is full."""
 from __future__ import annotations
 
 import errno
+import logging
 import shutil
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from .diagnostics import cause_chain
 from .errors import CavoriteError, DiskFull, NotAttempted, StoreError
 from .parallel import bounded_map
 from .results import FileResult, Observer, Outcome, Report, human_size
@@ -20,6 +23,8 @@ from .stores.base import Store
 from .workspace import Workspace
 
 E = TypeVar("E", bound=CavoriteError)
+
+log = logging.getLogger(__name__)
 
 
 FULL_ERRNOS = frozenset(
@@ -98,7 +103,13 @@ class Run:
             return Report()
 
         def guarded(path: Path) -> tuple[Path, FileResult]:
+            start = time.monotonic()
             result = self._one(path, one, artifact_of(path))
+            if log.isEnabledFor(logging.DEBUG):
+                took = time.monotonic() - start
+                shown = self.workspace.display(result.path)
+                why = f": {cause_chain(result.error)}" if result.error is not None else ""
+                log.debug("%s: %s in %.3f s%s", shown, result.outcome.value, took, why)
             self.observer.finished(result)
             return path, result
 

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
+import time
 import traceback
 from dataclasses import dataclass
 
 import typer
+from typer.core import TyperGroup, TyperOption
 
 from .. import __version__
+from ..diagnostics import cause_chain
 from ..errors import CavoriteError
+
+Command = TyperGroup | typer.core.TyperCommand
 
 app = typer.Typer(
     name="cavorite",
@@ -87,6 +93,106 @@ def translate_go_spellings(args: list[str]) -> list[str]:
     return out
 
 
+GLOBAL_FLAG = re.compile(r"-[vq]+|--verbose|--quiet")
+"""the global options a command line may give after the command too"""
+
+COMMAND_OPTIONS = ("--json", "--jobs", "-j")
+"""options of many commands that a command line may give before the command too"""
+
+
+def place_options(args: list[str]) -> list[str]:
+    """``args`` with global options given after the command moved in front of it, and the
+    command's own ``--json`` or ``--jobs`` given before it moved after it: ``cavorite status
+    -q`` and ``cavorite --json status`` mean what they say. Nothing after ``--`` moves."""
+    end = args.index("--") if "--" in args else len(args)
+    before, path, after = _split_command(args[:end])
+    if not path:
+        return args
+    command = _command(path)
+    front, ahead = _pull_command_options(before)
+    behind: list[str] = []
+    takes_value = _value_options(command)
+    own = _option_names(command)
+    i = 0
+    while i < len(after):
+        token = after[i]
+        if GLOBAL_FLAG.fullmatch(token) and token not in own:
+            front.append(token)
+        else:
+            behind.append(token)
+            if token in takes_value and i + 1 < len(after):
+                i += 1
+                behind.append(after[i])
+        i += 1
+    return [*front, *path, *ahead, *behind, *args[end:]]
+
+
+def _split_command(args: list[str]) -> tuple[list[str], list[str], list[str]]:
+    """Options before the command, the command (and a subcommand), what follows."""
+    i = 0
+    while i < len(args) and args[i].startswith("-"):
+        i += 2 if args[i] in ("--jobs", "-j") else 1
+    if i >= len(args):
+        return args, [], []
+    command = _click_group().commands.get(args[i])
+    if command is None:
+        return args, [], []
+    path = [args[i]]
+    rest = args[i + 1 :]
+    if isinstance(command, TyperGroup) and rest and rest[0] in command.commands:
+        path.append(rest.pop(0))
+    return args[:i], path, rest
+
+
+def _pull_command_options(before: list[str]) -> tuple[list[str], list[str]]:
+    """The global options, and the command options, among ``before``."""
+    front: list[str] = []
+    ahead: list[str] = []
+    i = 0
+    while i < len(before):
+        token = before[i]
+        name = token.partition("=")[0]
+        if name in ("--jobs", "-j") and "=" not in token and i + 1 < len(before):
+            ahead += [token, before[i + 1]]
+            i += 1
+        elif name in COMMAND_OPTIONS or re.fullmatch(r"-j\d+", token):
+            ahead.append(token)
+        else:
+            front.append(token)
+        i += 1
+    return front, ahead
+
+
+def _click_group() -> TyperGroup:
+    group = typer.main.get_command(app)
+    assert isinstance(group, TyperGroup)
+    return group
+
+
+def _command(path: list[str]) -> Command:
+    command: Command = _click_group()
+    for name in path:
+        assert isinstance(command, TyperGroup)
+        found = command.commands[name]
+        assert isinstance(found, Command)
+        command = found
+    return command
+
+
+def _option_names(command: Command) -> set[str]:
+    return {name for p in command.params for name in (*p.opts, *p.secondary_opts)}
+
+
+def _value_options(command: Command) -> set[str]:
+    """The options of ``command`` that take a value (whose value may look like an option)."""
+    return {
+        name
+        for p in command.params
+        if isinstance(p, TyperOption) and not p.is_flag and not p.count
+        for name in p.opts
+    }
+
+
 def error(message: str) -> None:
     typer.echo(f"cavorite: error: {printable(message)}", err=True)
 
@@ -100,8 +206,10 @@ def printable(text: str) -> str:
 
 def run(args: list[str]) -> int:
     """Run the CLI with ``args``; return the exit code. The only place errors become exit codes."""
+    started = time.monotonic()
     try:
-        result = app(args=translate_go_spellings(args), prog_name="cavorite", standalone_mode=False)
+        args = place_options(translate_go_spellings(args))
+        result = app(args=args, prog_name="cavorite", standalone_mode=False)
     except typer.Exit as exc:
         return exc.exit_code
     except typer.TyperException as exc:  # bad usage: Typer has printed nothing yet
@@ -117,9 +225,8 @@ def run(args: list[str]) -> int:
         return EXIT_INTERRUPTED
     except CavoriteError as exc:
         error(str(exc))
-        if settings.verbose and exc.__cause__ is not None:  # the type only: SDK texts may
-            cause = type(exc.__cause__)  # quote request details we never print
-            typer.echo(f"cavorite: caused by: {cause.__module__}.{cause.__name__}", err=True)
+        if settings.verbose and exc.__cause__ is not None:
+            typer.echo(f"cavorite: caused by: {cause_chain(exc.__cause__)}", err=True)
         return exc.exit_code
     except Exception as exc:  # a bug: say so, with the traceback only when asked
         if settings.verbose:
@@ -127,5 +234,15 @@ def run(args: list[str]) -> int:
         error(f"internal error: {type(exc).__name__}: {exc}")
         typer.echo("cavorite: this is a bug; please report it with the output of -v", err=True)
         return EXIT_BUG
+    finally:
+        if settings.verbose:
+            took = time.monotonic() - started
+            typer.echo(f"cavorite: {_shown_command(args)} took {took:.3f} s", err=True)
     return result if isinstance(result, int) else EXIT_OK
+
+
+def _shown_command(args: list[str]) -> str:
+    """The command (and subcommand) run, without its arguments (which may name secrets)."""
+    _before, path, _after = _split_command(args)
+    return " ".join(path) or "cavorite"
 from . import cache  # noqa: E402, F401 - adds the cache command
