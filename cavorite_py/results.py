@@ -120,7 +120,12 @@ class Report:
 
 
 class Observer(Protocol):
-    """Progress callbacks from the engine; called from worker threads."""
+    """Progress callbacks from the engine; called from worker threads.
+
+    An observer may also have ``planned(sizes: Mapping[Path, int | None])``, called once
+    before the first file starts, with every file of the run and the bytes it may transfer
+    (0 for files already known to need nothing): a display then knows the totals up front.
+    """
 
     def started(self, path: Path, size: int | None) -> None:
         """A transfer of ``size`` bytes (None if unknown) begins for ``path``."""

@@ -67,11 +67,12 @@ class Retrieve:
         for cfile in cfiles:
             looked = self._look(cfile)
             if isinstance(looked, FileResult):
-                self.run.observer.finished(looked)
                 known.append(looked)
             else:
                 known.append(None)
                 todo[cfile] = looked
+        sizes = {t.artifact: t.meta.size if t.meta else None for t in todo.values()}
+        self.run.plan(sizes, [r for r in known if r is not None])
         worked = self.run.each(list(todo), lambda c: self._one(todo[c]), lambda c: todo[c].artifact)
         rest = dict(zip(todo, worked.results, strict=True))
         return Report([r if r is not None else rest[c] for r, c in zip(known, cfiles, strict=True)])

@@ -9,7 +9,7 @@ import logging
 import shutil
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -132,6 +132,15 @@ class Run:
     def _check_stopped(self, artifact: Path) -> None:
         if self._stop.is_set():
             raise CavoriteError(f"{self.workspace.display(artifact)}: interrupted")
+
+    def plan(self, sizes: Mapping[Path, int | None], done: Sequence[FileResult] = ()) -> None:
+        """Tell the observer (if it asks, see :class:`Observer`) the files of the run and the
+        bytes each may transfer, then report the results of ``done``, known already."""
+        planned = getattr(self.observer, "planned", None)
+        if planned is not None:
+            planned({**sizes, **{r.path: 0 for r in done}})
+        for result in done:
+            self.observer.finished(result)
 
     def progress(self, artifact: Path) -> Callable[[int], None]:
         """The progress callback of one transfer; it also ends the transfer early, at its next

@@ -54,6 +54,7 @@ class Upload:
     def all(self, artifacts: Sequence[Path]) -> Report:
         if len(artifacts) >= LIST_MIN_FILES:
             self.index.list(self._keys(artifacts))
+        self.run.plan({artifact: file_size(artifact) for artifact in artifacts})
         return self.run.each(artifacts, self.one, lambda p: p)
 
     def _keys(self, artifacts: Iterable[Path]) -> set[str]:
@@ -179,6 +180,14 @@ class Upload:
 def same_file_state(a: os.stat_result, b: os.stat_result) -> bool:
     """Whether nothing wrote to the file between two stats (ctime catches a restored mtime)."""
     return signature(a) == signature(b)
+
+
+def file_size(path: Path) -> int | None:
+    """The size of the file at ``path``, None if it cannot be looked at (reported later)."""
+    try:
+        return os.lstat(path).st_size
+    except OSError:
+        return None
 
 
 def name_max(directory: Path) -> int:

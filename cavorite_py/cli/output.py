@@ -50,8 +50,11 @@ def summary(report: Report) -> str:
     )
 
 
-def render(ws: Workspace, report: Report, command: str, as_json: bool) -> int:
-    """Print ``report``; return the exit code (1 if any file failed)."""
+def render(
+    ws: Workspace, report: Report, command: str, as_json: bool, shown: bool = False
+) -> int:
+    """Print ``report``; return the exit code (1 if any file failed). ``shown``: the result
+    lines of the files that did not fail were printed already, as they finished."""
     if as_json:
         typer.echo(json.dumps(report_dict(ws, report, command), indent=2))
         return 0 if report.ok else 1
@@ -62,7 +65,7 @@ def render(ws: Workspace, report: Report, command: str, as_json: bool) -> int:
             left[result.error.reason] += 1
         elif result.failed:
             errors.append(f"cavorite: error: {safe(str(result.error))}")
-        elif not settings.quiet:
+        elif not (settings.quiet or shown):
             lines.append(file_line(ws, result))
     for reason, count in left.items():
         files = f"{count} file{'s' if count != 1 else ''}"

@@ -24,7 +24,7 @@ def upload(
     as_json: bool = options.JSON,
 ) -> int:
     """Upload files to the store and write a cfile next to each."""
-    with Repo.find() as repo, observer(as_json) as progress:
+    with Repo.find() as repo, observer(as_json, repo.workspace) as progress:
         report = repo.upload(
             paths,
             force=force,
@@ -32,7 +32,7 @@ def upload(
             observer=progress,
             update_gitignore=False if no_gitignore else None,
         )
-    return render(repo.workspace, report, "upload", as_json)
+    return render(repo.workspace, report, "upload", as_json, progress.result_lines)
 
 
 @app.command()
@@ -45,6 +45,6 @@ def retrieve(
     as_json: bool = options.JSON,
 ) -> int:
     """Download artifacts named by cfiles and verify their sha256."""
-    with Repo.find() as repo, observer(as_json) as progress:
+    with Repo.find() as repo, observer(as_json, repo.workspace) as progress:
         report = repo.retrieve(targets or [], force=force, jobs=jobs, observer=progress)
-    return render(repo.workspace, report, "retrieve", as_json)
+    return render(repo.workspace, report, "retrieve", as_json, progress.result_lines)
