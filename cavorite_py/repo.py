@@ -96,15 +96,22 @@ class Repo:
         observer: Observer | None = None,
         update_gitignore: bool | None = None,
         cwd: Path | None = None,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
     ) -> Report:
-        """Upload files (and every file under directories); write their cfiles; in a git work
-        tree, make git ignore the artifacts uploaded."""
-        targets = selection.upload_targets(self.workspace, paths, cwd)
+        """Upload files (and the files under directories that git would commit and that
+        ``include`` (default: the config's ``track``) and ``exclude`` patterns cover); write
+        their cfiles; in a git work tree, make git ignore the artifacts uploaded."""
+        include = tuple(include) or selection.track_patterns(self.config.options)
+        patterns = selection.Patterns(tuple(include), tuple(exclude))
+        chosen = selection.upload_selection(self.workspace, paths, cwd, patterns)
+        targets = chosen.files
         engine = self.engine(jobs, observer)
         if update_gitignore is None:
             update_gitignore = self.config.bool_option("gitignore", True)
         in_git = update_gitignore and gitignore.in_git_work_tree(self.root)
         report = engine.upload(targets, force)
+        report.notes.extend(chosen.notes)
         done = [r.path for r in report.results if not r.failed]
         if in_git and done:
             try:

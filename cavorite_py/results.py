@@ -100,6 +100,8 @@ class Report:
     results: list[FileResult] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     """problems that are not any one file's, e.g. a .gitignore that could not be updated"""
+    notes: list[str] = field(default_factory=list)
+    """what the user should know that needs no action, e.g. files a directory upload skipped"""
 
     @property
     def failed(self) -> list[FileResult]:

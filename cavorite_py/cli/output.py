@@ -74,6 +74,9 @@ def render(
         typer.echo("\n".join(lines))
     if errors:
         typer.echo("\n".join(errors), err=True)
+    if not settings.quiet:
+        for note in report.notes:
+            typer.echo(f"cavorite: note: {safe(note)}", err=True)
     for warning in report.warnings:
         typer.echo(f"cavorite: warning: {safe(warning)}", err=True)
     typer.echo(summary(report), err=not report.results)

@@ -21,9 +21,12 @@ def upload(
     no_gitignore: bool = typer.Option(
         False, "--no-gitignore", help="Do not add uploaded files to .gitignore."
     ),
+    include: list[str] = options.INCLUDE,
+    exclude: list[str] = options.EXCLUDE,
     as_json: bool = options.JSON,
 ) -> int:
-    """Upload files to the store and write a cfile next to each."""
+    """Upload files to the store and write a cfile next to each. Under a directory, only the
+    files git would commit (not ignored, not tracked by git) that the patterns cover."""
     with Repo.find() as repo, observer(as_json, repo.workspace) as progress:
         report = repo.upload(
             paths,
@@ -31,6 +34,8 @@ def upload(
             jobs=jobs,
             observer=progress,
             update_gitignore=False if no_gitignore else None,
+            include=include or (),
+            exclude=exclude or (),
         )
     return render(repo.workspace, report, "upload", as_json, progress.result_lines)
 
