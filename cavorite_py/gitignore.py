@@ -164,3 +164,11 @@ def _lines(text: str) -> set[str]:
     # lines as git splits them: at "\n" only (not at the other separators of str.splitlines),
     # a trailing "\r" dropped
     return {line.removesuffix("\r") for line in text.split("\n")}
+
+
+def ignore_at_root(root: Path, relative_posix: str) -> list[str]:
+    """Add the anchored line of a directory (repository-relative, POSIX) to the root
+    .gitignore, unless it is there; return the lines added."""
+    lock_dir = root / CONFIG_DIR
+    with _locked(lock_dir) if lock_dir.is_dir() else contextlib.nullcontext():
+        return _extend(root / ".gitignore", [relative_posix.rstrip("/") + "/"], None)

@@ -26,6 +26,7 @@ from .inspection import Inspector
 from .results import NullObserver, Observer, Report
 from .sources import Index, Source, WorkingTree
 from .state import StateDB
+from .statefile import ensure_ignored
 from .stores import registry
 from .stores.base import Store, StoreSettings
 from .workspace import Workspace
@@ -244,6 +245,29 @@ def default_local_directory(root: Path) -> Path:
     return places.data_directory() / "localstore" / f"{root.name}-{tag}"
 
 
+SHARE_HINT = (
+    "a colleague's clone cannot reach it. To share objects, choose a place every clone can "
+    "reach: cavorite init --force --store-type s3 --backend-address s3://BUCKET/PREFIX (or gcs, "
+    "azure, or a shared directory)"
+)
+
+
+def _local_store_notes(root: Path, directory: Path) -> list[str]:
+    """What ``init`` says about a store directory on this machine: inside the repository it
+    is ignored by git (else ``git add .`` would commit the objects); outside, it is this
+    machine's alone."""
+    if not directory.is_relative_to(root):
+        return [f"objects will be stored in {directory}, on this machine only: {SHARE_HINT}"]
+    rel = directory.relative_to(root).as_posix()
+    if not gitignore.in_git_work_tree(root) or rel == ".":
+        return [f"objects will be stored in {rel}/ inside the repository"]
+    try:
+        gitignore.ignore_at_root(root, rel)
+    except OSError as exc:
+        return [f"could not add /{rel}/ to .gitignore ({exc.strerror}); add it by hand"]
+    return [f"objects will be stored in {rel}/, which .gitignore now keeps out of git"]
+
+
 def init(
     root: str | Path,
     store_type: str = DEFAULT_STORE,
@@ -272,7 +296,6 @@ def init(
     if store_type == DEFAULT_STORE and not backend_address:
         directory = default_local_directory(root)
         backend_address = directory.as_uri()
-        notes.append(f"objects will be stored in {directory}")
     if store_type == "plugin" and not plugin_address:
         raise UsageError("store type 'plugin' needs --plugin-address PATH_TO_EXECUTABLE")
     if store_type not in (DEFAULT_STORE, "plugin") and not backend_address:
@@ -286,10 +309,13 @@ def init(
     }
     cfg = Config.from_dict({"store_type": store_type, "options": options}, "the new config")
     typed: list[str] = []
+    local: object = None
     if store_type != "plugin":  # a plugin is not started (nor consented to) by init
         # the user typed the address: what it names is approved, once the rest succeeded
         with places.recording() as typed:
-            registry.open_store(store_type, StoreSettings(backend_address, options, root)).close()
+            store = registry.open_store(store_type, StoreSettings(backend_address, options, root))
+            local = getattr(store, "directory", None)
+            store.close()
     if directory is not None:
         try:
             directory.mkdir(parents=True, exist_ok=True)
@@ -299,6 +325,9 @@ def init(
                 "choose another with --backend-address"
             ) from exc
     configmod.save(root, cfg)
+    ensure_ignored(path.parent)
+    if isinstance(local, Path):
+        notes.extend(_local_store_notes(root, local))
     if typed:
         approved_in = places.allow(typed)
         notes.append(f"approved {', '.join(typed)} in {approved_in} (cavorite allow-endpoint)")
