@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
 import sys
@@ -18,8 +19,37 @@ from ..errors import CavoriteError
 
 Command = TyperGroup | typer.core.TyperCommand
 
+ORDER = (
+    "init",
+    "upload",
+    "retrieve",
+    "status",
+    "verify",
+    "check",
+    "install-hook",
+    "untrack",
+    "push",
+    "prune",
+    "cache",
+    "stores",
+    "allow-endpoint",
+    "allow-plugin",
+)
+"""commands in the order a user meets them; others follow, as they were added"""
+
+
+class OrderedGroup(TyperGroup):
+    """Lists commands in :data:`ORDER` in help."""
+
+    def list_commands(self, ctx: typer.Context) -> list[str]:  # type: ignore[override]
+        known = {name: i for i, name in enumerate(ORDER)}
+        names = super().list_commands(ctx)
+        return sorted(names, key=lambda n: (known.get(n, len(ORDER)), names.index(n)))
+
+
 app = typer.Typer(
     name="cavorite",
+    cls=OrderedGroup,
     help="Keep large binary files out of source control: upload them to an object store and "
     "commit a small verified metadata file (cfile) instead.",
     no_args_is_help=True,
@@ -60,9 +90,19 @@ def _version(value: bool) -> None:
 @app.callback()
 def main_options(
     verbose: int = typer.Option(
-        0, "--verbose", "-v", count=True, help="Say more; -vv adds debug logging."
+        0,
+        "--verbose",
+        "-v",
+        count=True,
+        metavar="",
+        show_default=False,
+        help="Say more (the store, keys, causes, timings, for bug reports); -vv adds debug "
+        "logging. Before or after the command.",
     ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print failures and the summary only."),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="Print failures and the summary only. Before or after the "
+        "command."
+    ),
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
@@ -193,6 +233,24 @@ def _value_options(command: Command) -> set[str]:
     }
 
 
+def tidy_help(typer_app: typer.Typer) -> None:
+    """Help texts from docstrings as paragraphs: a docstring's line breaks are not the
+    terminal's, and help would otherwise break lines mid-sentence where the source does."""
+    for info in typer_app.registered_commands:
+        doc = inspect.getdoc(info.callback) if info.callback is not None else None
+        text = info.help if isinstance(info.help, str) else doc
+        if text:
+            info.help = paragraphs(text)
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            tidy_help(group.typer_instance)
+
+
+def paragraphs(text: str) -> str:
+    """``text`` with the line breaks inside each paragraph made spaces."""
+    return "\n\n".join(" ".join(p.split()) for p in re.split(r"\n\s*\n", text.strip()))
+
+
 def error(message: str) -> None:
     typer.echo(f"cavorite: error: {printable(message)}", err=True)
 
@@ -207,6 +265,7 @@ def printable(text: str) -> str:
 def run(args: list[str]) -> int:
     """Run the CLI with ``args``; return the exit code. The only place errors become exit codes."""
     started = time.monotonic()
+    tidy_help(app)
     try:
         args = place_options(translate_go_spellings(args))
         result = app(args=args, prog_name="cavorite", standalone_mode=False)
