@@ -84,3 +84,13 @@ def test_stores_json_is_a_document(tmp_path: Path, cavorite: Cavorite) -> None:
     doc = json.loads(cavorite("stores", "--json", cwd=tmp_path).stdout)
     assert doc["command"] == "stores" and doc["ok"] is True
     assert {"s3", "localstore"} <= {entry["name"] for entry in doc["stores"]}
+
+
+def test_install_hook_outside_git_is_one_clear_line(tmp_path: Path, cavorite: Cavorite) -> None:
+    work = tmp_path / "plain"
+    work.mkdir()
+    assert cavorite("init", "--backend-address", tmp_path / "objects", cwd=work).code == 0
+    result = cavorite("install-hook", cwd=work)
+    assert result.code == 2
+    [line] = result.stderr.splitlines()
+    assert line.endswith("not inside a git work tree; run this in a git repository"), line
