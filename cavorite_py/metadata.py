@@ -161,11 +161,13 @@ def read_with_stat(path: Path) -> tuple[Metadata, os.stat_result]:
 
 
 def shown_path(path: Path) -> str:
-    """``path`` as every other message shows it: relative to the current directory."""
+    """``path`` as every other message shows it: relative to the current directory when it
+    is below it, else as given."""
     try:
-        return os.path.relpath(path)
+        rel = os.path.relpath(path)
     except (OSError, ValueError):
         return str(path)
+    return str(path) if rel == os.pardir or rel.startswith(os.pardir + os.sep) else rel
 
 
 def parse(raw: bytes, path: str) -> Metadata:

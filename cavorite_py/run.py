@@ -140,6 +140,7 @@ class Run:
         if planned is not None:
             planned({**sizes, **{r.path: 0 for r in done}})
         for result in done:
+            log.debug("%s: %s, known already", self.workspace.display(result.path), result.outcome)
             self.observer.finished(result)
 
     def progress(self, artifact: Path) -> Callable[[int], None]:
