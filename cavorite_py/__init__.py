@@ -20,6 +20,7 @@ if TYPE_CHECKING:
         ConfigError,
         ConflictError,
         ConsentError,
+        DiskFull,
         FileChangedError,
         IntegrityError,
         MetadataError,
@@ -44,6 +45,7 @@ __all__ = [
     "ConfigError",
     "ConflictError",
     "ConsentError",
+    "DiskFull",
     "FileChangedError",
     "FileResult",
     "InitResult",
@@ -77,7 +79,7 @@ _HOMES = {
             for n in __all__
             if n.endswith("Error")
             or n in ("ObjectExists", "ObjectNotFound", "AccessDenied", "StoreUnavailable")
-            or n in ("NotAttempted", "StoreDown")
+            or n in ("DiskFull", "NotAttempted", "StoreDown")
         ],
         ".errors",
     ),

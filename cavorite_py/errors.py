@@ -11,6 +11,7 @@ Every expected failure is a ``CavoriteError``; anything else is a bug. The tree:
     ├── IntegrityError            downloaded bytes whose sha256 differs from the cfile
     ├── ConflictError             local or stored content differs; needs --force
     ├── FileChangedError          a file changed while it was being uploaded
+    ├── DiskFull                  a file system cannot hold what a run writes
     └── StoreError                a store failed to move bytes
         ├── ObjectNotFound        the key is not in the store
         ├── ObjectExists          the key is present and overwrite was not asked for
@@ -30,6 +31,8 @@ class CavoriteError(Exception):
     """Root of every expected failure."""
 
     exit_code: int = 1
+    stops_run: bool = False
+    """every file of a run not yet started would fail the same way (:class:`NotAttempted`)"""
 
 
 class UsageError(CavoriteError):
@@ -71,6 +74,13 @@ class FileChangedError(CavoriteError):
     """A file changed while it was being uploaded."""
 
 
+class DiskFull(CavoriteError):
+    """A file system is full (or over its quota), or cannot hold a download about to start:
+    the files of the run not yet started are not attempted."""
+
+    stops_run = True
+
+
 class StoreError(CavoriteError):
     """A store failed to move bytes."""
 
@@ -96,6 +106,8 @@ class StoreDown(StoreUnavailable):
     such host, connect timeout), or its bucket or container does not exist. The engine then
     leaves the files of the run not yet started (:class:`NotAttempted`)."""
 
+    stops_run = True
+
 
 class StoreUnreachable(StoreDown):
     """No connection to the store could be made at all (refused, no such host, connect
@@ -104,8 +116,9 @@ class StoreUnreachable(StoreDown):
 
 
 class NotAttempted(CavoriteError):
-    """A file left alone because the store went down (:class:`StoreDown`) during the run:
-    every file would have waited for the same failure. ``reason`` is the store's error."""
+    """A file left alone because the run stopped: the store went down (:class:`StoreDown`) or
+    the disk filled up (:class:`DiskFull`), and every file would have failed the same way.
+    ``reason`` is the error that stopped the run."""
 
     def __init__(self, where: str, reason: str) -> None:
         super().__init__(f"{where}: not attempted: {reason}")

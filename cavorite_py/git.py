@@ -324,3 +324,19 @@ def has_ref(top: Path, name: str) -> bool:
 
 def _lines(items: list[str]) -> bytes:
     return "".join(f"{item}\n" for item in items).encode()
+
+
+def untracked_files(root: Path) -> set[Path]:
+    """Files under ``root`` that git neither tracks nor ignores (its ignore rules: .gitignore
+    files, .git/info/exclude, core.excludesFile), as absolute paths."""
+    return _listed(root, "--others", "--exclude-standard")
+
+
+def tracked_files(root: Path) -> set[Path]:
+    """Files under ``root`` in git's index, as absolute paths."""
+    return _listed(root, "--cached")
+
+
+def _listed(root: Path, *which: str) -> set[Path]:
+    out = run(root, "ls-files", "-z", *which, "--", ".")
+    return {root / os.fsdecode(rel) for rel in out.split(b"\0") if rel}

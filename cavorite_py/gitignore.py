@@ -223,3 +223,11 @@ def _drop(path: Path, lines: set[str]) -> None:
         atomic_write_bytes(path, "\n".join(kept).encode("utf-8", "surrogateescape"))
     except OSError as exc:
         raise OSError(exc.errno, exc.strerror, os.fspath(path)) from exc
+
+
+def ignore_at_root(root: Path, relative_posix: str) -> list[str]:
+    """Add the anchored line of a directory (repository-relative, POSIX) to the root
+    .gitignore, unless it is there; return the lines added."""
+    lock_dir = root / CONFIG_DIR
+    with _locked(lock_dir) if lock_dir.is_dir() else contextlib.nullcontext():
+        return _extend(root / ".gitignore", [relative_posix.rstrip("/") + "/"], None)

@@ -7,6 +7,7 @@ the cfile's) without changing anything.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import os
 import stat as statmod
@@ -24,7 +25,7 @@ from .metadata import Metadata
 from .parallel import bounded_map
 from .remote import Match, match, measure
 from .results import FileResult, Outcome, Report
-from .run import StoreWatch
+from .run import StoreWatch, named
 from .state import StateCache
 from .stores.base import Store
 from .workspace import SKIP_DIRS, Workspace
@@ -169,6 +170,10 @@ class Inspector:
                     return cfile, FileResult(artifact, Outcome.FAILED, error=exc)
                 result = self.remote(store, cfile)
                 watch.saw(result.error)
+                if result.error is not None:
+                    # a store's message names no file
+                    shown = self.workspace.display(artifact)
+                    result = dataclasses.replace(result, error=named(result.error, shown))
                 return cfile, result
 
             by_cfile = dict(bounded_map(remote, cfiles, jobs))

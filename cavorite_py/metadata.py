@@ -169,7 +169,17 @@ def read(path: Path) -> Metadata:
 def read_with_stat(path: Path) -> tuple[Metadata, os.stat_result]:
     """:func:`read`, and the stat of the file that was read."""
     raw, st = _read_head(path)
-    return parse(raw, str(path)), st
+    return parse(raw, shown_path(path)), st
+
+
+def shown_path(path: Path) -> str:
+    """``path`` as every other message shows it: relative to the current directory when it
+    is below it, else as given."""
+    try:
+        rel = os.path.relpath(path)
+    except (OSError, ValueError):
+        return str(path)
+    return str(path) if rel == os.pardir or rel.startswith(os.pardir + os.sep) else rel
 
 
 def parse(raw: bytes, path: str) -> Metadata:
@@ -205,20 +215,20 @@ def _read_head(path: Path) -> tuple[bytes, os.stat_result]:
     try:
         fd = os.open(path, _OPEN_FLAGS)
     except FileNotFoundError:
-        raise MetadataError(f"{path}: no such metadata file") from None
+        raise MetadataError(f"{shown_path(path)}: no such metadata file") from None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise MetadataError(
-                f"{path}: is a symbolic link; a metadata file must be a regular file"
+                f"{shown_path(path)}: is a symbolic link; a metadata file must be a regular file"
             ) from None
-        raise MetadataError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+        raise MetadataError(f"{shown_path(path)}: cannot read: {exc.strerror or exc}") from exc
     st = os.fstat(fd)
     mode = st.st_mode
     if not stat.S_ISREG(mode):
         os.close(fd)
         if stat.S_ISDIR(mode):
-            raise MetadataError(f"{path}: is a directory, not a metadata file")
-        raise MetadataError(f"{path}: not a regular file, so not a metadata file")
+            raise MetadataError(f"{shown_path(path)}: is a directory, not a metadata file")
+        raise MetadataError(f"{shown_path(path)}: not a regular file, so not a metadata file")
     try:
         chunks: list[bytes] = []
         left = MAX_CFILE_BYTES + 1
@@ -229,7 +239,7 @@ def _read_head(path: Path) -> tuple[bytes, os.stat_result]:
                 break
         return b"".join(chunks), st
     except OSError as exc:
-        raise MetadataError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+        raise MetadataError(f"{shown_path(path)}: cannot read: {exc.strerror or exc}") from exc
     finally:
         os.close(fd)
 

@@ -18,7 +18,18 @@ from pathlib import Path
 from types import TracebackType
 from urllib.parse import urlsplit, urlunsplit
 
-from . import cachesettings, follow, git, gitignore, golayout, places, selection, tempfiles, untrack
+from . import (
+    cachesettings,
+    diagnostics,
+    follow,
+    git,
+    gitignore,
+    golayout,
+    places,
+    selection,
+    tempfiles,
+    untrack,
+)
 from . import config as configmod
 from . import prune as prunemod
 from .cacheuse import RunCache, pending_of
@@ -31,6 +42,7 @@ from .keys import KeyScheme
 from .results import FileResult, NullObserver, Observer, Outcome, Report
 from .sources import Index, Source, WorkingTree
 from .state import StateDB
+from .statefile import ensure_ignored
 from .stores import registry
 from .stores.base import Store, StoreSettings
 from .workspace import Workspace
@@ -69,7 +81,7 @@ class Repo:
             if address.warning:
                 log.warning("%s", address.warning)
             settings = StoreSettings(address.address, self.config.options, self.root)
-            self._store = registry.open_store(self.config.store_type, settings)
+            self._store = diagnostics.logged(registry.open_store(self.config.store_type, settings))
         return self._store
 
     def close(self) -> None:
@@ -124,16 +136,23 @@ class Repo:
         update_gitignore: bool | None = None,
         cwd: Path | None = None,
         push: bool = True,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
     ) -> Report:
-        """Upload files (and every file under directories); write their cfiles; in a git work
-        tree, make git ignore the artifacts uploaded. Without ``push``, send nothing: keep the
-        files in the content cache for a later :meth:`push`."""
-        targets = selection.upload_targets(self.workspace, paths, cwd)
+        """Upload files (and the files under directories that git would commit and that
+        ``include`` (default: the config's ``track``) and ``exclude`` patterns cover); write
+        their cfiles; in a git work tree, make git ignore the artifacts uploaded. Without
+        ``push``, send nothing: keep the files in the content cache for a later :meth:`push`."""
+        include = tuple(include) or selection.track_patterns(self.config.options)
+        patterns = selection.Patterns(tuple(include), tuple(exclude))
+        chosen = selection.upload_selection(self.workspace, paths, cwd, patterns)
+        targets = chosen.files
         engine = self.engine(jobs, observer)
         if update_gitignore is None:
             update_gitignore = self.config.bool_option("gitignore", True)
         in_git = update_gitignore and gitignore.in_git_work_tree(self.root)
         report = engine.upload(targets, force, push)
+        report.notes.extend(chosen.notes)
         done = [r.path for r in report.results if not r.failed]
         if in_git and done:
             try:
@@ -327,6 +346,49 @@ def _go_layout_address(
     return backend_address, object_key_prefix
 
 
+SHARE_HINT = (
+    "a colleague's clone cannot reach it. To share objects, choose a place every clone can "
+    "reach: cavorite init --force --store-type s3 --backend-address s3://BUCKET/PREFIX (or gcs, "
+    "azure, or a shared directory)"
+)
+
+
+def _local_store_notes(root: Path, directory: Path) -> list[str]:
+    """What ``init`` says about a store directory on this machine: inside the repository it
+    is ignored by git (else ``git add .`` would commit the objects); outside, it is this
+    machine's alone."""
+    if not directory.is_relative_to(root):
+        return [f"objects will be stored in {directory}, on this machine only: {SHARE_HINT}"]
+    rel = directory.relative_to(root).as_posix()
+    if not gitignore.in_git_work_tree(root) or rel == ".":
+        return [f"objects will be stored in {rel}/ inside the repository"]
+    try:
+        gitignore.ignore_at_root(root, rel)
+    except OSError as exc:
+        return [f"could not add /{rel}/ to .gitignore ({exc.strerror}); add it by hand"]
+    return [f"objects will be stored in {rel}/, which .gitignore now keeps out of git"]
+
+
+def _check_init(
+    root: Path, store_type: str, backend_address: str, plugin_address: str, force: bool
+) -> None:
+    """Refuse, before anything is written, an ``init`` that cannot work."""
+    if not root.is_dir():
+        raise UsageError(f"{root}: not a directory")
+    if store_type not in registry.available():
+        raise ConfigError(
+            f"unknown store type {store_type!r}; known store types: "
+            f"{', '.join(registry.known_names())}"
+        )
+    path = configmod.config_path(root)
+    if path.exists() and not force:
+        raise ConfigError(f"{path} already exists; use --force to replace it")
+    if store_type == "plugin" and not plugin_address:
+        raise UsageError("store type 'plugin' needs --plugin-address PATH_TO_EXECUTABLE")
+    if store_type not in (DEFAULT_STORE, "plugin") and not backend_address:
+        raise UsageError(f"store type {store_type!r} needs --backend-address")
+
+
 def init(
     root: str | Path,
     store_type: str = DEFAULT_STORE,
@@ -341,26 +403,13 @@ def init(
 ) -> InitResult:
     """Write ``.cavorite/config`` at ``root``; refuses to replace one unless ``force``."""
     root = Path(root).absolute()
-    if not root.is_dir():
-        raise UsageError(f"{root}: not a directory")
-    if store_type not in registry.available():
-        raise ConfigError(
-            f"unknown store type {store_type!r}; known store types: "
-            f"{', '.join(registry.known_names())}"
-        )
     path = configmod.config_path(root)
-    if path.exists() and not force:
-        raise ConfigError(f"{path} already exists; use --force to replace it")
+    _check_init(root, store_type, backend_address, plugin_address, force)
     notes: list[str] = []
     directory: Path | None = None
     if store_type == DEFAULT_STORE and not backend_address:
         directory = default_local_directory(root)
         backend_address = directory.as_uri()
-        notes.append(f"objects will be stored in {directory}")
-    if store_type == "plugin" and not plugin_address:
-        raise UsageError("store type 'plugin' needs --plugin-address PATH_TO_EXECUTABLE")
-    if store_type not in (DEFAULT_STORE, "plugin") and not backend_address:
-        raise UsageError(f"store type {store_type!r} needs --backend-address")
     if KeyScheme(key_scheme) is KeyScheme.PATH:
         backend_address, object_key_prefix = _go_layout_address(
             store_type, backend_address, object_key_prefix, notes
@@ -377,10 +426,13 @@ def init(
     # an unknown scheme is refused before anything is written
     _ = cfg.key_scheme
     typed: list[str] = []
+    local: object = None
     if store_type != "plugin":  # a plugin is not started (nor consented to) by init
         # the user typed the address: what it names is approved, once the rest succeeded
         with places.recording() as typed:
-            registry.open_store(store_type, StoreSettings(backend_address, options, root)).close()
+            store = registry.open_store(store_type, StoreSettings(backend_address, options, root))
+            local = getattr(store, "directory", None)
+            store.close()
     if directory is not None:
         try:
             directory.mkdir(parents=True, exist_ok=True)
@@ -390,6 +442,9 @@ def init(
                 "choose another with --backend-address"
             ) from exc
     configmod.save(root, cfg)
+    ensure_ignored(path.parent)
+    if isinstance(local, Path):
+        notes.extend(_local_store_notes(root, local))
     if typed:
         approved_in = places.allow(typed)
         notes.append(f"approved {', '.join(typed)} in {approved_in} (cavorite allow-endpoint)")

@@ -10,6 +10,21 @@ from typing import Any, Protocol
 
 from .errors import CavoriteError
 
+UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
+"""binary units, in every size cavorite prints: file lines, summaries and progress bars"""
+
+
+def human_size(n: int | None) -> str:
+    """``n`` bytes in binary units (``12.0 MiB``); "" for an unknown size."""
+    if n is None:
+        return ""
+    size = float(n)
+    for unit in UNITS:
+        if size < 1024 or unit == UNITS[-1]:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
 
 class Outcome(StrEnum):
     """What happened to a file, or what state it is in. Values are part of the JSON output."""
@@ -101,6 +116,8 @@ class Report:
     results: list[FileResult] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     """problems that are not any one file's, e.g. a .gitignore that could not be updated"""
+    notes: list[str] = field(default_factory=list)
+    """what the user should know that needs no action, e.g. files a directory upload skipped"""
 
     @property
     def failed(self) -> list[FileResult]:
@@ -121,7 +138,12 @@ class Report:
 
 
 class Observer(Protocol):
-    """Progress callbacks from the engine; called from worker threads."""
+    """Progress callbacks from the engine; called from worker threads.
+
+    An observer may also have ``planned(sizes: Mapping[Path, int | None])``, called once
+    before the first file starts, with every file of the run and the bytes it may transfer
+    (0 for files already known to need nothing): a display then knows the totals up front.
+    """
 
     def started(self, path: Path, size: int | None) -> None:
         """A transfer of ``size`` bytes (None if unknown) begins for ``path``."""

@@ -30,7 +30,7 @@ from .hashing import HashingWriter
 from .metadata import Metadata
 from .remote import RemoteIndex
 from .results import FileResult, Outcome, Report
-from .run import Run
+from .run import Run, check_room
 from .stores.base import ObjectInfo
 
 BACKDATE_NS = 2_000_000_000
@@ -75,7 +75,6 @@ class Retrieve:
         for cfile in cfiles:
             looked = self._look(cfile)
             if isinstance(looked, FileResult):
-                self.run.observer.finished(looked)
                 known.append(looked)
             else:
                 known.append(None)
@@ -84,6 +83,8 @@ class Retrieve:
         self.run.content.pin(wanted)
         # every object in the cache: the store is not opened (it may be unreachable)
         cached = all(self.run.content.has(sha) for sha in wanted)
+        sizes = {t.artifact: t.meta.size if t.meta else None for t in todo.values()}
+        self.run.plan(sizes, [r for r in known if r is not None])
         worked = self.run.each(
             list(todo), lambda c: self._one(todo[c]), lambda c: todo[c].artifact, not cached
         )
@@ -148,6 +149,7 @@ class Retrieve:
             artifact.parent.mkdir(parents=True, exist_ok=True)
             self._ready_dirs.add(artifact.parent)
         tmp = temp_path_for(artifact)
+        check_room(artifact.parent, meta.size)
         self.run.observer.started(artifact, meta.size)
         try:
             progress = self.run.progress(artifact)

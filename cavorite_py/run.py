@@ -1,42 +1,63 @@
 """One run over many files: a bounded number in flight, every file a result, one failure never
-stopping the others, and a stop for all of them on Ctrl-C or once the store is down."""
+stopping the others, and a stop for all of them on Ctrl-C, once the store is down or once the
+disk is full."""
 
 from __future__ import annotations
 
+import errno
+import logging
+import shutil
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from .cacheuse import NO_CACHE, RunCache
-from .errors import CavoriteError, NotAttempted, StoreDown, StoreError
+from .diagnostics import cause_chain
+from .errors import CavoriteError, DiskFull, NotAttempted, StoreError
 from .parallel import bounded_map
-from .results import FileResult, Observer, Outcome, Report
+from .results import FileResult, Observer, Outcome, Report, human_size
 from .state import StateCache
 from .stores.base import Store
 from .workspace import Workspace
+
+E = TypeVar("E", bound=CavoriteError)
+
+log = logging.getLogger(__name__)
 
 LOCAL_JOBS = 4
 """files in flight at once when they come from the local cache (the store is not opened)"""
 
 
-@dataclass
-class StoreWatch:
-    """Whether the store went down (:class:`StoreDown`) during a run over many files: those not
-    yet started are then not attempted, since each would wait for the same timeouts and fail
-    the same way."""
+FULL_ERRNOS = frozenset(
+    {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), getattr(errno, "EFBIG", errno.ENOSPC)}
+)
+"""a write refused for want of room: the disk is full, or the user's quota is used up"""
 
-    down: StoreDown | None = None
+
+@dataclass
+class RunWatch:
+    """Whether an error that stops the run (``stops_run``: the store went down, the disk is
+    full) happened during a run over many files: those not yet started are then not attempted,
+    since each would wait for the same timeouts, or fail the same way."""
+
+    down: CavoriteError | None = None
 
     def check(self, where: str) -> None:
-        """Raise :class:`NotAttempted` for the file shown as ``where`` if the store is down."""
+        """Raise :class:`NotAttempted` for the file shown as ``where`` if the run stopped."""
         if self.down is not None:
             raise NotAttempted(where, str(self.down))
 
     def saw(self, error: BaseException | None) -> None:
-        """Note a file's error: a :class:`StoreDown` means the store is down."""
-        if isinstance(error, StoreDown) and self.down is None:
+        """Note a file's error: one that ``stops_run`` stops the run."""
+        if isinstance(error, CavoriteError) and error.stops_run and self.down is None:
             self.down = error
+
+
+StoreWatch = RunWatch
+"""the name this had while only a store that is down stopped a run"""
 
 
 @dataclass
@@ -52,7 +73,7 @@ class Run:
     observer: Observer
     jobs: int | None = None
     """files in flight at once; None: the store's ``default_jobs``"""
-    watch: StoreWatch = field(default_factory=StoreWatch)
+    watch: RunWatch = field(default_factory=RunWatch)
     content: RunCache = NO_CACHE
     """the machine-wide content cache (see :mod:`cavorite_py.cacheuse`)"""
     _opened: Store | None = field(default=None, init=False, repr=False)
@@ -90,7 +111,13 @@ class Run:
             return Report()
 
         def guarded(path: Path) -> tuple[Path, FileResult]:
+            start = time.monotonic()
             result = self.attempt(artifact_of(path), lambda: one(path))
+            if log.isEnabledFor(logging.DEBUG):
+                took = time.monotonic() - start
+                shown = self.workspace.display(result.path)
+                why = f": {cause_chain(result.error)}" if result.error is not None else ""
+                log.debug("%s: %s in %.3f s%s", shown, result.outcome.value, took, why)
             self.observer.finished(result)
             return path, result
 
@@ -106,18 +133,24 @@ class Run:
             self._check_stopped(artifact)
             self.watch.check(shown)
             return work()
-        except StoreError as exc:
-            self.watch.saw(exc)
-            return FileResult(artifact, Outcome.FAILED, error=naming(exc, shown))
-        except CavoriteError as exc:
-            return FileResult(artifact, Outcome.FAILED, error=exc)
-        except OSError as exc:
-            error = CavoriteError(f"{shown}: {os_message(exc)}")
-            return FileResult(artifact, Outcome.FAILED, error=error)
+        except (CavoriteError, OSError) as exc:
+            error = disk_full(exc) or exc
+            self.watch.saw(error)
+            return FileResult(artifact, Outcome.FAILED, error=named(error, shown))
 
     def _check_stopped(self, artifact: Path) -> None:
         if self._stop.is_set():
             raise CavoriteError(f"{self.workspace.display(artifact)}: interrupted")
+
+    def plan(self, sizes: Mapping[Path, int | None], done: Sequence[FileResult] = ()) -> None:
+        """Tell the observer (if it asks, see :class:`Observer`) the files of the run and the
+        bytes each may transfer, then report the results of ``done``, known already."""
+        planned = getattr(self.observer, "planned", None)
+        if planned is not None:
+            planned({**sizes, **{r.path: 0 for r in done}})
+        for result in done:
+            log.debug("%s: %s, known already", self.workspace.display(result.path), result.outcome)
+            self.observer.finished(result)
 
     def progress(self, artifact: Path) -> Callable[[int], None]:
         """The progress callback of one transfer; it also ends the transfer early, at its next
@@ -130,19 +163,62 @@ class Run:
         return advanced
 
 
-def naming(exc: StoreError, where: str) -> StoreError:
+def named(exc: CavoriteError | OSError, where: str) -> CavoriteError:
+    """A file's error as its result shows it: the file named, once."""
+    if isinstance(exc, OSError):
+        return CavoriteError(f"{where}: {os_message(exc)}")
+    if isinstance(exc, StoreError | DiskFull):
+        return naming(exc, where)
+    return exc
+
+
+def disk_full(exc: CavoriteError | OSError) -> DiskFull | None:
+    """``exc`` as a :class:`DiskFull` if a full disk (or quota) caused it, however a store
+    wrapped it: a store's own message (which says where) is kept."""
+    if isinstance(exc, DiskFull):
+        return exc
+    seen: BaseException | None = exc
+    while seen is not None and not (isinstance(seen, OSError) and seen.errno in FULL_ERRNOS):
+        seen = seen.__cause__ or seen.__context__
+    if seen is None:
+        return None
+    text = os_message(exc) if isinstance(exc, OSError) else str(exc)
+    full = DiskFull(f"{text}; free some space and run the command again")
+    full.__cause__ = exc
+    return full
+
+
+def check_room(directory: Path, size: int | None) -> None:
+    """Refuse, before it starts, a download of ``size`` bytes into ``directory`` that its file
+    system cannot hold (:class:`DiskFull`)."""
+    if not size:
+        return
+    try:
+        free = shutil.disk_usage(directory).free
+    except OSError:
+        # no answer (some network file systems): the write says so if it comes to that
+        return
+    if free < size:
+        raise DiskFull(
+            f"not enough space: {human_size(size)} to download, {human_size(free)} free on the "
+            f"file system holding {directory}; free some space and run the command again"
+        )
+
+
+def naming(exc: E, where: str) -> E:
     """``exc`` with the file's name in front: a store's message ("cannot reach ...") does not
-    say which file of a run failed. Same type, same cause; unchanged if it names the file."""
+    say which file of a run failed. Same type, same cause and same ``stops_run``; unchanged if
+    it names the file."""
     if str(exc).startswith(f"{where}: "):
         return exc
     try:
-        named = type(exc)(f"{where}: {exc}")
+        renamed = type(exc)(f"{where}: {exc}")
     except TypeError:
         # a plugin's own subclass with another signature
         return exc
-    named.__cause__ = exc.__cause__
-    named.__suppress_context__ = True
-    return named
+    renamed.__cause__ = exc.__cause__
+    renamed.__suppress_context__ = True
+    return renamed
 
 
 def os_message(exc: OSError) -> str:

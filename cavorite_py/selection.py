@@ -6,11 +6,16 @@ command (exit 2) and changes nothing.
 
 from __future__ import annotations
 
+import functools
+import re
+import shlex
 import stat as statmod
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import PathError
+from . import git
+from .errors import ConfigError, PathError
 from .workspace import Workspace
 
 
@@ -18,13 +23,93 @@ def _unique(paths: Iterable[Path]) -> list[Path]:
     return list(dict.fromkeys(paths))
 
 
+NOTED_MAX = 5
+"""skipped files named one by one; beyond this many, a count"""
+
+
+@dataclass
+class Selection:
+    """The files an upload covers, and what it says about the files it left out."""
+
+    files: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Patterns:
+    """Which files under a named directory an upload covers: those matching one of
+    ``include`` (all when empty) and none of ``exclude``. Patterns are globs matched against
+    repository-relative paths, as git-lfs's tracked patterns: ``*`` within a name, ``**``
+    across directories, a pattern without "/" against the file name alone."""
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+    def covers(self, rel: str) -> bool:
+        if self.include and not any(glob_match(p, rel) for p in self.include):
+            return False
+        return not any(glob_match(p, rel) for p in self.exclude)
+
+
+def track_patterns(options: Mapping[str, object]) -> tuple[str, ...]:
+    """The config's default patterns of a directory upload (``"track": ["*.bin", ...]``)."""
+    value = options.get("track")
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(p, str) and p for p in value):
+        raise ConfigError('option "track" must be a list of glob patterns, e.g. ["*.bin"]')
+    return tuple(value)
+
+
+def glob_match(pattern: str, rel: str) -> bool:
+    """Whether the repository-relative POSIX path ``rel`` matches the glob ``pattern``."""
+    pattern = pattern.strip("/") if pattern.startswith("/") else pattern
+    if "/" not in pattern:
+        return _glob_regex(pattern).fullmatch(rel.rsplit("/", 1)[-1]) is not None
+    return _glob_regex(pattern).fullmatch(rel) is not None
+
+
+@functools.cache
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out))
+
+
 def upload_targets(
     ws: Workspace, args: Sequence[str | Path], cwd: Path | None = None
 ) -> list[Path]:
     """The artifacts to upload: named files, and every file under named directories."""
+    return upload_selection(ws, args, cwd).files
+
+
+def upload_selection(
+    ws: Workspace,
+    args: Sequence[str | Path],
+    cwd: Path | None = None,
+    patterns: Patterns = Patterns(),
+) -> Selection:
+    """The artifacts to upload: named files, and the files under named directories that git
+    would commit (neither ignored nor already tracked by git; files with a cfile always) and
+    that ``patterns`` cover. Symbolic links and files git tracks are left out, and said so."""
     if not args:
         raise PathError("name at least one file or directory to upload")
-    found: list[Path] = []
+    chosen = Selection()
     for arg in args:
         path = ws.resolve(arg, cwd)
         if path != ws.root:
@@ -34,7 +119,7 @@ def upload_targets(
         except FileNotFoundError:
             raise PathError(f"{arg}: no such file") from None
         if statmod.S_ISDIR(st.st_mode):
-            found.extend(p for p in ws.walk_files(path) if _uploadable(ws, p))
+            _directory(ws, path, patterns, chosen)
         elif statmod.S_ISLNK(st.st_mode):
             raise PathError(f"{arg}: is a symbolic link; upload the file it points to instead")
         elif not statmod.S_ISREG(st.st_mode):
@@ -45,12 +130,64 @@ def upload_targets(
                 f"{ws.display(ws.artifact_for(path))} instead"
             )
         else:
-            found.append(path)
-    return _unique(found)
+            chosen.files.append(path)
+            if _git_tracks(path):
+                chosen.notes.append(_still_tracked(ws, path))
+    chosen.files = _unique(chosen.files)
+    return chosen
 
 
-def _uploadable(ws: Workspace, path: Path) -> bool:
-    return not ws.is_cfile(path) and path.name != ".gitignore" and not path.is_symlink()
+def _directory(ws: Workspace, top: Path, patterns: Patterns, chosen: Selection) -> None:
+    in_git = git.find_toplevel(top) is not None
+    untracked = git.untracked_files(top) if in_git else None
+    tracked = git.tracked_files(top) if in_git else set()
+    links: list[Path] = []
+    skipped: list[Path] = []
+    for path in ws.walk_files(top):
+        if ws.is_cfile(path) or path.name == ".gitignore":
+            continue
+        if path.is_symlink():
+            links.append(path)
+        elif not patterns.covers(ws.relative(path)):
+            continue
+        elif path in tracked:
+            skipped.append(path)
+        elif untracked is None or path in untracked or ws.cfile_for(path).exists():
+            chosen.files.append(path)
+    chosen.notes.extend(_listed(ws, links, _link_note))
+    chosen.notes.extend(_listed(ws, skipped, _tracked_note))
+
+
+def _listed(ws: Workspace, paths: list[Path], note: Callable[[Workspace, Path], str]) -> list[str]:
+    """One note per skipped file, the first few; then a count."""
+    shown = [f"skipped {note(ws, p)}" for p in paths[:NOTED_MAX]]
+    if len(paths) > NOTED_MAX:
+        shown.append(f"skipped {len(paths) - NOTED_MAX} more such files")
+    return shown
+
+
+def _link_note(ws: Workspace, path: Path) -> str:
+    return f"{ws.display(path)}: a symbolic link; upload the file it points to instead"
+
+
+def _tracked_note(ws: Workspace, path: Path) -> str:
+    return (
+        f"{ws.display(path)}: git tracks it; to keep it with cavorite instead, run "
+        f"git rm --cached {shlex.quote(ws.display(path))} and upload it"
+    )
+
+
+def _git_tracks(path: Path) -> bool:
+    top = git.find_toplevel(path.parent)
+    return top is not None and path in git.tracked_files(path.parent)
+
+
+def _still_tracked(ws: Workspace, path: Path) -> str:
+    shown = shlex.quote(ws.display(path))
+    return (
+        f"{ws.display(path)}: git still tracks it, so commits would hold it as well as its "
+        f"cfile; run: git rm --cached {shown}"
+    )
 
 
 def retrieve_targets(

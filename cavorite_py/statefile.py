@@ -164,4 +164,7 @@ def ensure_ignored(config_dir: Path) -> None:
     # a link, even dangling, is not written through
     if not os.path.lexists(ignore):
         with contextlib.suppress(OSError):
-            ignore.write_text(f"# local state of cavorite-py, never committed\n{STATE_NAME}*\n")
+            # this file too: only .cavorite/config is committed
+            ignore.write_text(
+                f"# local state of cavorite-py, never committed\n{STATE_NAME}*\n.gitignore\n"
+            )

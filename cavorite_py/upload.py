@@ -75,6 +75,7 @@ class Upload:
             if isinstance(down, StoreUnreachable) and self.run.content.enabled:
                 # unreachable: every file is kept for a later push instead
                 self._down, self.run.watch.down = down, None
+        self.run.plan({artifact: file_size(artifact) for artifact in artifacts})
         report = self.run.each(artifacts, self.one, lambda p: p, self.push)
         kept = report.counts()[Outcome.NOT_PUSHED]
         if self.push and kept:
@@ -276,6 +277,14 @@ class Upload:
 def same_file_state(a: os.stat_result, b: os.stat_result) -> bool:
     """Whether nothing wrote to the file between two stats (ctime catches a restored mtime)."""
     return signature(a) == signature(b)
+
+
+def file_size(path: Path) -> int | None:
+    """The size of the file at ``path``, None if it cannot be looked at (reported later)."""
+    try:
+        return os.lstat(path).st_size
+    except OSError:
+        return None
 
 
 def name_max(directory: Path) -> int:

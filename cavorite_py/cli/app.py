@@ -2,18 +2,54 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
+import re
 import sys
+import time
 import traceback
 from dataclasses import dataclass
 
 import typer
+from typer.core import TyperGroup, TyperOption
 
 from .. import __version__
+from ..diagnostics import cause_chain
 from ..errors import CavoriteError
+
+Command = TyperGroup | typer.core.TyperCommand
+
+ORDER = (
+    "init",
+    "upload",
+    "retrieve",
+    "status",
+    "verify",
+    "check",
+    "install-hook",
+    "untrack",
+    "push",
+    "prune",
+    "cache",
+    "stores",
+    "allow-endpoint",
+    "allow-plugin",
+)
+"""commands in the order a user meets them; others follow, as they were added"""
+
+
+class OrderedGroup(TyperGroup):
+    """Lists commands in :data:`ORDER` in help."""
+
+    def list_commands(self, ctx: typer.Context) -> list[str]:  # type: ignore[override]
+        known = {name: i for i, name in enumerate(ORDER)}
+        names = super().list_commands(ctx)
+        return sorted(names, key=lambda n: (known.get(n, len(ORDER)), names.index(n)))
+
 
 app = typer.Typer(
     name="cavorite",
+    cls=OrderedGroup,
     help="Keep large binary files out of source control: upload them to an object store and "
     "commit a small verified metadata file (cfile) instead.",
     no_args_is_help=True,
@@ -54,9 +90,19 @@ def _version(value: bool) -> None:
 @app.callback()
 def main_options(
     verbose: int = typer.Option(
-        0, "--verbose", "-v", count=True, help="Say more; -vv adds debug logging."
+        0,
+        "--verbose",
+        "-v",
+        count=True,
+        metavar="",
+        show_default=False,
+        help="Say more (the store, keys, causes, timings, for bug reports); -vv adds debug "
+        "logging. Before or after the command.",
     ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print failures and the summary only."),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="Print failures and the summary only. Before or after the "
+        "command."
+    ),
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
@@ -87,6 +133,124 @@ def translate_go_spellings(args: list[str]) -> list[str]:
     return out
 
 
+GLOBAL_FLAG = re.compile(r"-[vq]+|--verbose|--quiet")
+"""the global options a command line may give after the command too"""
+
+COMMAND_OPTIONS = ("--json", "--jobs", "-j")
+"""options of many commands that a command line may give before the command too"""
+
+
+def place_options(args: list[str]) -> list[str]:
+    """``args`` with global options given after the command moved in front of it, and the
+    command's own ``--json`` or ``--jobs`` given before it moved after it: ``cavorite status
+    -q`` and ``cavorite --json status`` mean what they say. Nothing after ``--`` moves."""
+    end = args.index("--") if "--" in args else len(args)
+    before, path, after = _split_command(args[:end])
+    if not path:
+        return args
+    command = _command(path)
+    front, ahead = _pull_command_options(before)
+    behind: list[str] = []
+    takes_value = _value_options(command)
+    own = _option_names(command)
+    i = 0
+    while i < len(after):
+        token = after[i]
+        if GLOBAL_FLAG.fullmatch(token) and token not in own:
+            front.append(token)
+        else:
+            behind.append(token)
+            if token in takes_value and i + 1 < len(after):
+                i += 1
+                behind.append(after[i])
+        i += 1
+    return [*front, *path, *ahead, *behind, *args[end:]]
+
+
+def _split_command(args: list[str]) -> tuple[list[str], list[str], list[str]]:
+    """Options before the command, the command (and a subcommand), what follows."""
+    i = 0
+    while i < len(args) and args[i].startswith("-"):
+        i += 2 if args[i] in ("--jobs", "-j") else 1
+    if i >= len(args):
+        return args, [], []
+    command = _click_group().commands.get(args[i])
+    if command is None:
+        return args, [], []
+    path = [args[i]]
+    rest = args[i + 1 :]
+    if isinstance(command, TyperGroup) and rest and rest[0] in command.commands:
+        path.append(rest.pop(0))
+    return args[:i], path, rest
+
+
+def _pull_command_options(before: list[str]) -> tuple[list[str], list[str]]:
+    """The global options, and the command options, among ``before``."""
+    front: list[str] = []
+    ahead: list[str] = []
+    i = 0
+    while i < len(before):
+        token = before[i]
+        name = token.partition("=")[0]
+        if name in ("--jobs", "-j") and "=" not in token and i + 1 < len(before):
+            ahead += [token, before[i + 1]]
+            i += 1
+        elif name in COMMAND_OPTIONS or re.fullmatch(r"-j\d+", token):
+            ahead.append(token)
+        else:
+            front.append(token)
+        i += 1
+    return front, ahead
+
+
+def _click_group() -> TyperGroup:
+    group = typer.main.get_command(app)
+    assert isinstance(group, TyperGroup)
+    return group
+
+
+def _command(path: list[str]) -> Command:
+    command: Command = _click_group()
+    for name in path:
+        assert isinstance(command, TyperGroup)
+        found = command.commands[name]
+        assert isinstance(found, Command)
+        command = found
+    return command
+
+
+def _option_names(command: Command) -> set[str]:
+    return {name for p in command.params for name in (*p.opts, *p.secondary_opts)}
+
+
+def _value_options(command: Command) -> set[str]:
+    """The options of ``command`` that take a value (whose value may look like an option)."""
+    return {
+        name
+        for p in command.params
+        if isinstance(p, TyperOption) and not p.is_flag and not p.count
+        for name in p.opts
+    }
+
+
+def tidy_help(typer_app: typer.Typer) -> None:
+    """Help texts from docstrings as paragraphs: a docstring's line breaks are not the
+    terminal's, and help would otherwise break lines mid-sentence where the source does."""
+    for info in typer_app.registered_commands:
+        doc = inspect.getdoc(info.callback) if info.callback is not None else None
+        text = info.help if isinstance(info.help, str) else doc
+        if text:
+            info.help = paragraphs(text)
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            tidy_help(group.typer_instance)
+
+
+def paragraphs(text: str) -> str:
+    """``text`` with the line breaks inside each paragraph made spaces."""
+    return "\n\n".join(" ".join(p.split()) for p in re.split(r"\n\s*\n", text.strip()))
+
+
 def error(message: str) -> None:
     typer.echo(f"cavorite: error: {printable(message)}", err=True)
 
@@ -100,8 +264,11 @@ def printable(text: str) -> str:
 
 def run(args: list[str]) -> int:
     """Run the CLI with ``args``; return the exit code. The only place errors become exit codes."""
+    started = time.monotonic()
+    tidy_help(app)
     try:
-        result = app(args=translate_go_spellings(args), prog_name="cavorite", standalone_mode=False)
+        args = place_options(translate_go_spellings(args))
+        result = app(args=args, prog_name="cavorite", standalone_mode=False)
     except typer.Exit as exc:
         return exc.exit_code
     except typer.TyperException as exc:  # bad usage: Typer has printed nothing yet
@@ -117,9 +284,8 @@ def run(args: list[str]) -> int:
         return EXIT_INTERRUPTED
     except CavoriteError as exc:
         error(str(exc))
-        if settings.verbose and exc.__cause__ is not None:  # the type only: SDK texts may
-            cause = type(exc.__cause__)  # quote request details we never print
-            typer.echo(f"cavorite: caused by: {cause.__module__}.{cause.__name__}", err=True)
+        if settings.verbose and exc.__cause__ is not None:
+            typer.echo(f"cavorite: caused by: {cause_chain(exc.__cause__)}", err=True)
         return exc.exit_code
     except Exception as exc:  # a bug: say so, with the traceback only when asked
         if settings.verbose:
@@ -127,5 +293,15 @@ def run(args: list[str]) -> int:
         error(f"internal error: {type(exc).__name__}: {exc}")
         typer.echo("cavorite: this is a bug; please report it with the output of -v", err=True)
         return EXIT_BUG
+    finally:
+        if settings.verbose:
+            took = time.monotonic() - started
+            typer.echo(f"cavorite: {_shown_command(args)} took {took:.3f} s", err=True)
     return result if isinstance(result, int) else EXIT_OK
+
+
+def _shown_command(args: list[str]) -> str:
+    """The command (and subcommand) run, without its arguments (which may name secrets)."""
+    _before, path, _after = _split_command(args)
+    return " ".join(path) or "cavorite"
 from . import cache, prune  # noqa: E402, F401 - add the cache and prune commands

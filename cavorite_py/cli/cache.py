@@ -8,9 +8,10 @@ import typer
 
 from ..cache import Cache
 from ..cacheevict import CleanReport, Usage
+from ..results import human_size
 from . import options
 from .app import app
-from .output import human_size, safe
+from .output import safe
 
 cache_app = typer.Typer(
     name="cache",

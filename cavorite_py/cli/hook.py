@@ -3,6 +3,7 @@ post-checkout and post-merge hooks run."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -10,8 +11,9 @@ import typer
 
 from .. import follow, git, hookscript
 from ..errors import CavoriteError
+from ..guard import Refusal
 from ..repo import Repo, check_commit
-from ..results import Outcome
+from ..results import Outcome, Report
 from ..workspace import Workspace
 from . import options
 from .app import app, error
@@ -38,7 +40,9 @@ def check(
     and cfiles whose object is not in the store."""
     report, refusals = check_commit(files or [], staged=staged, remote=remote)
     if as_json:
-        return render(Workspace(Path.cwd()), report, "check", True)
+        return render(Workspace(Path.cwd()), with_fixes(report, refusals), "check", True)
+    if staged and not report.results:
+        typer.echo("cavorite: nothing to check (nothing staged)", err=True)
     for result in report.results:
         if result.outcome is Outcome.NOT_PUSHED and result.detail:
             shown = Workspace(Path.cwd()).display(result.path)
@@ -50,6 +54,16 @@ def check(
         typer.echo(f"cavorite: {len(refusals)} of {len(report.results)} files refused", err=True)
         return 1
     return 0
+
+
+def with_fixes(report: Report, refusals: list[Refusal]) -> Report:
+    """``report`` with each refused file's fix as its detail (for --json)."""
+    fixes = {refusal.path: refusal.fix for refusal in refusals}
+    results = [
+        dataclasses.replace(r, detail=fixes[r.path]) if r.path in fixes else r
+        for r in report.results
+    ]
+    return dataclasses.replace(report, results=results)
 
 
 @app.command("install-hook")

@@ -12,6 +12,13 @@ from ..keys import KeyScheme
 from .app import app
 
 
+def store_names(incomplete: str) -> list[str]:
+    """Tab completion of --store-type: the store names, not file names."""
+    from ..stores import registry
+
+    return [name for name in registry.known_names() if name.startswith(incomplete)]
+
+
 @app.command()
 def init(
     repo: Path | None = typer.Argument(
@@ -22,6 +29,7 @@ def init(
         "--store-type",
         help="s3, gcs, azure, fsspec, plugin, localstore, "
         "or any installed store (see `cavorite stores`).",
+        autocompletion=store_names,
     ),
     backend_address: str = typer.Option(
         "", "--backend-address", help="Where objects go, e.g. s3://bucket/prefix."

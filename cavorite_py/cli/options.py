@@ -14,3 +14,14 @@ FORCE_UPLOAD = typer.Option(
 FORCE_RETRIEVE = typer.Option(
     False, "--force", "-f", help="Replace local files that differ from their cfile."
 )
+INCLUDE = typer.Option(
+    None,
+    "--include",
+    "-I",
+    metavar="GLOB",
+    help="Under directories, upload only files matching GLOB (repeatable; '*.bin', "
+    "'assets/**'). Default: the config's \"track\" patterns, else every file.",
+)
+EXCLUDE = typer.Option(
+    None, "--exclude", "-X", metavar="GLOB", help="Under directories, skip files matching GLOB."
+)

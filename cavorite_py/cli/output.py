@@ -10,7 +10,7 @@ from typing import Any
 import typer
 
 from ..errors import NotAttempted
-from ..results import FileResult, Outcome, Report
+from ..results import FileResult, Outcome, Report, human_size
 from ..workspace import Workspace
 from .app import printable, settings
 
@@ -34,17 +34,6 @@ LABELS = {
 }
 
 
-def human_size(n: int | None) -> str:
-    if n is None:
-        return ""
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
-
-
 safe = printable
 
 
@@ -66,8 +55,11 @@ def summary(report: Report) -> str:
     )
 
 
-def render(ws: Workspace, report: Report, command: str, as_json: bool) -> int:
-    """Print ``report``; return the exit code (1 if any file failed)."""
+def render(
+    ws: Workspace, report: Report, command: str, as_json: bool, shown: bool = False
+) -> int:
+    """Print ``report``; return the exit code (1 if any file failed). ``shown``: the result
+    lines of the files that did not fail were printed already, as they finished."""
     if as_json:
         typer.echo(json.dumps(report_dict(ws, report, command), indent=2))
         return 0 if report.ok else 1
@@ -78,7 +70,7 @@ def render(ws: Workspace, report: Report, command: str, as_json: bool) -> int:
             left[result.error.reason] += 1
         elif result.failed:
             errors.append(f"cavorite: error: {safe(str(result.error))}")
-        elif not settings.quiet:
+        elif not (settings.quiet or shown):
             lines.append(file_line(ws, result))
     for reason, count in left.items():
         files = f"{count} file{'s' if count != 1 else ''}"
@@ -87,6 +79,9 @@ def render(ws: Workspace, report: Report, command: str, as_json: bool) -> int:
         typer.echo("\n".join(lines))
     if errors:
         typer.echo("\n".join(errors), err=True)
+    if not settings.quiet:
+        for note in report.notes:
+            typer.echo(f"cavorite: note: {safe(note)}", err=True)
     for warning in report.warnings:
         typer.echo(f"cavorite: warning: {safe(warning)}", err=True)
     typer.echo(summary(report), err=not report.results)

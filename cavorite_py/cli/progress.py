@@ -1,74 +1,133 @@
-"""Progress bars for transfers, on stderr, only when it is a terminal."""
+"""The progress display of transfers, on stderr, only when it is a terminal.
+
+One overall line (files done of all, bytes moved of the total the cfiles or files give, rate,
+time left), one line per file in flight, and each file's result line printed as it finishes.
+Sizes are in binary units, as in every other output (see :func:`cavorite_py.results.human_size`).
+"""
 
 from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from ..results import FileResult, NullObserver
+from ..results import FileResult, NullObserver, human_size
+from ..workspace import Workspace
 from .app import settings
-from .output import safe
+from .output import file_line, safe
 
 if TYPE_CHECKING:
-    from rich.progress import Progress, TaskID
+    from rich.progress import Progress, Task, TaskID
+    from rich.text import Text
 
-BAR_MIN_SIZE = 1024 * 1024
-"""files smaller than this get no bar of their own, only the overall count"""
+NAME_WIDTH = 40
+"""characters of a file's name shown on its line"""
+
+
+def _columns() -> list[object]:
+    """Bar, bytes, rate, time left: every size through ``human_size``."""
+    from rich.progress import BarColumn, ProgressColumn, TextColumn, TimeRemainingColumn
+    from rich.text import Text
+
+    class Bytes(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            total = "?" if task.total is None else human_size(int(task.total))
+            return Text(f"{human_size(int(task.completed))} / {total}")
+
+    class Rate(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text(f"{human_size(int(speed))}/s" if speed else "")
+
+    return [
+        TextColumn("{task.description}", markup=False),
+        BarColumn(),
+        Bytes(),
+        Rate(),
+        TimeRemainingColumn(),
+    ]
 
 
 class RichObserver:
-    """One bar per large file in flight (bytes, rate, time left) and an overall file count."""
+    """The overall line, a line per file in flight, and result lines as files finish."""
 
-    def __init__(self) -> None:
+    def __init__(self, workspace: Workspace, result_lines: bool) -> None:
         from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-            TransferSpeedColumn,
-        )
+        from rich.progress import Progress
 
+        self._ws = workspace
+        self.result_lines = result_lines
+        """whether each file's result line is printed as it finishes (then not again)"""
         self._progress: Progress = Progress(
-            TextColumn("{task.description}", markup=False),
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            TimeRemainingColumn(),
+            *_columns(),  # type: ignore[arg-type]
             console=Console(stderr=True),
             transient=True,
         )
-        self._overall = self._progress.add_task("files done: 0", total=None)
+        self._overall = self._progress.add_task("files", total=None)
         self._tasks: dict[Path, TaskID] = {}
+        self._sizes: dict[Path, int | None] = {}
+        self._moved: dict[Path, int] = {}
+        self._files = 0
         self._done = 0
+        self._total: int | None = None
+        self._shown = False
         self._lock = threading.Lock()
 
+    def planned(self, sizes: Mapping[Path, int | None]) -> None:
+        with self._lock:
+            self._sizes = dict(sizes)
+            self._files = len(sizes)
+            self._total = total = sum(size or 0 for size in sizes.values())
+        self._progress.update(self._overall, total=total, description=self._count())
+        self._show()
+
+    def _show(self) -> None:
+        """Start drawing, once the totals are known (or a transfer starts without them)."""
+        with self._lock:
+            if self._shown:
+                return
+            self._shown = True
+        self._progress.start()
+
     def started(self, path: Path, size: int | None) -> None:
-        if size is not None and size >= BAR_MIN_SIZE:
-            task = self._progress.add_task(safe(path.name)[:40], total=size)
-            with self._lock:
-                self._tasks[path] = task
+        self._show()
+        name = safe(path.name)[:NAME_WIDTH]
+        task = self._progress.add_task(f"  {name}", total=size)
+        with self._lock:
+            self._tasks[path] = task
+            self._moved.setdefault(path, 0)
 
     def advanced(self, path: Path, nbytes: int) -> None:
-        task = self._tasks.get(path)
+        with self._lock:
+            task = self._tasks.get(path)
+            self._moved[path] = self._moved.get(path, 0) + nbytes
         if task is not None:
             self._progress.advance(task, nbytes)
+        self._progress.advance(self._overall, nbytes)
 
     def finished(self, result: FileResult) -> None:
         with self._lock:
             task = self._tasks.pop(result.path, None)
             self._done += 1
-            done = self._done
+            # bytes the total counted for this file that will not move: out of the total
+            unmoved = (self._sizes.pop(result.path, None) or 0) - self._moved.pop(result.path, 0)
+            if unmoved > 0 and self._total is not None:
+                self._total = max(self._total - unmoved, 0)
+            total = self._total
+            count = self._count()
         if task is not None:
             self._progress.remove_task(task)
-        self._progress.update(self._overall, description=f"files done: {done}")
+        self._progress.update(self._overall, total=total, description=count)
+        if self.result_lines and not result.failed:
+            self._progress.console.print(file_line(self._ws, result), markup=False, highlight=False)
+
+    def _count(self) -> str:
+        return f"{self._done}/{self._files} files" if self._files else f"{self._done} files"
 
     def __enter__(self) -> RichObserver:
-        self._progress.start()
         return self
 
     def __exit__(
@@ -81,6 +140,8 @@ class RichObserver:
 
 
 class _Quiet(NullObserver):
+    result_lines = False
+
     def __enter__(self) -> _Quiet:
         return self
 
@@ -88,8 +149,9 @@ class _Quiet(NullObserver):
         pass
 
 
-def observer(as_json: bool) -> RichObserver | _Quiet:
-    """Bars when stderr is a terminal and the output is text; otherwise nothing animated."""
+def observer(as_json: bool, workspace: Workspace) -> RichObserver | _Quiet:
+    """The display when stderr is a terminal and the output is text; otherwise nothing
+    animated. Result lines are printed as files finish when stdout is the terminal too."""
     if as_json or settings.quiet or not sys.stderr.isatty():
         return _Quiet()
-    return RichObserver()
+    return RichObserver(workspace, result_lines=sys.stdout.isatty())

@@ -8,9 +8,10 @@ import typer
 
 from ..prune import Action, Entry, PruneReport, Scope, parse_age
 from ..repo import Repo
+from ..results import human_size
 from . import options
 from .app import app, settings
-from .output import human_size, safe
+from .output import safe
 
 KEEP_LAST = typer.Option(
     None,

@@ -26,7 +26,7 @@ def list_stores(as_json: bool = options.JSON) -> int:
         for e in entries
     ]
     if as_json:
-        typer.echo(json.dumps(rows, indent=2))
+        typer.echo(json.dumps({"command": "stores", "ok": True, "stores": rows}, indent=2))
         return 0
     width = max(len(e.name) for e in entries)
     for e in entries:

@@ -26,11 +26,15 @@ def upload(
         "--no-push",
         help="Send nothing: keep the files in the local cache for a later `cavorite push`.",
     ),
+    include: list[str] = options.INCLUDE,
+    exclude: list[str] = options.EXCLUDE,
     as_json: bool = options.JSON,
 ) -> int:
-    """Upload files to the store and write a cfile next to each. With the store unreachable,
-    the files are kept in the local cache for `cavorite push` instead (said in a warning)."""
-    with Repo.find() as repo, observer(as_json) as progress:
+    """Upload files to the store and write a cfile next to each. Under a directory, only the
+    files git would commit (not ignored, not tracked by git) that the patterns cover. With the
+    store unreachable, the files are kept in the local cache for `cavorite push` instead (said
+    in a warning)."""
+    with Repo.find() as repo, observer(as_json, repo.workspace) as progress:
         report = repo.upload(
             paths,
             force=force,
@@ -38,17 +42,19 @@ def upload(
             observer=progress,
             update_gitignore=False if no_gitignore else None,
             push=not no_push,
+            include=include or (),
+            exclude=exclude or (),
         )
-    return render(repo.workspace, report, "upload", as_json)
+    return render(repo.workspace, report, "upload", as_json, progress.result_lines)
 
 
 @app.command()
 def push(jobs: int | None = options.JOBS, as_json: bool = options.JSON) -> int:
     """Send the objects kept in the local cache (upload --no-push, or the store unreachable)
     to the store; non-zero if any did not get there."""
-    with Repo.find() as repo, observer(as_json) as progress:
+    with Repo.find() as repo, observer(as_json, repo.workspace) as progress:
         report = repo.push(jobs=jobs, observer=progress)
-    return render(repo.workspace, report, "push", as_json)
+    return render(repo.workspace, report, "push", as_json, progress.result_lines)
 
 
 @app.command()
@@ -61,9 +67,9 @@ def retrieve(
     as_json: bool = options.JSON,
 ) -> int:
     """Download artifacts named by cfiles and verify their sha256."""
-    with Repo.find() as repo, observer(as_json) as progress:
+    with Repo.find() as repo, observer(as_json, repo.workspace) as progress:
         report = repo.retrieve(targets or [], force=force, jobs=jobs, observer=progress)
-    return render(repo.workspace, report, "retrieve", as_json)
+    return render(repo.workspace, report, "retrieve", as_json, progress.result_lines)
 
 
 @app.command()

@@ -79,6 +79,7 @@ def s3_repo(git_repo: Path, s3_emulator: S3Emulator) -> Iterator[S3Repo]:
             "download_chunksize": 256 << 10,
             "max_concurrency": 2,
             "multipart_threshold": 64 * MIB,
+            "metadata_file_extension": "cfile",
         }
         (git_repo / ".cavorite").mkdir()
         config = {"store_type": "s3", "options": options}

@@ -184,7 +184,7 @@ def test_discovered_and_used_end_to_end(
 
     listed = cavorite("stores", "--json", cwd=git_repo)
     assert listed.code == 0, listed.stderr
-    entries = {e["name"]: e for e in json.loads(listed.stdout)}
+    entries = {e["name"]: e for e in json.loads(listed.stdout)["stores"]}
     assert entries[store_name]["origin"] == f"cavorite-{store_name} 1.2.3"
     assert entries[store_name]["target"] == f"cavorite_{store_name}:FlatStore"
     assert store_name in cavorite("stores", cwd=git_repo).stdout
