@@ -34,8 +34,16 @@ from .hashing import hash_file
 from .userconfig import path as user_config_path
 
 __all__ = [
-    "CONFIG_KEY", "ENV_VAR", "Allowance", "allow", "file_sha256", "how_to_allow", "is_allowed",
-    "require", "resolve", "user_config_path",
+    "CONFIG_KEY",
+    "ENV_VAR",
+    "Allowance",
+    "allow",
+    "file_sha256",
+    "how_to_allow",
+    "is_allowed",
+    "require",
+    "resolve",
+    "user_config_path",
 ]
 
 ENV_VAR = "CAVORITE_ALLOW_PLUGIN"

@@ -179,6 +179,7 @@ def ever_committed(root: Path, paths: list[str]) -> set[str]:
     names = (p.strip(b"\n") for p in out.split(b"\0"))
     return {p.decode("utf-8", "surrogateescape") for p in names if p}
 
+
 # ------------------------------------------------------------------ history (prune's walk)
 
 _REF_NAMESPACES = ("refs/heads", "refs/remotes", "refs/tags")
@@ -245,8 +246,19 @@ def history_files(top: Path, tips: list[str]) -> Iterator[tuple[str, str]]:
     if not tips:
         return
     out = run(
-        top, "log", "--stdin", "--format=", "--diff-merges=first-parent", "-r", "--raw", "-z",
-        "--no-renames", "--no-abbrev", "--root", "--no-color", "--no-show-signature",
+        top,
+        "log",
+        "--stdin",
+        "--format=",
+        "--diff-merges=first-parent",
+        "-r",
+        "--raw",
+        "-z",
+        "--no-renames",
+        "--no-abbrev",
+        "--root",
+        "--no-color",
+        "--no-show-signature",
         stdin=_lines(tips),
     )
     tokens = iter(out.split(b"\0"))
@@ -289,9 +301,7 @@ def worktrees(top: Path) -> list[Worktree]:
     """Every work tree of the repository, the main one first."""
     found: list[Worktree] = []
     for block in run(top, "worktree", "list", "--porcelain", "-z").split(b"\0\0"):
-        fields = dict(
-            ([*part.split(b" ", 1), b""])[:2] for part in block.split(b"\0") if part
-        )
+        fields = dict(([*part.split(b" ", 1), b""])[:2] for part in block.split(b"\0") if part)
         if b"worktree" in fields:
             head = fields.get(b"HEAD", b"").decode()
             found.append(

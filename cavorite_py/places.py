@@ -42,8 +42,19 @@ from . import userconfig
 from .errors import ConfigError, ConsentError
 
 __all__ = [
-    "CONFIG_KEY", "ENV_VAR", "allow", "approved", "data_directory", "fsspec_entry", "is_loopback",
-    "normalise", "origin", "recording", "require", "require_directory", "require_endpoint",
+    "CONFIG_KEY",
+    "ENV_VAR",
+    "allow",
+    "approved",
+    "data_directory",
+    "fsspec_entry",
+    "is_loopback",
+    "normalise",
+    "origin",
+    "recording",
+    "require",
+    "require_directory",
+    "require_endpoint",
 ]
 
 ENV_VAR = "CAVORITE_ALLOW_ENDPOINT"
@@ -52,8 +63,12 @@ FSSPEC = "fsspec:"
 OPTIONS_MARK = "#options-sha256="
 
 _OFFICIAL_SUFFIXES = (
-    ".amazonaws.com", ".amazonaws.com.cn", ".blob.core.windows.net",
-    ".blob.core.chinacloudapi.cn", ".blob.core.usgovcloudapi.net", ".blob.core.cloudapi.de",
+    ".amazonaws.com",
+    ".amazonaws.com.cn",
+    ".blob.core.windows.net",
+    ".blob.core.chinacloudapi.cn",
+    ".blob.core.usgovcloudapi.net",
+    ".blob.core.cloudapi.de",
 )
 _OFFICIAL_HOSTS = frozenset({"storage.googleapis.com"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}

@@ -13,15 +13,11 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PWD/.tools/node_modules/.bin:$PATH"
 
-# `ruff format --check` joins the checks once the tree has been formatted: set to 1 then.
-CHECK_FORMAT="${CAVORITE_CHECK_FORMAT:-0}"
 
 echo "== ruff"
 ruff check .
-if [ "$CHECK_FORMAT" = 1 ]; then
-    echo "== ruff format"
-    ruff format --check .
-fi
+echo "== ruff format"
+ruff format --check .
 echo "== mypy"
 mypy
 echo "== pytest"

@@ -35,6 +35,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # a stable sort: each file's tests keep their order
     items.sort(key=_rank)
 
+
 @pytest.fixture(autouse=True)
 def _own_content_cache(
     monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory

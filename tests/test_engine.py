@@ -994,9 +994,7 @@ class InterruptOn:
             raise KeyboardInterrupt
 
 
-def test_an_interrupted_run_stops_its_transfers_promptly(
-    ws: Workspace, local: LocalStore
-) -> None:
+def test_an_interrupted_run_stops_its_transfers_promptly(ws: Workspace, local: LocalStore) -> None:
     files = [write(ws.root / "fast.bin", b"fast"), write(ws.root / "slow.bin", b"x" * 10_000)]
     assert make_engine(ws, local).upload(files).ok
     for f in files:
@@ -1084,6 +1082,8 @@ def test_the_store_is_opened_only_when_a_file_needs_it(ws: Workspace, local: Loc
     files[1].unlink()
     report = Engine(ws, opener, cache=state).retrieve([ws.cfile_for(f) for f in files])
     assert [r.outcome for r in report.results] == [
-        Outcome.UP_TO_DATE, Outcome.RETRIEVED, Outcome.UP_TO_DATE
+        Outcome.UP_TO_DATE,
+        Outcome.RETRIEVED,
+        Outcome.UP_TO_DATE,
     ]
     assert opened == [1]

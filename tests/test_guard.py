@@ -78,8 +78,10 @@ def test_a_file_exactly_at_the_threshold_is_not_large(tmp_path: Path) -> None:
         ({"large_file_threshold": 4096}, GuardSettings(4096, True, True)),
         ({"large_file_threshold": "0"}, GuardSettings(0, True, True)),
         ({"large_file_threshold": ""}, GuardSettings(DEFAULT_THRESHOLD, True, True)),
-        ({"detect_binary": False, "remote_check": "no"}, GuardSettings(remote_check=False,
-                                                                        detect_binary=False)),
+        (
+            {"detect_binary": False, "remote_check": "no"},
+            GuardSettings(remote_check=False, detect_binary=False),
+        ),
         ({"detect_binary": "true", "remote_check": "1"}, GuardSettings()),
     ],
 )

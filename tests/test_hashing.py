@@ -83,7 +83,10 @@ def test_writer_hashes_counts_and_passes_everything_on() -> None:
     progress: list[int] = []
     writer = HashingWriter(target, progress.append)
     parts: list[bytes | bytearray | memoryview] = [
-        b"abc", bytearray(b"def"), memoryview(b"ghij"), b""
+        b"abc",
+        bytearray(b"def"),
+        memoryview(b"ghij"),
+        b"",
     ]
     for part in parts:
         assert writer.write(part) == len(part)

@@ -44,14 +44,14 @@ class TestMyPlugin(StoreContract):
             yield store
 '''
 
-PYPROJECT = '''
+PYPROJECT = """
 [project]
 name = "cavorite-mystore"
 version = "0.1.0"
 
 [tool.pytest.ini_options]
 filterwarnings = ["error"]
-'''
+"""
 
 
 def test_a_plugin_package_runs_the_shipped_suite(tmp_path: Path) -> None:
@@ -64,7 +64,11 @@ def test_a_plugin_package_runs_the_shipped_suite(tmp_path: Path) -> None:
 
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-rA", "-p", "no:cacheprovider", "tests"],
-        cwd=package, capture_output=True, text=True, timeout=600, check=False,
+        cwd=package,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
         stdin=subprocess.DEVNULL,
     )
     output = proc.stdout + proc.stderr
@@ -83,7 +87,11 @@ def test_no_command_imports_pytest_or_the_suite(tmp_path: Path) -> None:
         "print(sorted(m for m in ('pytest', 'cavorite_py.testing') if m in sys.modules))\n"
     )
     proc = subprocess.run(
-        [sys.executable, "-c", check], cwd=tmp_path, capture_output=True, text=True,
-        timeout=60, check=False,
+        [sys.executable, "-c", check],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert proc.stdout.strip().splitlines()[-1] == "[]", proc.stdout + proc.stderr

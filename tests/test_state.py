@@ -351,6 +351,7 @@ def test_placed_contents_are_remembered_per_path_and_bounded(root: Path) -> None
     with contextlib.closing(StateDB(root)) as cache:
         assert cache.placed(artifact) == frozenset()
 
+
 def test_objects_are_found_by_content_with_or_without_a_version(root: Path) -> None:
     sha = "a" * 64
     cache = StateDB(root)

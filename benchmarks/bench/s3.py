@@ -56,7 +56,13 @@ class _S3Sections:
 
     def floor_cmd(self, mode: str, *args: str | Path) -> list[str]:
         return self.s.python(
-            S3_FLOOR, mode, self.w.master, *args, "--endpoint", self.ep, "--threads",
+            S3_FLOOR,
+            mode,
+            self.w.master,
+            *args,
+            "--endpoint",
+            self.ep,
+            "--threads",
             str(self.jobs),
         )
 
@@ -67,7 +73,13 @@ class _S3Sections:
 
     def upload(self) -> None:
         s, w, env, jobs, ep, aws, first = (
-            self.s, self.w, self.env, self.jobs, self.ep, self.aws, self.first
+            self.s,
+            self.w,
+            self.env,
+            self.jobs,
+            self.ep,
+            self.aws,
+            self.first,
         )
         s.say(f"{self.label}: upload to S3 (moto) ({w.count} files, {w.mib:.0f} MiB)")
         up_cli = self.up_cli = self.row("upload", "cavorite CLI")
@@ -132,7 +144,13 @@ class _S3Sections:
         """Retrieve rows; whether cavorite's upload worked (so that there is one to go on
         with)."""
         s, w, env, jobs, ep, aws, first = (
-            self.s, self.w, self.env, self.jobs, self.ep, self.aws, self.first
+            self.s,
+            self.w,
+            self.env,
+            self.jobs,
+            self.ep,
+            self.aws,
+            self.first,
         )
         up_cli = self.up_cli
         assert up_cli is not None
@@ -238,8 +256,9 @@ class _S3Sections:
         s.say(f"{self.label}: re-upload of unchanged files (must send nothing)")
         again = self.row(op, "cavorite CLI", moves_data=False)
         again_api = self.row(op, "cavorite API", moves_data=False, internal=True)
-        fhead = self.row(op, f"floor: boto3 head loop, {jobs} threads", moves_data=False,
-                         floor=True)
+        fhead = self.row(
+            op, f"floor: boto3 head loop, {jobs} threads", moves_data=False, floor=True
+        )
         flist = self.row(op, "floor: one paginated listing", moves_data=False, floor=True)
         aws_sync = self.row(op, "aws s3 sync --exclude '*.cfile'", moves_data=False)
         again.floors = again_api.floors = aws_sync.floors = [fhead, flist]
@@ -253,8 +272,10 @@ class _S3Sections:
         if aws:
             sync = [aws, "s3", "sync", "--quiet", "--endpoint-url", ep, "--exclude", "*.cfile"]
             steps.append(
-                (aws_sync,
-                 lambda i: Prepared([*sync, DATA, f"s3://{get_bucket}/{DATA}"], repo, env))
+                (
+                    aws_sync,
+                    lambda i: Prepared([*sync, DATA, f"s3://{get_bucket}/{DATA}"], repo, env),
+                )
             )
         rc_again = self.row(op, "rclone copy (to its own upload)", moves_data=False)
         rc_again.floors = [fhead, flist]

@@ -100,8 +100,10 @@ def main_options(
         "logging. Before or after the command.",
     ),
     quiet: bool = typer.Option(
-        False, "--quiet", "-q", help="Print failures and the summary only. Before or after the "
-        "command."
+        False,
+        "--quiet",
+        "-q",
+        help="Print failures and the summary only. Before or after the command.",
     ),
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
@@ -304,4 +306,6 @@ def _shown_command(args: list[str]) -> str:
     """The command (and subcommand) run, without its arguments (which may name secrets)."""
     _before, path, _after = _split_command(args)
     return " ".join(path) or "cavorite"
+
+
 from . import cache, prune  # noqa: E402, F401 - add the cache and prune commands

@@ -55,9 +55,7 @@ def summary(report: Report) -> str:
     )
 
 
-def render(
-    ws: Workspace, report: Report, command: str, as_json: bool, shown: bool = False
-) -> int:
+def render(ws: Workspace, report: Report, command: str, as_json: bool, shown: bool = False) -> int:
     """Print ``report``; return the exit code (1 if any file failed). ``shown``: the result
     lines of the files that did not fail were printed already, as they finished."""
     if as_json:

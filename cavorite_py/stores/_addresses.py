@@ -51,7 +51,9 @@ class BucketAddress:
         return name[len(self.prefix) + 1 :] if self.prefix else name
 
     def describe(self) -> str:
-        base = f"{self.endpoint}/{self.bucket}" if self.endpoint else f"{self.scheme}://{self.bucket}"
+        base = (
+            f"{self.endpoint}/{self.bucket}" if self.endpoint else f"{self.scheme}://{self.bucket}"
+        )
         return redact(f"{base}/{self.prefix}" if self.prefix else base)
 
 
@@ -129,7 +131,9 @@ def parse_azure(address: str) -> BucketAddress:
     """``az://container[/prefix]``, ``https://ACCOUNT.blob.core.windows.net/container[/prefix]``,
     or the emulator's path style ``http(s)://host:port/ACCOUNT/container[/prefix]``."""
     url = _split(
-        address, "Azure", ("az", "http", "https"),
+        address,
+        "Azure",
+        ("az", "http", "https"),
         "az://container[/prefix] or https://ACCOUNT.blob.core.windows.net/container[/prefix]",
     )
     account: str | None = None

@@ -35,8 +35,16 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import GetObjectOutputTypeDef
 
 __all__ = [
-    "ATTEMPTS", "PIECE", "Abandoning", "InOrder", "Inconsistent", "Known", "ReadAhead",
-    "download_config", "ranged", "stream",
+    "ATTEMPTS",
+    "PIECE",
+    "Abandoning",
+    "InOrder",
+    "Inconsistent",
+    "Known",
+    "ReadAhead",
+    "download_config",
+    "ranged",
+    "stream",
 ]
 
 _IO_QUEUE = 4
@@ -196,8 +204,13 @@ class InOrder:
 
 
 def ranged(
-    client: S3Client, config: TransferConfig, bucket: str, key: str, fileobj: BinaryIO,
-    size: int, etag: str | None,
+    client: S3Client,
+    config: TransferConfig,
+    bucket: str,
+    key: str,
+    fileobj: BinaryIO,
+    size: int,
+    etag: str | None,
 ) -> None:
     """Fetch the object of ``size`` bytes and ``etag`` as ranged GETs (see
     :func:`download_config`), written in order into ``fileobj``. A write that raises (the

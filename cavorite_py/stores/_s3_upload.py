@@ -47,10 +47,18 @@ class SmallReadsOSUtils(OSUtils):
     """The file utilities of a transfer manager whose uploads read through :class:`SmallReads`."""
 
     def open_file_chunk_reader_from_fileobj(
-        self, fileobj: Any, chunk_size: int, full_file_size: int, callbacks: Any,
+        self,
+        fileobj: Any,
+        chunk_size: int,
+        full_file_size: int,
+        callbacks: Any,
         close_callbacks: Any = None,
     ) -> SmallReads:
         return SmallReads(
-            fileobj, chunk_size, full_file_size, callbacks=callbacks, enable_callbacks=False,
+            fileobj,
+            chunk_size,
+            full_file_size,
+            callbacks=callbacks,
+            enable_callbacks=False,
             close_callbacks=close_callbacks,
         )

@@ -86,7 +86,9 @@ class AzureStore(Store):
             "connection_timeout": seconds_option(opts, "connect_timeout", 10),
             "read_timeout": seconds_option(opts, "read_timeout", 60),
             "retry_policy": ExponentialRetry(
-                initial_backoff=1, increment_base=2, random_jitter_range=1,
+                initial_backoff=1,
+                increment_base=2,
+                random_jitter_range=1,
                 retry_total=int_option(opts, "max_attempts", 3) - 1,
             ),
         }
@@ -146,13 +148,17 @@ class AzureStore(Store):
         except ImportError as exc:
             raise ConfigError(
                 "Entra ID sign-in needs the package 'azure-identity'; install it with: "
-                "pip install \"cavorite-py[azure]\", or set AZURE_STORAGE_CONNECTION_STRING"
+                'pip install "cavorite-py[azure]", or set AZURE_STORAGE_CONNECTION_STRING'
             ) from exc
         self._credential = DefaultAzureCredential()
         return self._credential
 
     def put(
-        self, key: str, path: Path, info: ObjectInfo, overwrite: bool = False,
+        self,
+        key: str,
+        path: Path,
+        info: ObjectInfo,
+        overwrite: bool = False,
         progress: Progress | None = None,
     ) -> ObjectInfo | None:
         metadata = {"sha256": info.sha256} if info.sha256 is not None else None
@@ -160,7 +166,10 @@ class AzureStore(Store):
             blob = self._client().get_blob_client(self.address.key(key))
             with open(path, "rb") as f:
                 sent = blob.upload_blob(
-                    f, length=os.fstat(f.fileno()).st_size, overwrite=overwrite, metadata=metadata,
+                    f,
+                    length=os.fstat(f.fileno()).st_size,
+                    overwrite=overwrite,
+                    metadata=metadata,
                     max_concurrency=self.max_concurrency,
                     progress_hook=_ProgressHook(progress) if progress is not None else None,
                 )
@@ -239,7 +248,8 @@ class AzureStore(Store):
         # for a version: If-Match, so that a blob written since is kept
         condition: dict[str, Any] = (
             {"etag": version, "match_condition": MatchConditions.IfNotModified}
-            if version is not None else {}
+            if version is not None
+            else {}
         )
         try:
             self._client().delete_blob(
@@ -285,8 +295,12 @@ class AzureStore(Store):
         if isinstance(exc, aexc.ClientAuthenticationError) and status is None:
             return _errors.no_credentials(where, _CREDENTIALS_FIX)
         if status in (401, 403) or isinstance(exc, aexc.ClientAuthenticationError):
-            return _errors.denied(where, code or f"HTTP {status}", f"check the credentials in use "
-                                  f"({_CREDENTIALS_FIX}) and their permissions on the container")
+            return _errors.denied(
+                where,
+                code or f"HTTP {status}",
+                f"check the credentials in use "
+                f"({_CREDENTIALS_FIX}) and their permissions on the container",
+            )
         if isinstance(exc, (aexc.ServiceRequestError, aexc.ServiceResponseError)):
             # the SDK's "request" errors mean no request was sent: no connection was made
             down = isinstance(exc, aexc.ServiceRequestError)

@@ -28,8 +28,15 @@ from ..errors import ObjectChanged, ObjectNotFound
 from ._addresses import check_key, redact
 
 __all__ = [
-    "ObjectInfo", "Progress", "Store", "StoreSettings", "check_key", "check_version",
-    "delete_version", "expect_size", "redact",
+    "ObjectInfo",
+    "Progress",
+    "Store",
+    "StoreSettings",
+    "check_key",
+    "check_version",
+    "delete_version",
+    "expect_size",
+    "redact",
 ]
 
 Progress = Callable[[int], None]

@@ -62,7 +62,9 @@ class FsspecStore(Store):
     def __init__(self, settings: StoreSettings) -> None:
         super().__init__(settings)
         if not settings.address:
-            raise ConfigError("fsspec store needs backend_address: an fsspec URL such as memory://x")
+            raise ConfigError(
+                "fsspec store needs backend_address: an fsspec URL such as memory://x"
+            )
         extra = settings.options.get("fsspec_options") or {}
         if not isinstance(extra, dict):
             raise ConfigError("option 'fsspec_options' must be a JSON object")
@@ -129,7 +131,11 @@ class FsspecStore(Store):
             ) from exc
 
     def put(
-        self, key: str, path: Path, info: ObjectInfo, overwrite: bool = False,
+        self,
+        key: str,
+        path: Path,
+        info: ObjectInfo,
+        overwrite: bool = False,
         progress: Progress | None = None,
     ) -> None:
         target = self._path(key)

@@ -45,7 +45,10 @@ _MIB = 1 << 20
 _CHUNK_QUANTUM = 256 * 1024  # resumable chunks are multiples of 256 KiB
 _SCOPES = ["https://www.googleapis.com/auth/devstorage.read_write"]
 _SDK_ERRORS = (
-    gexc.GoogleAPIError, auth_exc.GoogleAuthError, requests.RequestException, InvalidResponse,
+    gexc.GoogleAPIError,
+    auth_exc.GoogleAuthError,
+    requests.RequestException,
+    InvalidResponse,
     DataCorruption,
 )
 _CREDENTIALS_FIX = (
@@ -68,7 +71,8 @@ class GCSStore(Store):
             raise ConfigError(f"option 'chunk_size' must be a multiple of {_CHUNK_QUANTUM} bytes")
         self.resumable_threshold = int_option(opts, "resumable_threshold", 8 * _MIB)
         self.timeout = (
-            seconds_option(opts, "connect_timeout", 10), seconds_option(opts, "read_timeout", 60)
+            seconds_option(opts, "connect_timeout", 10),
+            seconds_option(opts, "read_timeout", 60),
         )
         self.retry: Retry = DEFAULT_RETRY.with_timeout(seconds_option(opts, "retry_timeout", 15))
         self.project: str | None = opts.get("project") or None
@@ -89,7 +93,11 @@ class GCSStore(Store):
             return self._client.bucket(self.address.bucket)
 
     def put(
-        self, key: str, path: Path, info: ObjectInfo, overwrite: bool = False,
+        self,
+        key: str,
+        path: Path,
+        info: ObjectInfo,
+        overwrite: bool = False,
         progress: Progress | None = None,
     ) -> ObjectInfo | None:
         if not overwrite and self.stat(key) is not None:
@@ -100,10 +108,12 @@ class GCSStore(Store):
                 blob.metadata = {"sha256": info.sha256}
             with _ProgressReader(path, progress) as f:
                 blob.upload_from_file(
-                    f, size=None if info.size > self.resumable_threshold else info.size,
+                    f,
+                    size=None if info.size > self.resumable_threshold else info.size,
                     content_type="application/octet-stream",
                     if_generation_match=None if overwrite else 0,
-                    timeout=self.timeout, retry=self.retry,
+                    timeout=self.timeout,
+                    retry=self.retry,
                 )
         except _SDK_ERRORS as exc:
             raise self._translate(exc, key) from exc
@@ -125,7 +135,10 @@ class GCSStore(Store):
             token: str | None = None
             while True:
                 token, _, _ = blob.rewrite(
-                    origin, token=token, if_generation_match=0, timeout=self.timeout,
+                    origin,
+                    token=token,
+                    if_generation_match=0,
+                    timeout=self.timeout,
                     retry=self.retry,
                 )
                 if token is None:
@@ -182,7 +195,8 @@ class GCSStore(Store):
         try:
             blob = self._bucket().blob(self.address.key(key))
             blob.delete(
-                timeout=self.timeout, retry=self.retry,
+                timeout=self.timeout,
+                retry=self.retry,
                 if_generation_match=int(version) if version is not None else None,
             )
         except _SDK_ERRORS as exc:
@@ -211,7 +225,8 @@ class GCSStore(Store):
             return _errors.exists(key, where)
         if isinstance(exc, (gexc.Forbidden, gexc.Unauthorized)):
             return _errors.denied(
-                where, f"HTTP {exc.code}",
+                where,
+                f"HTTP {exc.code}",
                 f"check the credentials in use ({_CREDENTIALS_FIX}) and the bucket's IAM roles",
             )
         network = (requests.ConnectionError, requests.Timeout, auth_exc.TransportError)

@@ -57,8 +57,13 @@ _SDK_ERRORS = (bex.BotoCoreError, bex.ClientError, Boto3Error, RetriesExceededEr
 _DOWNLOAD_ERRORS = (*_SDK_ERRORS, Inconsistent, S3DownloadFailedError, S3ValidationError)
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 _DENIED = {
-    "403", "AccessDenied", "AllAccessDisabled", "ExpiredToken", "InvalidAccessKeyId",
-    "InvalidToken", "SignatureDoesNotMatch",
+    "403",
+    "AccessDenied",
+    "AllAccessDisabled",
+    "ExpiredToken",
+    "InvalidAccessKeyId",
+    "InvalidToken",
+    "SignatureDoesNotMatch",
 }
 _WRONG_REGION = {"301", "PermanentRedirect", "AuthorizationHeaderMalformed"}
 _CREDENTIALS_FIX = (
@@ -66,7 +71,8 @@ _CREDENTIALS_FIX = (
 )
 _HEAD_FIRST: dict[str, Any] = (
     {"response_checksum_validation": "when_supported"}
-    if "response_checksum_validation" in Config.OPTION_DEFAULTS else {}
+    if "response_checksum_validation" in Config.OPTION_DEFAULTS
+    else {}
 )
 """botocore's default, pinned. It checks the body of a whole-object GET against S3's checksum of
 the object, where S3 has one. And it keeps s3transfer's ranged downloads on the path that takes
@@ -135,7 +141,11 @@ class S3Store(Store):
             return client
 
     def put(
-        self, key: str, path: Path, info: ObjectInfo, overwrite: bool = False,
+        self,
+        key: str,
+        path: Path,
+        info: ObjectInfo,
+        overwrite: bool = False,
         progress: Progress | None = None,
     ) -> ObjectInfo | None:
         extra: dict[str, Any] = {}
@@ -181,8 +191,11 @@ class S3Store(Store):
         origin: CopySourceTypeDef = {"Bucket": bucket, "Key": self.address.key(source)}
         try:
             sent = self._client().copy_object(
-                Bucket=bucket, Key=self.address.key(key), CopySource=origin,
-                MetadataDirective="COPY", IfNoneMatch="*",
+                Bucket=bucket,
+                Key=self.address.key(key),
+                CopySource=origin,
+                MetadataDirective="COPY",
+                IfNoneMatch="*",
             )
         except _SDK_ERRORS as exc:
             raise self._translate(exc, self._copy_blame(exc, source, key)) from exc
@@ -240,8 +253,10 @@ class S3Store(Store):
 
     def list_info(self, prefix: str = "") -> Iterator[tuple[str, ObjectInfo | None]]:
         try:
-            pages = self._client().get_paginator("list_objects_v2").paginate(
-                Bucket=self.address.bucket, Prefix=self.address.list_prefix(prefix)
+            pages = (
+                self._client()
+                .get_paginator("list_objects_v2")
+                .paginate(Bucket=self.address.bucket, Prefix=self.address.list_prefix(prefix))
             )
             for page in pages:
                 for obj in page.get("Contents", []):
@@ -298,13 +313,15 @@ class S3Store(Store):
                 return _errors.exists(key, where)
             if code in _DENIED:
                 return _errors.denied(
-                    where, code, f"check the AWS credentials in use ({_CREDENTIALS_FIX}) and the "
-                    "bucket policy; stat and delete also need s3:ListBucket"
+                    where,
+                    code,
+                    f"check the AWS credentials in use ({_CREDENTIALS_FIX}) and the "
+                    "bucket policy; stat and delete also need s3:ListBucket",
                 )
             if code in _WRONG_REGION:
                 return StoreDown(
                     f"bucket {self.address.bucket!r} is not in region {self.region!r}; set "
-                    "\"region\" in the options of .cavorite/config"
+                    '"region" in the options of .cavorite/config'
                 )
             what = repr(key) if key else "a listing"
             return StoreError(f"S3 refused the request for {what} at {where} ({code})")

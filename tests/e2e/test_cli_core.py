@@ -146,8 +146,16 @@ def test_init_moves_a_path_after_the_bucket_to_object_key_prefix(
     """The Go tool ignores a path after the bucket: init never writes one (in the Go layout)."""
     result = ok(
         cavorite(
-            "init", "--store-type", "s3", "--backend-address", address,
-            "--object-key-prefix", "team-a", "--key-scheme", "path", cwd=git_repo,
+            "init",
+            "--store-type",
+            "s3",
+            "--backend-address",
+            address,
+            "--object-key-prefix",
+            "team-a",
+            "--key-scheme",
+            "path",
+            cwd=git_repo,
         )
     )
     options = config_of(git_repo)["options"]

@@ -49,8 +49,13 @@ def s3_backend(emulator: S3Emulator) -> Backend:
     def corrupt(name: str) -> None:
         emulator.client().put_object(Bucket=bucket, Key=name, Body=b"corrupted")
 
-    return Backend("s3", f"{emulator.endpoint}/{bucket}/store", cli_cloud_env(emulator),
-                   S3_TEST_OPTIONS, corrupt)
+    return Backend(
+        "s3",
+        f"{emulator.endpoint}/{bucket}/store",
+        cli_cloud_env(emulator),
+        S3_TEST_OPTIONS,
+        corrupt,
+    )
 
 
 def gcs_backend(emulator: GCSEmulator) -> Backend:
@@ -59,8 +64,9 @@ def gcs_backend(emulator: GCSEmulator) -> Backend:
     def corrupt(name: str) -> None:
         emulator.client().bucket(bucket).blob(name).upload_from_string(b"corrupted")
 
-    return Backend("gcs", f"gs://{bucket}/store", cli_cloud_env(emulator), GCS_TEST_OPTIONS,
-                   corrupt)
+    return Backend(
+        "gcs", f"gs://{bucket}/store", cli_cloud_env(emulator), GCS_TEST_OPTIONS, corrupt
+    )
 
 
 def azure_backend(emulator: AzureEmulator) -> Backend:
@@ -70,8 +76,9 @@ def azure_backend(emulator: AzureEmulator) -> Backend:
         with emulator.client() as service:
             service.get_blob_client(container, name).upload_blob(b"corrupted", overwrite=True)
 
-    return Backend("azure", f"az://{container}/store", cli_cloud_env(emulator),
-                   AZURE_TEST_OPTIONS, corrupt)
+    return Backend(
+        "azure", f"az://{container}/store", cli_cloud_env(emulator), AZURE_TEST_OPTIONS, corrupt
+    )
 
 
 def fsspec_backend(objects: Path) -> Backend:
@@ -100,8 +107,9 @@ def test_upload_retrieve_and_refuse_corruption(
         code, out, err = cavorite(*args, cwd=git_repo, env=backend.env, timeout=300)
         return code, out + err
 
-    code, output = run("init", "--store-type", backend.store_type,
-                       "--backend-address", backend.address)
+    code, output = run(
+        "init", "--store-type", backend.store_type, "--backend-address", backend.address
+    )
     assert code == 0, output
     set_options(git_repo, backend.options)
     data = os.urandom(3 * MIB + 17)  # above every lowered multipart threshold
@@ -127,8 +135,12 @@ def test_upload_retrieve_and_refuse_corruption(
     assert sorted(p.name for p in artifact.parent.iterdir()) == [".gitignore", "big.bin.cfile"]
 
 
-SDK_MODULES = {"s3": "boto3", "gcs": "google.cloud.storage", "azure": "azure.storage.blob",
-               "fsspec": "fsspec"}
+SDK_MODULES = {
+    "s3": "boto3",
+    "gcs": "google.cloud.storage",
+    "azure": "azure.storage.blob",
+    "fsspec": "fsspec",
+}
 
 NOOP_RETRIEVE = """
 import sys
@@ -147,8 +159,18 @@ def test_a_retrieve_with_every_file_in_place_opens_no_store(
     """CI jobs run ``cavorite retrieve`` where the files are usually there already: that run
     must not pay for importing the cloud SDK, let alone for a connection."""
     env = {**cavorite.env, **backend.env}
-    assert cavorite("init", "--store-type", backend.store_type, "--backend-address",
-                    backend.address, cwd=git_repo, env=backend.env).code == 0
+    assert (
+        cavorite(
+            "init",
+            "--store-type",
+            backend.store_type,
+            "--backend-address",
+            backend.address,
+            cwd=git_repo,
+            env=backend.env,
+        ).code
+        == 0
+    )
     set_options(git_repo, backend.options)
     (git_repo / "a.bin").write_bytes(b"a" * 1000)
     old = time.time() - 60  # written a while ago, so that the hash upload takes is remembered
@@ -157,8 +179,15 @@ def test_a_retrieve_with_every_file_in_place_opens_no_store(
 
     def noop_retrieve() -> list[str]:
         code = NOOP_RETRIEVE.format(sdk=SDK_MODULES[backend.store_type])
-        proc = subprocess.run([sys.executable, "-c", code], cwd=git_repo, env=env,
-                              capture_output=True, text=True, timeout=120, check=False)
+        proc = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=git_repo,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert proc.returncode == 0, proc.stderr
         return proc.stdout.splitlines()[-2:]
 
@@ -171,19 +200,31 @@ def test_a_retrieve_with_every_file_in_place_opens_no_store(
 @pytest.mark.parametrize("store_type", ["s3", "gcs", "azure"])
 @pytest.mark.parametrize("files", [5, 70], ids=["stat", "listing"])
 def test_a_missing_bucket_is_one_error_not_one_per_file(
-    store_type: str, files: int, request: pytest.FixtureRequest, git_repo: Path,
+    store_type: str,
+    files: int,
+    request: pytest.FixtureRequest,
+    git_repo: Path,
     cavorite: Cavorite,
 ) -> None:
     """No bucket at the address: the first file to meet it says so, and the rest of the run is
     not attempted, in one line (with 70 files the listing meets it first: no file is tried)."""
     emulator = request.getfixturevalue(f"{store_type}_emulator")
-    address = {"s3": f"{getattr(emulator, 'endpoint', '')}/no-such-bucket",
-               "gcs": "gs://no-such-bucket", "azure": "az://no-such-bucket"}[store_type]
+    address = {
+        "s3": f"{getattr(emulator, 'endpoint', '')}/no-such-bucket",
+        "gcs": "gs://no-such-bucket",
+        "azure": "az://no-such-bucket",
+    }[store_type]
     env = cli_cloud_env(emulator)
-    assert cavorite("init", "--store-type", store_type, "--backend-address", address,
-                    cwd=git_repo, env=env).code == 0
-    set_options(git_repo, {"s3": S3_TEST_OPTIONS, "gcs": GCS_TEST_OPTIONS,
-                           "azure": AZURE_TEST_OPTIONS}[store_type])
+    assert (
+        cavorite(
+            "init", "--store-type", store_type, "--backend-address", address, cwd=git_repo, env=env
+        ).code
+        == 0
+    )
+    set_options(
+        git_repo,
+        {"s3": S3_TEST_OPTIONS, "gcs": GCS_TEST_OPTIONS, "azure": AZURE_TEST_OPTIONS}[store_type],
+    )
     (git_repo / "data").mkdir()
     for i in range(files):
         (git_repo / "data" / f"f{i:02}.bin").write_bytes(b"%02d" % i)
@@ -207,8 +248,9 @@ def test_a_missing_bucket_is_one_error_not_one_per_file(
     for i in range(files):  # cfiles as a clone would have them: verify --remote alike
         cfile = {"name": f"data/f{i:02}.bin", "checksum": "0" * 64, "date_modified": ""}
         (git_repo / "data" / f"f{i:02}.bin.cfile").write_text(json.dumps(cfile))
-    code, out, err = cavorite("verify", "--remote", "--no-local", "--jobs", "1", cwd=git_repo,
-                              env=env)
+    code, out, err = cavorite(
+        "verify", "--remote", "--no-local", "--jobs", "1", cwd=git_repo, env=env
+    )
     errors = [line for line in err.splitlines() if line.startswith("cavorite: error:")]
     assert code == 1 and len(errors) == 2, out + err
     assert missing in errors[0]

@@ -36,8 +36,15 @@ def init_s3(cavorite: Cavorite, repo: Path, emulator: S3Emulator, bucket: str) -
     env = cli_cloud_env(emulator)
     # path keys: the test names the stored objects by their paths
     code, _, err = cavorite(
-        "init", "--store-type", "s3", "--backend-address", address, "--key-scheme", "path",
-        cwd=repo, env=env,
+        "init",
+        "--store-type",
+        "s3",
+        "--backend-address",
+        address,
+        "--key-scheme",
+        "path",
+        cwd=repo,
+        env=env,
     )
     assert code == 0, err
     config = repo / ".cavorite" / "config"

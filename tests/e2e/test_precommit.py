@@ -36,8 +36,19 @@ CHECKOUT = Path(__file__).resolve().parents[2]
 SOURCE = ["pyproject.toml", "README.md", ".pre-commit-hooks.yaml", "cavorite_py", "plugins"]
 """What the hook repository needs: the package, the local store plugin and the hook manifest."""
 LEFT_OUT = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build", "dist")
-PASSED_THROUGH = ("PIP_", "http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY",
-                  "NO_PROXY", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "TZ")
+PASSED_THROUGH = (
+    "PIP_",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "REQUESTS_CA_BUNDLE",
+    "TZ",
+)
 """Variables the hook environment's pip may need to reach the package index."""
 
 
@@ -88,8 +99,18 @@ def copy_checkout(dest: Path) -> None:
             shutil.copy2(source, dest / name)
     git(dest, "init", "-q", "--initial-branch=main")
     git(dest, "add", "-A")
-    git(dest, "-c", "user.name=Test", "-c", "user.email=test@example.invalid",
-        "commit", "-q", "--no-verify", "-m", "cavorite-py under test")
+    git(
+        dest,
+        "-c",
+        "user.name=Test",
+        "-c",
+        "user.email=test@example.invalid",
+        "commit",
+        "-q",
+        "--no-verify",
+        "-m",
+        "cavorite-py under test",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -137,9 +158,7 @@ def env(cli_env: dict[str, str], pre_commit_home: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def repo(
-    cavorite_repo: Path, hook_repository: tuple[Path, str], env: dict[str, str]
-) -> Path:
+def repo(cavorite_repo: Path, hook_repository: tuple[Path, str], env: dict[str, str]) -> Path:
     """A cavorite repository using the framework, its configuration committed through it."""
     (cavorite_repo / ".pre-commit-config.yaml").write_text(config_text(*hook_repository))
     set_options(cavorite_repo, large_file_threshold=4096)
@@ -162,13 +181,15 @@ def commit(repo: Path, env: dict[str, str], *paths: str, **extra: str) -> tuple[
 
 
 def passed(out: str) -> bool:
-    return any(line.startswith("cavorite check") and line.endswith("Passed")
-               for line in out.splitlines())
+    return any(
+        line.startswith("cavorite check") and line.endswith("Passed") for line in out.splitlines()
+    )
 
 
 def failed(out: str) -> bool:
-    return any(line.startswith("cavorite check") and line.endswith("Failed")
-               for line in out.splitlines())
+    return any(
+        line.startswith("cavorite check") and line.endswith("Failed") for line in out.splitlines()
+    )
 
 
 def test_untracked_binary_is_refused_until_uploaded(
@@ -346,8 +367,14 @@ def test_the_post_checkout_and_post_merge_ids_bring_each_commits_bytes(
     repo: Path, cavorite: Cavorite, env: dict[str, str], hook_repository: tuple[Path, str]
 ) -> None:
     (repo / ".pre-commit-config.yaml").write_text(config_text(*hook_repository, ids=FOLLOWING))
-    hook_types = ("--hook-type", "pre-commit", "--hook-type", "post-checkout",
-                  "--hook-type", "post-merge")
+    hook_types = (
+        "--hook-type",
+        "pre-commit",
+        "--hook-type",
+        "post-checkout",
+        "--hook-type",
+        "post-merge",
+    )
     installed = run_pre_commit(repo, "install", *hook_types, env=env)
     assert installed.returncode == 0, installed.stdout
     for tag in ("v1", "v2"):
@@ -367,9 +394,11 @@ def test_the_post_checkout_and_post_merge_ids_bring_each_commits_bytes(
     assert (repo / "model.bin").read_bytes() == binary("v2", 5000)
 
     # a merge that brings v1 back (a revert on a branch) retrieves it
-    for args in (("checkout", "-q", "-b", "back", "v1"),
-                 ("merge", "-q", "-s", "ours", "--no-edit", "main"),
-                 ("checkout", "-q", "main")):
+    for args in (
+        ("checkout", "-q", "-b", "back", "v1"),
+        ("merge", "-q", "-s", "ours", "--no-edit", "main"),
+        ("checkout", "-q", "main"),
+    ):
         done = run_git(repo, *args, env=env)
         assert done.returncode == 0, done.stdout
     assert (repo / "model.bin").read_bytes() == binary("v2", 5000)

@@ -83,8 +83,13 @@ def test_status_up_to_date(repo: Path, cavorite: Cavorite) -> None:
     doc = json_report(result, "status")
     assert result.code == 0
     assert doc["files"] == [
-        {"path": "a.bin", "outcome": "up-to-date", "key": "a.bin", "size": len(A),
-         "sha256": sha256(A)}
+        {
+            "path": "a.bin",
+            "outcome": "up-to-date",
+            "key": "a.bin",
+            "size": len(A),
+            "sha256": sha256(A),
+        }
     ]
     assert doc["summary"]["up-to-date"] == 1
 
@@ -103,14 +108,16 @@ def test_status_missing_artifact_needs_retrieve(repo: Path, cavorite: Cavorite) 
     assert result.code == 1
     assert doc["ok"] is False
     assert doc["files"][0] == {
-        "path": "a.bin", "outcome": "missing", "key": "a.bin", "size": len(A), "sha256": sha256(A)
+        "path": "a.bin",
+        "outcome": "missing",
+        "key": "a.bin",
+        "size": len(A),
+        "sha256": sha256(A),
     }
 
 
 @pytest.mark.parametrize("change", ["other bytes, same size", "longer", "truncated"])
-def test_status_modified_artifact_needs_upload(
-    repo: Path, cavorite: Cavorite, change: str
-) -> None:
+def test_status_modified_artifact_needs_upload(repo: Path, cavorite: Cavorite, change: str) -> None:
     uploaded(cavorite, repo, {"a.bin": A})
     new = {"other bytes, same size": binary("z", len(A)), "longer": A + b"x", "truncated": b""}
     (repo / "a.bin").write_bytes(new[change])
@@ -155,7 +162,11 @@ def test_status_untracked_large_and_binary_files_that_git_does_not_ignore(
     entries = {e["path"]: e for e in doc["files"]}
     assert set(entries) == {"big.txt", "committed.bin", "data/blob.dat"}
     assert entries["big.txt"] == {
-        "path": "big.txt", "outcome": "untracked", "key": None, "size": 5000, "sha256": None,
+        "path": "big.txt",
+        "outcome": "untracked",
+        "key": None,
+        "size": 5000,
+        "sha256": None,
         "detail": "large",
     }
     assert entries["data/blob.dat"]["detail"] == "binary"
@@ -223,7 +234,11 @@ def test_status_every_state_at_once(repo: Path, cavorite: Cavorite) -> None:
         ("ok.bin", "up-to-date"),
     ]
     assert {k: v for k, v in doc["summary"].items() if v} == {
-        "up-to-date": 1, "missing": 1, "modified": 1, "untracked": 1, "failed": 1
+        "up-to-date": 1,
+        "missing": 1,
+        "modified": 1,
+        "untracked": 1,
+        "failed": 1,
     }
 
     quiet = cavorite("-q", "status", cwd=repo)
@@ -247,11 +262,14 @@ def test_status_of_directories_and_several_paths(repo: Path, cavorite: Cavorite)
     # from a subdirectory: arguments are relative to it, JSON paths to the repository root
     inner = cavorite("status", "--json", ".", cwd=repo / "sub")
     assert sorted(outcomes(json_report(inner, "status"))) == [
-        ("sub/b.bin", "up-to-date"), ("sub/deep/c.bin", "missing")
+        ("sub/b.bin", "up-to-date"),
+        ("sub/deep/c.bin", "missing"),
     ]
     whole = cavorite("status", cwd=repo / "sub")
     assert labels(whole.stdout) == {
-        "../a.bin": "up to date", "b.bin": "up to date", "deep/c.bin": "missing"
+        "../a.bin": "up to date",
+        "b.bin": "up to date",
+        "deep/c.bin": "missing",
     }
 
     unknown = cavorite("status", "nothing-here.bin", cwd=repo)
@@ -276,7 +294,9 @@ def test_verify_local_states(repo: Path, cavorite: Cavorite) -> None:
     text = cavorite("verify", cwd=repo)
     assert text.code == 1
     assert labels(text.stdout) == {
-        "ok.bin": "up to date", "gone.bin": "missing", "changed.bin": "modified"
+        "ok.bin": "up to date",
+        "gone.bin": "missing",
+        "changed.bin": "modified",
     }
     assert last_line(text.stdout) == "3 files: 1 up to date, 1 missing, 1 modified"
 
@@ -284,7 +304,9 @@ def test_verify_local_states(repo: Path, cavorite: Cavorite) -> None:
     doc = json_report(result, "verify")
     assert result.code == 1
     assert sorted(outcomes(doc)) == [
-        ("changed.bin", "modified"), ("gone.bin", "missing"), ("ok.bin", "up-to-date")
+        ("changed.bin", "modified"),
+        ("gone.bin", "missing"),
+        ("ok.bin", "up-to-date"),
     ]
 
 
@@ -305,8 +327,13 @@ def test_verify_remote_everything_in_store(repo: Path, cavorite: Cavorite) -> No
     remote = [e for e in doc["files"] if e["outcome"] == "stored"]
     assert remote == [
         {"path": "a.bin", "outcome": "stored", "key": "a.bin", "size": len(A), "sha256": sha256(A)},
-        {"path": "sub/b.bin", "outcome": "stored", "key": "sub/b.bin", "size": len(B),
-         "sha256": sha256(B)},
+        {
+            "path": "sub/b.bin",
+            "outcome": "stored",
+            "key": "sub/b.bin",
+            "size": len(B),
+            "sha256": sha256(B),
+        },
     ]
 
 
@@ -403,9 +430,7 @@ def test_verify_nothing_to_check_is_a_usage_error(repo: Path, cavorite: Cavorite
     assert "nothing to verify" in result.stderr
 
 
-def test_verify_malformed_cfile_fails_locally_and_remotely(
-    repo: Path, cavorite: Cavorite
-) -> None:
+def test_verify_malformed_cfile_fails_locally_and_remotely(repo: Path, cavorite: Cavorite) -> None:
     uploaded(cavorite, repo, {"a.bin": A})
     write(repo, "bad.bin.cfile", b'{"name": "bad.bin"}')
 
@@ -413,7 +438,10 @@ def test_verify_malformed_cfile_fails_locally_and_remotely(
     doc = json_report(result, "verify")
     assert result.code == 1
     assert sorted(outcomes(doc)) == [
-        ("a.bin", "stored"), ("a.bin", "up-to-date"), ("bad.bin", "failed"), ("bad.bin", "failed")
+        ("a.bin", "stored"),
+        ("a.bin", "up-to-date"),
+        ("bad.bin", "failed"),
+        ("bad.bin", "failed"),
     ]
     assert doc["summary"]["failed"] == 2
 
@@ -484,9 +512,7 @@ def test_upload_needs_a_path(repo: Path, cavorite: Cavorite) -> None:
     assert "Missing argument" in result.stderr
 
 
-def test_retrieve_everything_a_directory_or_several_paths(
-    repo: Path, cavorite: Cavorite
-) -> None:
+def test_retrieve_everything_a_directory_or_several_paths(repo: Path, cavorite: Cavorite) -> None:
     files = {"a.bin": A, "sub/b.bin": B, "sub/deep/c.bin": C}
     uploaded(cavorite, repo, files)
 
@@ -512,13 +538,13 @@ def test_retrieve_everything_a_directory_or_several_paths(
     doc = json_report(several, "retrieve")
     assert several.code == 0, several.stderr
     assert outcomes(doc) == [
-        ("a.bin", "retrieved"), ("sub/b.bin", "retrieved"), ("sub/deep/c.bin", "up-to-date")
+        ("a.bin", "retrieved"),
+        ("sub/b.bin", "retrieved"),
+        ("sub/deep/c.bin", "up-to-date"),
     ]
 
 
-def test_clone_elsewhere_and_retrieve(
-    repo: Path, cavorite: Cavorite, tmp_path: Path
-) -> None:
+def test_clone_elsewhere_and_retrieve(repo: Path, cavorite: Cavorite, tmp_path: Path) -> None:
     files = {"installer.dmg": A, "models/weights.bin": B}
     uploaded(cavorite, repo, files)
     git(repo, "add", ".")
@@ -720,7 +746,8 @@ def test_json_shape_of_every_command(repo: Path, cavorite: Cavorite) -> None:
 
     ver = cavorite("verify", "--remote", "--json", cwd=repo)
     assert json_report(ver, "verify")["files"] == [
-        {**entry, "outcome": "up-to-date"}, {**entry, "outcome": "stored"}
+        {**entry, "outcome": "up-to-date"},
+        {**entry, "outcome": "stored"},
     ]
 
 
@@ -738,7 +765,10 @@ def test_json_shape_of_a_failure(repo: Path, cavorite: Cavorite) -> None:
     assert failed["error"]["type"] == "ConflictError"
     assert "--force" in failed["error"]["message"]
     assert fine == {
-        "path": "b.bin", "outcome": "already-stored", "key": "b.bin", "size": len(B),
+        "path": "b.bin",
+        "outcome": "already-stored",
+        "key": "b.bin",
+        "size": len(B),
         "sha256": sha256(B),
     }
     assert result.stderr == ""  # JSON mode: everything is in the document

@@ -41,8 +41,9 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     # object keys are the paths, as the hardening tests expect
     scheme = ("--key-scheme", "path")
-    result = run("init", "--store-type", "localstore", "--backend-address", "../objects", *scheme,
-                 cwd=repo)
+    result = run(
+        "init", "--store-type", "localstore", "--backend-address", "../objects", *scheme, cwd=repo
+    )
     assert result.code == 0, result.stderr
     (repo / "good.bin").write_bytes(GOOD)
     result = run("upload", "good.bin", cwd=repo)

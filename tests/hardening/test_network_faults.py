@@ -64,7 +64,9 @@ class World:
 
     def repo(self) -> Repo:
         options = {
-            "backend_address": f"{self.proxy.endpoint}/{self.bucket}", **OPTIONS, **self.options
+            "backend_address": f"{self.proxy.endpoint}/{self.bucket}",
+            **OPTIONS,
+            **self.options,
         }
         return Repo(self.root, Config("s3", options))
 

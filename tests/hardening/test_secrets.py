@@ -215,7 +215,12 @@ def test_s3_success_and_failures(
     for case, address in cases.items():
         work = fresh(tmp_path, case)
         config(
-            work, "s3", address, connect_timeout=2, read_timeout=5, max_attempts=2,
+            work,
+            "s3",
+            address,
+            connect_timeout=2,
+            read_timeout=5,
+            max_attempts=2,
             key_scheme="versioned",
         )
         results = run_all(cavorite, work, env, verbosity)

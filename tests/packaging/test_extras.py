@@ -45,8 +45,14 @@ PIP = ("-m", "pip", "--disable-pip-version-check", "--no-input", "-q")
 def run(argv: list[str], cwd: Path | None = None, env: Mapping[str, str] | None = None) -> str:
     """Run ``argv``; fail the test with its output if it fails."""
     proc = subprocess.run(
-        argv, cwd=cwd, env=None if env is None else dict(env), capture_output=True, text=True,
-        timeout=600, check=False, stdin=subprocess.DEVNULL,
+        argv,
+        cwd=cwd,
+        env=None if env is None else dict(env),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        stdin=subprocess.DEVNULL,
     )
     assert proc.returncode == 0, f"{' '.join(argv)} failed:\n{proc.stdout}\n{proc.stderr}"
     return proc.stdout
@@ -69,8 +75,17 @@ def make_venv(where: Path, wheel: Path, extra: str) -> Path:
     Made without pip of its own (this pip installs into it) and without compiling bytecode."""
     run([sys.executable, "-m", "venv", "--without-pip", str(where)])
     python = where / "bin" / "python"
-    run([sys.executable, *PIP, "--python", str(python), "install", "--no-compile",
-         f"{wheel}[{extra}]"])
+    run(
+        [
+            sys.executable,
+            *PIP,
+            "--python",
+            str(python),
+            "install",
+            "--no-compile",
+            f"{wheel}[{extra}]",
+        ]
+    )
     return where / "bin"
 
 
@@ -101,8 +116,14 @@ class CavoriteIn:
 
     def __call__(self, *args: str, cwd: Path) -> CliResult:
         proc = subprocess.run(
-            [self.executable, *args], cwd=cwd, env=self.env, capture_output=True, text=True,
-            timeout=300, check=False, stdin=subprocess.DEVNULL,
+            [self.executable, *args],
+            cwd=cwd,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+            stdin=subprocess.DEVNULL,
         )
         return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
@@ -117,8 +138,11 @@ def test_an_extra_alone_loads_its_store_and_names_what_others_need(
     cli_env: dict[str, str],
 ) -> None:
     bin_dir = make_venv(tmp_path / "venv", wheel, extra)
-    round_trip(CavoriteIn(bin_dir, cli_env, {}), backend_for(extra, request, tmp_path),
-               make_git_repo("round-trip"))
+    round_trip(
+        CavoriteIn(bin_dir, cli_env, {}),
+        backend_for(extra, request, tmp_path),
+        make_git_repo("round-trip"),
+    )
     # the next store type of the list lacks its SDK here
     other = EXTRAS[(EXTRAS.index(extra) + 1) % len(EXTRAS)]
     missing_sdk_named(CavoriteIn(bin_dir, cli_env, {}), other, make_git_repo("missing"))
@@ -141,8 +165,12 @@ def round_trip(cavorite: CavoriteIn, backend: Backend, repo: Path) -> None:
 
 
 def missing_sdk_named(cavorite: CavoriteIn, other: str, repo: Path) -> None:
-    address = {"s3": "s3://bucket", "gcs": "gs://bucket", "azure": "az://container",
-               "fsspec": "memory://bucket"}[other]
+    address = {
+        "s3": "s3://bucket",
+        "gcs": "gs://bucket",
+        "azure": "az://container",
+        "fsspec": "memory://bucket",
+    }[other]
     result = cavorite("init", "--store-type", other, "--backend-address", address, cwd=repo)
     (repo / "a.bin").write_bytes(b"data")
     if result.code == 0:

@@ -190,8 +190,14 @@ def test_discovered_and_used_end_to_end(
     assert store_name in cavorite("stores", cwd=git_repo).stdout
 
     init = cavorite(
-        "init", "--store-type", store_name, "--backend-address", "../flat-objects",
-        "--key-scheme", "path", cwd=git_repo,
+        "init",
+        "--store-type",
+        store_name,
+        "--backend-address",
+        "../flat-objects",
+        "--key-scheme",
+        "path",
+        cwd=git_repo,
     )
     assert init.code == 0, init.stderr
     data = b"\0entry point payload\0" * 1000

@@ -25,7 +25,10 @@ from cavorite_py.stores._addresses import (
         ("s3://bucket", BucketAddress("s3", "bucket")),
         ("s3://my.bucket-1/team/a/", BucketAddress("s3", "my.bucket-1", "team/a")),
         ("http://127.0.0.1:9000/test", BucketAddress("s3", "test", "", "http://127.0.0.1:9000")),
-        ("https://minio.example.com/bkt/p", BucketAddress("s3", "bkt", "p", "https://minio.example.com")),
+        (
+            "https://minio.example.com/bkt/p",
+            BucketAddress("s3", "bkt", "p", "https://minio.example.com"),
+        ),
         ("s3://bucket//double//slash", BucketAddress("s3", "bucket", "double/slash")),
     ],
 )
@@ -57,8 +60,9 @@ def test_parse_gcs(address: str, expected: BucketAddress) -> None:
         ),
         (
             "http://127.0.0.1:10000/devstoreaccount1/cont",
-            BucketAddress("az", "cont", "", "http://127.0.0.1:10000/devstoreaccount1",
-                          "devstoreaccount1"),
+            BucketAddress(
+                "az", "cont", "", "http://127.0.0.1:10000/devstoreaccount1", "devstoreaccount1"
+            ),
         ),
         ("az://$web/site", BucketAddress("az", "$web", "site")),
     ],
@@ -145,7 +149,10 @@ SECRETS = ("s3cr3t", "sig=", "SIGNATURE", "token", "frag", "alice")
         ("s3://bucket/prefix", "s3://bucket/prefix"),
         ("http://127.0.0.1:9000/bucket", "http://127.0.0.1:9000/bucket"),
         ("sftp://alice:s3cr3t@host:22/dir", "sftp://host:22/dir"),
-        ("https://acct.blob.core.windows.net/c/p?sv=1&sig=SIGNATURE", "https://acct.blob.core.windows.net/c/p"),
+        (
+            "https://acct.blob.core.windows.net/c/p?sv=1&sig=SIGNATURE",
+            "https://acct.blob.core.windows.net/c/p",
+        ),
         ("https://host/c#frag", "https://host/c"),
         ("https://host?token=1", "https://host"),
         ("sftp://alice:s3?cr#3t@host/dir", "sftp://host/dir"),  # unencoded ? # in a password
@@ -181,8 +188,14 @@ def test_options() -> None:
         with pytest.raises(ConfigError, match="'n'"):
             int_option(bad, "n", 1)
     for bad_float in (
-        {"t": 0}, {"t": -1}, {"t": "soon"}, {"t": float("inf")}, {"t": float("nan")},
-        {"t": False}, {"t": None}, {"t": [1]},
+        {"t": 0},
+        {"t": -1},
+        {"t": "soon"},
+        {"t": float("inf")},
+        {"t": float("nan")},
+        {"t": False},
+        {"t": None},
+        {"t": [1]},
     ):
         with pytest.raises(ConfigError, match="'t' must be a positive number of seconds"):
             seconds_option(bad_float, "t", 1)

@@ -29,8 +29,6 @@ from tests.stores.support import make, race_for_one_key
 MIB = 1 << 20
 
 
-
-
 def open_azure(address: str, tmp_path: Path, **options: Any) -> AzureStore:
     return AzureStore(StoreSettings(address, {**AZURE_TEST_OPTIONS, **options}, tmp_path))
 
@@ -89,8 +87,10 @@ def test_missing_container(
     store = open_azure("az://no-such-container/p", tmp_path)
     path, info = make(tmp_path, b"x")
     for call in (
-        lambda: store.put("a.bin", path, info), lambda: store.stat("a.bin"),
-        lambda: list(store.list("")), lambda: store.get("a.bin", io.BytesIO()),
+        lambda: store.put("a.bin", path, info),
+        lambda: store.stat("a.bin"),
+        lambda: list(store.list("")),
+        lambda: store.get("a.bin", io.BytesIO()),
         lambda: store.delete("a.bin"),
     ):
         with pytest.raises(StoreDown) as exc:
@@ -130,8 +130,11 @@ def test_sas_token_permissions_are_respected(
 
     def sas(**permissions: bool) -> str:
         return generate_container_sas(
-            azure_emulator.account, container, account_key=azure_emulator.key,
-            permission=ContainerSasPermissions(**permissions), expiry=expiry,
+            azure_emulator.account,
+            container,
+            account_key=azure_emulator.key,
+            permission=ContainerSasPermissions(**permissions),
+            expiry=expiry,
         )
 
     address = f"{azure_emulator.endpoint}/{container}"
@@ -189,7 +192,9 @@ def test_malformed_connection_string_is_not_echoed(
 
 
 def test_unreachable_endpoint_fails_fast(
-    closed_endpoint: str, azure_emulator: AzureEmulator, monkeypatch: pytest.MonkeyPatch,
+    closed_endpoint: str,
+    azure_emulator: AzureEmulator,
+    monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
     isolated_env(monkeypatch)
@@ -204,13 +209,19 @@ def test_unreachable_endpoint_fails_fast(
 
 
 def test_silent_endpoint_times_out(
-    silent_endpoint: str, azure_emulator: AzureEmulator, monkeypatch: pytest.MonkeyPatch,
+    silent_endpoint: str,
+    azure_emulator: AzureEmulator,
+    monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
     isolated_env(monkeypatch)
     monkeypatch.setenv("AZURE_STORAGE_KEY", azure_emulator.key)
-    store = open_azure(f"{silent_endpoint}/{azure_emulator.account}/container", tmp_path,
-                       read_timeout=1, max_attempts=1)
+    store = open_azure(
+        f"{silent_endpoint}/{azure_emulator.account}/container",
+        tmp_path,
+        read_timeout=1,
+        max_attempts=1,
+    )
     started = time.monotonic()
     with pytest.raises(StoreUnavailable) as exc:
         store.stat("a.bin")

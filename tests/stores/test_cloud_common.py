@@ -16,7 +16,10 @@ CLOUD = [("s3", "boto3"), ("gcs", "google"), ("azure", "azure"), ("fsspec", "fss
 
 def run_python(code: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=60,
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=60,
         check=False,
     )
 

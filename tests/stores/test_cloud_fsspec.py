@@ -210,7 +210,9 @@ def test_a_backend_error_on_creation_is_unavailable(flaky: type[FlakyFS], tmp_pa
     ],
 )
 def test_os_errors_keep_their_meaning(
-    flaky: type[FlakyFS], tmp_path: Path, failure: Callable[[], BaseException],
+    flaky: type[FlakyFS],
+    tmp_path: Path,
+    failure: Callable[[], BaseException],
     kind: type[StoreError],
 ) -> None:
     store = flaky_store(tmp_path)

@@ -34,8 +34,6 @@ from tests.stores.support import make
 MIB = 1 << 20
 
 
-
-
 def open_gcs(address: str, tmp_path: Path, **options: Any) -> GCSStore:
     return GCSStore(StoreSettings(address, {**GCS_TEST_OPTIONS, **options}, tmp_path))
 
@@ -101,8 +99,10 @@ def test_missing_bucket(
     store = open_gcs("gs://no-such-bucket/p", tmp_path)
     path, info = make(tmp_path, b"x")
     for call in (
-        lambda: store.put("a.bin", path, info, overwrite=True), lambda: store.stat("a.bin"),
-        lambda: list(store.list("")), lambda: store.get("a.bin", io.BytesIO()),
+        lambda: store.put("a.bin", path, info, overwrite=True),
+        lambda: store.stat("a.bin"),
+        lambda: list(store.list("")),
+        lambda: store.get("a.bin", io.BytesIO()),
         lambda: store.delete("a.bin"),
     ):
         with pytest.raises(StoreDown) as exc:
@@ -139,13 +139,18 @@ def test_credentials_json_as_the_go_tool_reads_it(monkeypatch: pytest.MonkeyPatc
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     ).decode()
     document = {
-        "type": "service_account", "project_id": "proj-1", "private_key_id": "1",
-        "private_key": pem, "client_email": "uploader@proj-1.iam.gserviceaccount.com",
-        "client_id": "1", "token_uri": "https://oauth2.googleapis.com/token",
+        "type": "service_account",
+        "project_id": "proj-1",
+        "private_key_id": "1",
+        "private_key": pem,
+        "client_email": "uploader@proj-1.iam.gserviceaccount.com",
+        "client_id": "1",
+        "token_uri": "https://oauth2.googleapis.com/token",
     }
     isolated_env(monkeypatch)
     monkeypatch.setenv("CAVORITE_GCS_CREDENTIALS", json.dumps(document))

@@ -43,8 +43,6 @@ from tests.stores.support import make, race_for_one_key
 MIB = 1 << 20
 
 
-
-
 def open_s3(address: str, tmp_path: Path, **options: Any) -> S3Store:
     return S3Store(StoreSettings(address, {**S3_TEST_OPTIONS, **options}, tmp_path))
 
@@ -129,8 +127,10 @@ def test_missing_bucket(
     store = open_s3(f"{s3_emulator.endpoint}/no-such-bucket/p", tmp_path)
     path, info = make(tmp_path, b"x")
     for call in (
-        lambda: store.put("a.bin", path, info), lambda: store.stat("a.bin"),
-        lambda: list(store.list("")), lambda: store.get("a.bin", io.BytesIO()),
+        lambda: store.put("a.bin", path, info),
+        lambda: store.stat("a.bin"),
+        lambda: list(store.list("")),
+        lambda: store.get("a.bin", io.BytesIO()),
     ):
         with pytest.raises(StoreDown) as exc:
             call()
@@ -173,17 +173,27 @@ def locked_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Locked]:
         import boto3
 
         iam = boto3.session.Session().client(
-            "iam", endpoint_url=emulator.endpoint, region_name="us-east-1",
-            aws_access_key_id="x", aws_secret_access_key="y",
+            "iam",
+            endpoint_url=emulator.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="x",
+            aws_secret_access_key="y",
         )
         iam.create_user(UserName="nobody")
         key = iam.create_access_key(UserName="nobody")["AccessKey"]
-        yield emulator, "locked", {"AWS_ACCESS_KEY_ID": key["AccessKeyId"],
-                                   "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
+        yield (
+            emulator,
+            "locked",
+            {
+                "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+                "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
+            },
+        )
 
 
 def test_access_denied(
-    locked_s3: Locked, monkeypatch: pytest.MonkeyPatch,
+    locked_s3: Locked,
+    monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
     emulator, bucket, credentials = locked_s3
@@ -202,7 +212,8 @@ def test_access_denied(
 
 
 def test_unknown_access_key(
-    locked_s3: Locked, monkeypatch: pytest.MonkeyPatch,
+    locked_s3: Locked,
+    monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
     emulator, bucket, _ = locked_s3
@@ -217,7 +228,9 @@ def test_unknown_access_key(
 
 
 def test_unreachable_endpoint_fails_fast(
-    closed_endpoint: str, s3_emulator: S3Emulator, monkeypatch: pytest.MonkeyPatch,
+    closed_endpoint: str,
+    s3_emulator: S3Emulator,
+    monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
     isolated_env(monkeypatch, s3_emulator)
@@ -231,7 +244,9 @@ def test_unreachable_endpoint_fails_fast(
 
 
 def test_silent_endpoint_times_out(
-    silent_endpoint: str, s3_emulator: S3Emulator, monkeypatch: pytest.MonkeyPatch,
+    silent_endpoint: str,
+    s3_emulator: S3Emulator,
+    monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
     isolated_env(monkeypatch, s3_emulator)
@@ -270,7 +285,10 @@ def test_download_settings_bound_memory(tmp_path: Path) -> None:
     assert store.read_ahead.ranges * store.download_chunksize == 32 * MIB
     assert config.max_io_queue_size * config.io_chunksize == MIB
     tuned = open_s3(
-        "s3://bucket", tmp_path, download_chunksize=4 * MIB, max_in_memory_download_chunks=8,
+        "s3://bucket",
+        tmp_path,
+        download_chunksize=4 * MIB,
+        max_in_memory_download_chunks=8,
         download_memory_chunks=0,
     )
     assert tuned.read_ahead.ranges == 0
@@ -282,7 +300,8 @@ def test_download_settings_bound_memory(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "options",
     [
-        {"download_chunksize": 0}, {"max_in_memory_download_chunks": "many"},
+        {"download_chunksize": 0},
+        {"max_in_memory_download_chunks": "many"},
         {"download_memory_chunks": -1},
     ],
 )
@@ -300,8 +319,10 @@ def test_ranges_that_arrive_early_are_held_within_the_window(
 
     isolated_env(monkeypatch, s3_emulator)
     store = open_s3(
-        f"{s3_emulator.endpoint}/{s3_emulator.new_bucket()}", tmp_path,
-        download_chunksize=MIB, max_in_memory_download_chunks=3,
+        f"{s3_emulator.endpoint}/{s3_emulator.new_bucket()}",
+        tmp_path,
+        download_chunksize=MIB,
+        max_in_memory_download_chunks=3,
     )
     data = os.urandom(10 * MIB + 5)
     store.put("big.bin", *make(tmp_path, data))
@@ -345,7 +366,10 @@ class _CutShort:
     else every one. ``on_cut`` runs just before the body breaks."""
 
     def __init__(
-        self, store: S3Store, at: int = 100_000, once: bool = True,
+        self,
+        store: S3Store,
+        at: int = 100_000,
+        once: bool = True,
         on_cut: Callable[[], None] = lambda: None,
     ) -> None:
         self.at, self.cuts = at, 0
@@ -398,7 +422,8 @@ def test_a_body_cut_short_is_fetched_again_without_repeating_bytes(
     are not written a second time into the engine's non-seekable file."""
     isolated_env(monkeypatch, s3_emulator)
     store = open_s3(
-        f"{s3_emulator.endpoint}/{s3_emulator.new_bucket()}", tmp_path,
+        f"{s3_emulator.endpoint}/{s3_emulator.new_bucket()}",
+        tmp_path,
         download_chunksize=MIB,
     )
     data = os.urandom(size)
@@ -424,7 +449,8 @@ def test_an_object_of_one_range_is_one_get_streamed_in_pieces(
     in memory), and none of the store's read-ahead budget taken."""
     isolated_env(monkeypatch, s3_emulator)
     store = open_s3(
-        f"{s3_emulator.endpoint}/{s3_emulator.new_bucket()}", tmp_path,
+        f"{s3_emulator.endpoint}/{s3_emulator.new_bucket()}",
+        tmp_path,
         download_chunksize=3 * MIB,
     )
     data = {"empty.bin": b"", "small.bin": os.urandom(300_000), "full.bin": os.urandom(3 * MIB)}
@@ -453,7 +479,8 @@ def test_an_object_of_several_ranges_costs_one_get_more_than_its_ranges(
     GET per range, each bound to that ETag."""
     isolated_env(monkeypatch, s3_emulator)
     store = open_s3(
-        f"{s3_emulator.endpoint}/{s3_emulator.new_bucket()}", tmp_path,
+        f"{s3_emulator.endpoint}/{s3_emulator.new_bucket()}",
+        tmp_path,
         download_chunksize=MIB,
     )
     data = os.urandom(3 * MIB + 1)
@@ -469,8 +496,12 @@ def test_an_object_of_several_ranges_costs_one_get_more_than_its_ranges(
         Bucket=store.address.bucket, Key=store.address.key("big.bin")
     )["ETag"]
     ranges = {r for _, r, _ in gets[1:]}  # s3transfer leaves the last one open
-    assert ranges == {"bytes=0-1048575", "bytes=1048576-2097151", "bytes=2097152-3145727",
-                      "bytes=3145728-"}
+    assert ranges == {
+        "bytes=0-1048575",
+        "bytes=1048576-2097151",
+        "bytes=2097152-3145727",
+        "bytes=3145728-",
+    }
     assert {e for _, _, e in gets[1:]} == {etag}
 
 
@@ -496,7 +527,8 @@ def test_an_object_replaced_during_its_download_stops_it(
     bytes of the first version, never any of the second."""
     isolated_env(monkeypatch, s3_emulator)
     store = open_s3(
-        f"{s3_emulator.endpoint}/{s3_emulator.new_bucket()}", tmp_path,
+        f"{s3_emulator.endpoint}/{s3_emulator.new_bucket()}",
+        tmp_path,
         download_chunksize=MIB,
     )
     old, new = os.urandom(size), os.urandom(size)
@@ -532,7 +564,8 @@ def test_a_body_that_keeps_breaking_ends_in_a_clear_error(
     object's own bytes, in order, each once."""
     isolated_env(monkeypatch, s3_emulator)
     store = open_s3(
-        f"{s3_emulator.endpoint}/{s3_emulator.new_bucket()}", tmp_path,
+        f"{s3_emulator.endpoint}/{s3_emulator.new_bucket()}",
+        tmp_path,
         download_chunksize=MIB,
     )
     data = os.urandom(900_000)
@@ -611,11 +644,20 @@ def test_downloads_at_once_share_one_memory_budget(
     (the first, closed unread, tells its size instead of a HeadObject)."""
     isolated_env(monkeypatch, s3_emulator)
     store = open_s3(
-        f"{s3_emulator.endpoint}/{s3_emulator.new_bucket()}", tmp_path,
-        download_chunksize=MIB, max_in_memory_download_chunks=4, download_memory_chunks=2,
+        f"{s3_emulator.endpoint}/{s3_emulator.new_bucket()}",
+        tmp_path,
+        download_chunksize=MIB,
+        max_in_memory_download_chunks=4,
+        download_memory_chunks=2,
     )
-    sizes = {"a.bin": 5 * MIB + 3, "b.bin": 6 * MIB, "c.bin": 4 * MIB + 1, "d.bin": 5 * MIB,
-             "one.bin": MIB, "small.bin": 300_000}
+    sizes = {
+        "a.bin": 5 * MIB + 3,
+        "b.bin": 6 * MIB,
+        "c.bin": 4 * MIB + 1,
+        "d.bin": 5 * MIB,
+        "one.bin": MIB,
+        "small.bin": 300_000,
+    }
     data = {key: os.urandom(size) for key, size in sizes.items()}
     for key, content in data.items():
         store.put(key, *make(tmp_path, content))
@@ -624,9 +666,10 @@ def test_downloads_at_once_share_one_memory_budget(
     sent = _requests(store)
 
     def slow_first_range(params: dict[str, Any], **_: Any) -> None:
-        if str(params.get("Range", "")).startswith("bytes=0-") and sizes[
-            params["Key"].rsplit("/", 1)[-1]
-        ] > MIB:
+        if (
+            str(params.get("Range", "")).startswith("bytes=0-")
+            and sizes[params["Key"].rsplit("/", 1)[-1]] > MIB
+        ):
             time.sleep(0.5)
 
     store._client().meta.events.register("before-parameter-build.s3.GetObject", slow_first_range)
@@ -658,8 +701,10 @@ def test_a_sink_that_fails_stops_the_download_and_returns_its_budget(
     """The engine stops a download (Ctrl-C, a failed run) by raising from the file's write."""
     isolated_env(monkeypatch, s3_emulator)
     store = open_s3(
-        f"{s3_emulator.endpoint}/{s3_emulator.new_bucket()}", tmp_path,
-        download_chunksize=MIB, download_memory_chunks=1,
+        f"{s3_emulator.endpoint}/{s3_emulator.new_bucket()}",
+        tmp_path,
+        download_chunksize=MIB,
+        download_memory_chunks=1,
     )
     store.put("big.bin", *make(tmp_path, os.urandom(size)))
     sent = _requests(store)
@@ -706,8 +751,10 @@ def test_downloads_do_not_stall_when_response_checksums_are_validated_only_when_
     isolated_env(monkeypatch, s3_emulator)
     monkeypatch.setenv("AWS_RESPONSE_CHECKSUM_VALIDATION", "when_required")
     store = open_s3(
-        f"{s3_emulator.endpoint}/{s3_emulator.new_bucket()}", tmp_path,
-        download_chunksize=MIB, download_memory_chunks=0,
+        f"{s3_emulator.endpoint}/{s3_emulator.new_bucket()}",
+        tmp_path,
+        download_chunksize=MIB,
+        download_memory_chunks=0,
     )
     assert store._client().meta.config.response_checksum_validation == "when_supported"  # type: ignore[attr-defined]
     data = os.urandom(3 * MIB + 1)
@@ -740,9 +787,7 @@ def _operations(store: S3Store) -> Counter[str]:
     return sent
 
 
-def test_unchanged_files_are_recognised_from_one_listing(
-    s3_store: Store, tmp_path: Path
-) -> None:
+def test_unchanged_files_are_recognised_from_one_listing(s3_store: Store, tmp_path: Path) -> None:
     """A listing shows each object's ETag; once the sha256 behind an ETag is known (from the
     put that created it, or one HeadObject), uploading the same files again costs one listing
     and nothing per file. An object rewritten meanwhile has a new ETag: it is looked at again,
@@ -823,8 +868,10 @@ def test_a_small_file_is_sent_without_waiting_for_100_continue(
 
     isolated_env(monkeypatch, s3_emulator)
     store = open_s3(
-        f"{s3_emulator.endpoint}/{s3_emulator.new_bucket()}", tmp_path,
-        multipart_threshold=4 * MIB, multipart_chunksize=5 * MIB,
+        f"{s3_emulator.endpoint}/{s3_emulator.new_bucket()}",
+        tmp_path,
+        multipart_threshold=4 * MIB,
+        multipart_chunksize=5 * MIB,
     )
     expect: dict[str, set[str | None]] = {}
     lock = threading.Lock()
@@ -840,15 +887,23 @@ def test_a_small_file_is_sent_without_waiting_for_100_continue(
         for op in ("PutObject", "UploadPart"):
             event = f"before-send.s3.{op}"
             store._client(conditional).meta.events.register(event, headers)
-    data = {"small.bin": os.urandom(300_000), "below.bin": os.urandom(EXPECT_MIN - 1),
-            "at.bin": os.urandom(EXPECT_MIN), "parts.bin": os.urandom(6 * MIB)}
+    data = {
+        "small.bin": os.urandom(300_000),
+        "below.bin": os.urandom(EXPECT_MIN - 1),
+        "at.bin": os.urandom(EXPECT_MIN),
+        "parts.bin": os.urandom(6 * MIB),
+    }
     for key, content in data.items():
         store.put(key, *make(tmp_path, content))
         sink = _Sink()
         store.get(key, sink)  # type: ignore[arg-type]
         assert bytes(sink.data) == content
-    assert expect == {"small.bin": {None}, "below.bin": {None}, "at.bin": {"100-continue"},
-                      "parts.bin": {"100-continue"}}
+    assert expect == {
+        "small.bin": {None},
+        "below.bin": {None},
+        "at.bin": {"100-continue"},
+        "parts.bin": {"100-continue"},
+    }
 
 
 class _Untold(HashingWriter):
@@ -867,7 +922,8 @@ def test_a_ranged_download_stops_at_the_cfile_size(
     range that would go past the cfile's size, the other ranges abandoned."""
     isolated_env(monkeypatch, s3_emulator)
     store = open_s3(
-        f"{s3_emulator.endpoint}/{s3_emulator.new_bucket()}", tmp_path,
+        f"{s3_emulator.endpoint}/{s3_emulator.new_bucket()}",
+        tmp_path,
         download_chunksize=256 << 10,
     )
     data = os.urandom(8 * MIB)
@@ -919,7 +975,12 @@ def test_a_ranged_download_that_fails_asks_for_no_more_ranges(
     started = time.monotonic()
     with pytest.raises(Interrupted):
         ranged(
-            store._client(), config, bucket, name, Stopped(),  # type: ignore[arg-type]
-            200_000 * chunk, info.version,
+            store._client(),
+            config,
+            bucket,
+            name,
+            Stopped(),  # type: ignore[arg-type]
+            200_000 * chunk,
+            info.version,
         )
     assert time.monotonic() - started < 3

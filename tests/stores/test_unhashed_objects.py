@@ -42,7 +42,11 @@ class Counting(Store):
         self.default_jobs = inner.default_jobs  # type: ignore[misc]
 
     def put(
-        self, key: str, path: Path, info: ObjectInfo, overwrite: bool = False,
+        self,
+        key: str,
+        path: Path,
+        info: ObjectInfo,
+        overwrite: bool = False,
         progress: Progress | None = None,
     ) -> ObjectInfo | None:
         return self.inner.put(key, path, info, overwrite, progress)

@@ -52,14 +52,19 @@ _CHUNK = 1 << 20
 _SENDFILE_MAX = 1 << 30
 _NO_SENDFILE = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV})
 _READ_FLAGS = (
-    os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-    | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    os.O_RDONLY
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_BINARY", 0)
 )
 """how objects are opened: see :meth:`LocalStore._open`"""
 _LINK_ERRNOS = frozenset({errno.ELOOP, errno.EMLINK})
 """what opening a symbolic link with ``O_NOFOLLOW`` fails with (EMLINK on FreeBSD)"""
 _KINDS = {
-    stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
     stat.S_IFSOCK: "a socket",
 }
 
