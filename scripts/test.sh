@@ -13,7 +13,6 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PWD/.tools/node_modules/.bin:$PATH"
 
-
 echo "== ruff"
 ruff check .
 echo "== ruff format"
