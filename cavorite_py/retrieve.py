@@ -31,6 +31,7 @@ from .metadata import Metadata
 from .remote import RemoteIndex
 from .results import FileResult, Outcome, Report
 from .run import Run, check_room
+from .state import signature
 from .stores.base import ObjectInfo
 
 BACKDATE_NS = 2_000_000_000
@@ -129,7 +130,10 @@ class Retrieve:
         outdated = held is not None and held in self.run.cache.placed(artifact)
         if held is not None and not (outdated or self.force):
             raise ConflictError(modified_message(self.run.workspace.display(artifact)))
-        self._download(meta, artifact, replace=local is not None)
+        # an outdated file is replaced only as it was when hashed: an edit made during the
+        # download is kept (with --force, the edit is discarded, as asked)
+        unchanged = local if outdated and not self.force else None
+        self._download(meta, artifact, replace=local is not None, unchanged=unchanged)
         return _result(artifact, meta, Outcome.RETRIEVED, "was outdated" if outdated else None)
 
     def _local_state(self, artifact: Path) -> os.stat_result | None:
@@ -144,7 +148,13 @@ class Retrieve:
             f"{self.run.workspace.display(artifact)}: is {what}; move it aside and retrieve again"
         )
 
-    def _download(self, meta: Metadata, artifact: Path, replace: bool) -> None:
+    def _download(
+        self,
+        meta: Metadata,
+        artifact: Path,
+        replace: bool,
+        unchanged: os.stat_result | None = None,
+    ) -> None:
         if artifact.parent not in self._ready_dirs:
             artifact.parent.mkdir(parents=True, exist_ok=True)
             self._ready_dirs.add(artifact.parent)
@@ -157,7 +167,8 @@ class Retrieve:
             got = meta.checksum if cached else self._from_store(meta, tmp, artifact)
             _backdate(tmp)
             if replace:
-                # --force over a local edit: asked for
+                self._check_unchanged(artifact, unchanged)
+                # an outdated file, or --force over a local edit: asked for
                 os.replace(tmp, artifact)
             else:
                 self._place_new(tmp, artifact, got)
@@ -168,6 +179,17 @@ class Retrieve:
         if not cached:
             # verified and in place: the next clone or checkout need not download it
             self.run.content.add(got, artifact)
+
+    def _check_unchanged(self, artifact: Path, seen: os.stat_result | None) -> None:
+        """Refuse to replace ``artifact`` if it changed since it was seen as ``seen``."""
+        if seen is None:
+            return
+        now = self._local_state(artifact)
+        if now is None or signature(now) != signature(seen):
+            raise ConflictError(
+                f"{self.run.workspace.display(artifact)}: changed during the download and was "
+                "left alone; retrieve again (with --force to discard the change)"
+            )
 
     def _from_store(self, meta: Metadata, tmp: Path, artifact: Path) -> str:
         """Download the object into ``tmp``; return its sha256 once verified."""

@@ -3,6 +3,7 @@ through ``Engine`` with the local store, wrapped by store doubles that record ev
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -32,6 +33,7 @@ from cavorite_py.errors import (
     StoreError,
 )
 from cavorite_py.fsutil import TMP_MARK
+from cavorite_py.keys import KeyScheme
 from cavorite_py.results import FileResult, Outcome, Report
 from cavorite_py.state import StateDB
 from cavorite_py.stores.base import ObjectInfo, Progress, Store, StoreSettings
@@ -1087,3 +1089,66 @@ def test_the_store_is_opened_only_when_a_file_needs_it(ws: Workspace, local: Loc
         Outcome.UP_TO_DATE,
     ]
     assert opened == [1]
+
+
+# --------------------------------------------------------------------- outdated files
+
+
+class EditingStore(LocalStore):
+    """A local store that lets ``edit`` run in the middle of each ``get``."""
+
+    edit: Callable[[], None] = staticmethod(lambda: None)
+
+    def get(self, key: str, fileobj: BinaryIO) -> None:
+        self.edit()
+        super().get(key, fileobj)
+
+
+def test_an_outdated_file_edited_during_its_download_is_kept(tmp_path: Path, objects: Path) -> None:
+    """An outdated file (content cavorite put there, whose cfile changed since) is replaced
+    without --force, but only as it was when hashed: an edit made meanwhile is kept."""
+    root = tmp_path / "work"
+    root.mkdir()
+    ws = Workspace(root, key_scheme=KeyScheme.VERSIONED)
+    store = EditingStore(StoreSettings(objects.as_uri(), root=root))
+    artifact, cfile = root / "a.bin", root / "a.bin.cfile"
+    with contextlib.closing(StateDB(root)) as cache:
+        engine = Engine(workspace=ws, open_store=lambda: store, jobs=1, cache=cache)
+        write(artifact, b"version one")
+        assert only(engine.upload([artifact])).outcome is Outcome.UPLOADED
+        first = cfile.read_bytes()
+        write(artifact, b"version two, longer")
+        assert only(engine.upload([artifact])).outcome is Outcome.UPLOADED
+        # the cfile goes back to v1 (a checkout): the file is outdated
+        cfile.write_bytes(first)
+
+        def edit() -> None:
+            artifact.write_bytes(b"edited by hand during the download")
+
+        store.edit = edit
+        result = only(engine.retrieve([cfile]))
+    assert result.outcome is Outcome.FAILED
+    assert isinstance(result.error, ConflictError)
+    assert "changed during the download" in str(result.error)
+    assert artifact.read_bytes() == b"edited by hand during the download"
+    store.close()
+
+
+def test_an_outdated_file_is_replaced_without_force(tmp_path: Path, objects: Path) -> None:
+    root = tmp_path / "work"
+    root.mkdir()
+    ws = Workspace(root, key_scheme=KeyScheme.VERSIONED)
+    store = LocalStore(StoreSettings(objects.as_uri(), root=root))
+    artifact, cfile = root / "a.bin", root / "a.bin.cfile"
+    with contextlib.closing(StateDB(root)) as cache:
+        engine = Engine(workspace=ws, open_store=lambda: store, jobs=1, cache=cache)
+        write(artifact, b"version one")
+        engine.upload([artifact])
+        first = cfile.read_bytes()
+        write(artifact, b"version two, longer")
+        engine.upload([artifact])
+        cfile.write_bytes(first)
+        result = only(engine.retrieve([cfile]))
+    assert (result.outcome, result.detail) == (Outcome.RETRIEVED, "was outdated")
+    assert artifact.read_bytes() == b"version one"
+    store.close()
