@@ -185,7 +185,8 @@ class Upload:
     def _conflict(self, artifact: Path, key: str) -> ConflictError:
         return ConflictError(
             f"{self.run.workspace.display(artifact)}: the store already holds different content "
-            f"under {key!r}, which older cfiles point at; use --force to overwrite it"
+            f"under {key!r}, which older cfiles point at: --force would overwrite it and break "
+            'them; to keep every version, set "key_scheme": "versioned" in .cavorite/config'
         )
 
     def _send(

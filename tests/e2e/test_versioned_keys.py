@@ -180,6 +180,8 @@ def test_a_config_without_key_scheme_keeps_path_keys_and_the_force_rule(
     assert json.loads((git_repo / "a.bin.cfile").read_text())["name"] == "a.bin"
     artifact.write_bytes(VERSIONS[1])
     refused = run("upload", "a.bin", ok=False)
-    assert "use --force to overwrite it" in refused
+    # the message says what --force costs, and how to keep every version instead
+    assert "--force would overwrite it and break them" in refused
+    assert '"key_scheme": "versioned"' in refused
     run("upload", "--force", "a.bin")
     assert (tmp_path / "objects" / "a.bin").read_bytes() == VERSIONS[1]
