@@ -37,6 +37,9 @@ class _S3Sections:
     def __init__(self, s: Suite, moto: MotoServer, w: Workload, label: str, large: bool) -> None:
         self.s, self.moto, self.w, self.label, self.large = s, moto, w, label, large
         self.env = s3_env(s.env)
+        # the emulator is an endpoint the repositories' configs name: approved as a user would
+        allowed = self.env["CAVORITE_ALLOW_ENDPOINT"]
+        self.env["CAVORITE_ALLOW_ENDPOINT"] = f"{allowed},{moto.endpoint}"
         self.jobs = s.tools.s3_jobs
         self.runs = s.plan.s3_runs
         self.ep = moto.endpoint
