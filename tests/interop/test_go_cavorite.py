@@ -194,9 +194,18 @@ def test_cavorite_init_and_upload_then_go_retrieve(
     go: GoCavorite, bucket: Bucket, work: Path, cavorite: Cavorite
 ) -> None:
     env = bucket.env()
+    # the Go tool's layout: path keys, as teams running the Go tool alongside choose
     ok(
         cavorite(
-            "init", "--store-type", "s3", "--backend-address", bucket.address, cwd=work, env=env
+            "init",
+            "--store-type",
+            "s3",
+            "--backend-address",
+            bucket.address,
+            "--key-scheme",
+            "path",
+            cwd=work,
+            env=env,
         )
     )
     ok(cavorite("upload", *FILES, cwd=work, env=env))
