@@ -33,7 +33,7 @@ from . import (
 from . import config as configmod
 from . import prune as prunemod
 from .cacheuse import RunCache, pending_of
-from .config import Config
+from .config import DEFAULT_STORE, Config
 from .engine import Engine
 from .errors import CavoriteError, ConfigError, UsageError
 from .guard import Guard, GuardSettings, Refusal, group_by_root
@@ -46,8 +46,6 @@ from .statefile import ensure_ignored
 from .stores import registry
 from .stores.base import Store, StoreSettings
 from .workspace import Workspace
-
-DEFAULT_STORE = "localstore"
 
 log = logging.getLogger(__name__)
 
