@@ -33,6 +33,7 @@ CONFIG_DIR = ".cavorite"
 CONFIG_NAME = "config"
 DEFAULT_EXTENSION = "cfile"
 DEFAULT_REGION = "us-east-1"
+DEFAULT_STORE = "localstore"
 
 GO_OPTION_KEYS = (
     "backend_address",

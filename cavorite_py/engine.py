@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import push, retrieve, upload
+from . import retrieve
 from .cacheuse import NO_CACHE, RunCache
 from .results import NullObserver, Observer, Outcome, Report
 from .run import Run
@@ -41,6 +41,8 @@ class Engine:
     def upload(self, artifacts: Sequence[Path], force: bool = False, push: bool = True) -> Report:
         """Upload files and write their cfiles (see :mod:`cavorite_py.upload`); unless
         ``push``, keep them in the content cache for a later :meth:`push` instead."""
+        from . import upload
+
         report = self._in_run(lambda run: upload.upload(run, artifacts, force, push))
         return self._placed(report)
 
@@ -50,7 +52,9 @@ class Engine:
 
     def push(self) -> Report:
         """Send the objects kept for a later push (see :mod:`cavorite_py.push`)."""
-        return self._in_run(push.push)
+        from .push import push
+
+        return self._in_run(push)
 
     def _in_run(self, work: Callable[[Run], Report]) -> Report:
         content = self.content()

@@ -8,36 +8,30 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 from . import (
     cachesettings,
     diagnostics,
-    follow,
     git,
     gitignore,
     golayout,
     places,
     selection,
     tempfiles,
-    untrack,
 )
 from . import config as configmod
-from . import prune as prunemod
 from .cacheuse import RunCache, pending_of
-from .config import Config
+from .config import DEFAULT_STORE, Config
 from .engine import Engine
 from .errors import CavoriteError, ConfigError, UsageError
-from .guard import Guard, GuardSettings, Refusal, group_by_root
-from .inspection import Inspector
 from .keys import KeyScheme
 from .results import FileResult, NullObserver, Observer, Outcome, Report
 from .sources import Index, Source, WorkingTree
@@ -47,7 +41,9 @@ from .stores import registry
 from .stores.base import Store, StoreSettings
 from .workspace import Workspace
 
-DEFAULT_STORE = "localstore"
+if TYPE_CHECKING:
+    from . import prune as prunemod
+    from .guard import Refusal
 
 log = logging.getLogger(__name__)
 
@@ -199,6 +195,8 @@ class Repo:
     ) -> Report:
         """Retrieve the artifacts whose cfiles differ between two commits (every cfile when
         either is None or unknown to git): what the post-checkout and post-merge hooks do."""
+        from . import follow
+
         cfiles = follow.changed_cfiles(self.workspace, before, after)
         if not cfiles:
             return Report()
@@ -211,6 +209,8 @@ class Repo:
         their cfiles and .gitignore lines, keep the files unless ``delete``."""
         cfiles = selection.retrieve_targets(self.workspace, targets, cwd) if targets else []
         in_git = gitignore.in_git_work_tree(self.root)
+        from . import untrack
+
         return untrack.untrack(self.workspace, self.state, cfiles, delete, in_git)
 
     def push(self, *, jobs: int | None = None, observer: Observer | None = None) -> Report:
@@ -224,6 +224,11 @@ class Repo:
     def status(self, targets: Sequence[str | Path] = (), cwd: Path | None = None) -> Report:
         """Every tracked artifact's state, plus untracked large or binary files (whole
         repository only). Reads no artifact whose state cache entry is still valid."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from .guard import GuardSettings
+        from .inspection import Inspector
+
         cfiles = selection.retrieve_targets(self.workspace, targets, cwd)
         inspector = Inspector(self.workspace, self.state)
         pending = self.pending() if cfiles else set()
@@ -252,6 +257,8 @@ class Repo:
         cfiles = selection.retrieve_targets(self.workspace, targets, cwd)
         store = self.store if remote else None
         jobs = self._jobs(jobs) or (store.default_jobs if store else 1)
+        from .inspection import Inspector
+
         return Inspector(self.workspace, self.state).verify(cfiles, store, jobs, local)
 
     def check(
@@ -260,6 +267,8 @@ class Repo:
         """The pre-commit guard over ``paths`` (see :mod:`cavorite_py.guard`), reading
         files from ``source`` (default: the working tree). The store is opened only if a
         staged cfile needs it; ``CAVORITE_NO_REMOTE_CHECK=1`` turns the store check off."""
+        from .guard import Guard, GuardSettings
+
         settings = GuardSettings.from_config(self.config)
         offline = os.environ.get("CAVORITE_NO_REMOTE_CHECK", "") not in ("", "0")
         use_store = remote and settings.remote_check and not offline
@@ -275,6 +284,8 @@ class Repo:
     def prune(self, scope: prunemod.Scope) -> prunemod.PruneReport:
         """Delete the stored objects under this repository's prefix that no reference of its
         git repository names (see :mod:`cavorite_py.prune`); only list them if ``dry_run``."""
+        from . import prune as prunemod
+
         settings = prunemod.PruneSettings(self.config.extension, self.config.key_prefix)
         remembered = self.state.object_keys(self.store.describe())
         return prunemod.prune(git.toplevel(self.root), self.store, settings, remembered, scope)
@@ -292,6 +303,8 @@ def check_commit(
 ) -> tuple[Report, list[Refusal]]:
     """The pre-commit guard over ``paths`` and, with ``staged``, over git's index as staged,
     in whichever cavorite repositories hold them (git runs hooks at its top level)."""
+    from .guard import group_by_root
+
     cwd = cwd if cwd is not None else Path.cwd()
     paths = [p if p.is_absolute() else cwd / p for p in paths]
     source: Source = WorkingTree()
@@ -329,6 +342,8 @@ def default_root(cwd: Path) -> Path:
 def default_local_directory(root: Path) -> Path:
     """``$XDG_DATA_HOME/cavorite/localstore/NAME-HASH``: one directory per repository path, so
     that two repositories with the same name never share objects."""
+    import hashlib
+
     tag = hashlib.sha256(os.fsencode(root)).hexdigest()[:8]
     return places.data_directory() / "localstore" / f"{root.name}-{tag}"
 

@@ -14,7 +14,6 @@ import typer
 from typer.core import TyperGroup, TyperOption
 
 from .. import __version__
-from ..diagnostics import cause_chain
 from ..errors import CavoriteError
 
 Command = TyperGroup | typer.core.TyperCommand
@@ -205,10 +204,19 @@ def _pull_command_options(before: list[str]) -> tuple[list[str], list[str]]:
     return front, ahead
 
 
+_built: dict[tuple[int, int], TyperGroup] = {}
+"""the Click group of :data:`app`, by how many commands and groups it had when built: building
+it inspects every command's signature, which a run would otherwise pay three times"""
+
+
 def _click_group() -> TyperGroup:
-    group = typer.main.get_command(app)
-    assert isinstance(group, TyperGroup)
-    return group
+    key = (len(app.registered_commands), len(app.registered_groups))
+    if key not in _built:
+        group = typer.main.get_command(app)
+        assert isinstance(group, TyperGroup)
+        _built.clear()
+        _built[key] = group
+    return _built[key]
 
 
 def _command(path: list[str]) -> Command:
@@ -270,7 +278,7 @@ def run(args: list[str]) -> int:
     tidy_help(app)
     try:
         args = place_options(translate_go_spellings(args))
-        result = app(args=args, prog_name="cavorite", standalone_mode=False)
+        result = _click_group().main(args=args, prog_name="cavorite", standalone_mode=False)
     except typer.Exit as exc:
         return exc.exit_code
     except typer.TyperException as exc:  # bad usage: Typer has printed nothing yet
@@ -287,6 +295,8 @@ def run(args: list[str]) -> int:
     except CavoriteError as exc:
         error(str(exc))
         if settings.verbose and exc.__cause__ is not None:
+            from ..diagnostics import cause_chain
+
             typer.echo(f"cavorite: caused by: {cause_chain(exc.__cause__)}", err=True)
         return exc.exit_code
     except Exception as exc:  # a bug: say so, with the traceback only when asked

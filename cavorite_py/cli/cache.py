@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import typer
 
-from ..cache import Cache
-from ..cacheevict import CleanReport, Usage
 from ..results import human_size
 from . import options
-from .app import app
-from .output import safe
+from .app import app, printable
+
+if TYPE_CHECKING:
+    from ..cacheevict import CleanReport, Usage
 
 cache_app = typer.Typer(
     name="cache",
@@ -27,6 +28,8 @@ def show(ctx: typer.Context, as_json: bool = options.JSON) -> int:
     """Show where the cache is, its size and object count, and its limits."""
     if ctx.invoked_subcommand is not None:
         return 0
+    from ..cache import Cache
+
     usage = Cache().usage()
     typer.echo(json.dumps(usage.to_dict(), indent=2) if as_json else usage_text(usage))
     return 0
@@ -44,6 +47,8 @@ def clean(
 ) -> int:
     """Remove the least recently used objects that no longer fit the limits, or all of them.
     Objects not yet pushed (pending) and objects a running command uses are always kept."""
+    from ..cache import Cache
+
     cache = Cache()
     report = (
         cache.clear(dry_run=dry_run) if everything else cache.enforce(dry_run=dry_run, wait=True)
@@ -56,7 +61,7 @@ def usage_text(usage: Usage) -> str:
     max_objects = str(usage.max_objects) if usage.max_objects else "none"
     max_size = human_size(usage.max_size) if usage.max_size else "none"
     lines = [
-        f"cache    {safe(usage.dir)}",
+        f"cache    {printable(usage.dir)}",
         f"objects  {usage.objects} (limit {max_objects})",
         f"size     {human_size(usage.size)} (limit {max_size})",
     ]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import typer
 
-from .. import places
 from .app import app
 
 
@@ -19,6 +18,8 @@ def allow_endpoint(
 ) -> int:
     """Approve an endpoint, directory or fsspec address. Writes your own config, never a
     repository's."""
+    from .. import places
+
     entry = places.normalise(address)
     config_path = places.allow([entry])
     typer.echo(f"approved {entry} in {config_path}")

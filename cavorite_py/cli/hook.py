@@ -3,21 +3,19 @@ post-checkout and post-merge hooks run."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from .. import follow, git, hookscript
 from ..errors import CavoriteError
-from ..guard import Refusal
-from ..repo import Repo, check_commit
-from ..results import Outcome, Report
-from ..workspace import Workspace
 from . import options
-from .app import app, error
-from .output import render, safe
+from .app import app, error, printable
+
+if TYPE_CHECKING:
+    from ..guard import Refusal
+    from ..results import Report
 
 
 @app.command()
@@ -38,6 +36,11 @@ def check(
 ) -> int:
     """Refuse what must not be committed: untracked large or binary files, malformed cfiles,
     and cfiles whose object is not in the store."""
+    from ..repo import check_commit
+    from ..results import Outcome
+    from ..workspace import Workspace
+    from .output import render
+
     report, refusals = check_commit(files or [], staged=staged, remote=remote)
     if as_json:
         return render(Workspace(Path.cwd()), with_fixes(report, refusals), "check", True)
@@ -46,10 +49,10 @@ def check(
     for result in report.results:
         if result.outcome is Outcome.NOT_PUSHED and result.detail:
             shown = Workspace(Path.cwd()).display(result.path)
-            typer.echo(f"cavorite: accepted: {safe(shown)}: {result.detail}", err=True)
+            typer.echo(f"cavorite: accepted: {printable(shown)}: {result.detail}", err=True)
     for refusal in refusals:
-        typer.echo(f"cavorite: refused: {safe(refusal.problem)}", err=True)
-        typer.echo(f"    fix: {safe(refusal.fix)}", err=True)
+        typer.echo(f"cavorite: refused: {printable(refusal.problem)}", err=True)
+        typer.echo(f"    fix: {printable(refusal.fix)}", err=True)
     if refusals:
         typer.echo(f"cavorite: {len(refusals)} of {len(report.results)} files refused", err=True)
         return 1
@@ -58,6 +61,8 @@ def check(
 
 def with_fixes(report: Report, refusals: list[Refusal]) -> Report:
     """``report`` with each refused file's fix as its detail (for --json)."""
+    import dataclasses
+
     fixes = {refusal.path: refusal.fix for refusal in refusals}
     results = [
         dataclasses.replace(r, detail=fixes[r.path]) if r.path in fixes else r
@@ -91,6 +96,9 @@ def install_hook(
     """Install plain git hooks: the pre-commit guard (`cavorite check --staged`), with
     --checkout hooks that retrieve what a checkout, merge or pull changed, with --pre-push a
     hook that runs `cavorite push` before git pushes."""
+    from .. import git, hookscript
+    from ..repo import Repo
+
     chosen = {"commit": commit, "checkout": checkout, "push": pre_push}
     groups = [g for g, on in chosen.items() if on or every] or ["commit"]
     names = [name for g in groups for name in hookscript.GROUPS[g]]
@@ -109,18 +117,25 @@ HOOK_ARGS = typer.Argument(None, help="What git passes to the hook.")
 @app.command("post-checkout", hidden=True)
 def post_checkout(args: list[str] = HOOK_ARGS) -> int:
     """git's post-checkout hook: retrieve the artifacts whose cfiles the checkout changed."""
+    from .. import follow
+
     return _follow("checkout", *follow.checkout_range(args or [], os.environ))
 
 
 @app.command("post-merge", hidden=True)
 def post_merge(args: list[str] = HOOK_ARGS) -> int:
     """git's post-merge hook: retrieve the artifacts whose cfiles the merge changed."""
+    from .. import follow
+
     return _follow("merge", *follow.merge_range(args or [], os.environ))
 
 
 def _follow(what: str, before: str | None, after: str | None) -> int:
     """Retrieve what changed; always exit 0: a hook that follows git must never make the
     checkout or merge look failed (it is done), whatever went wrong here."""
+    from ..repo import Repo
+    from .output import render
+
     try:
         with Repo.find() as repo:
             report = repo.retrieve_changed(before, after)

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import typer
 
-from .. import repo as repomod
-from ..config import DEFAULT_EXTENSION, DEFAULT_REGION
+from ..config import DEFAULT_EXTENSION, DEFAULT_REGION, DEFAULT_STORE
 from ..keys import KeyScheme
 from .app import app
 
@@ -25,7 +24,7 @@ def init(
         None, help="Repository root (default: the git top level, or the current directory)."
     ),
     store_type: str = typer.Option(
-        repomod.DEFAULT_STORE,
+        DEFAULT_STORE,
         "--store-type",
         help="s3, gcs, azure, fsspec, plugin, localstore, "
         "or any installed store (see `cavorite stores`).",
@@ -53,6 +52,8 @@ def init(
     force: bool = typer.Option(False, "--force", "-f", help="Replace an existing configuration."),
 ) -> int:
     """Create .cavorite/config for a repository."""
+    from .. import repo as repomod
+
     root = repo if repo is not None else repomod.default_root(Path.cwd())
     result = repomod.init(
         root,

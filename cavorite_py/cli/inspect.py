@@ -6,10 +6,8 @@ from pathlib import Path
 
 import typer
 
-from ..repo import Repo
 from . import options
 from .app import app
-from .output import render
 
 
 @app.command()
@@ -21,6 +19,9 @@ def status(
 ) -> int:
     """Show every tracked artifact's state: up to date, missing, modified; and large or binary
     files that are not tracked. Exit 0 when nothing needs doing, 1 otherwise."""
+    from ..repo import Repo
+    from .output import render
+
     with Repo.find() as repo:
         return render(repo.workspace, repo.status(targets or []), "status", as_json)
 
@@ -40,6 +41,9 @@ def verify(
     as_json: bool = options.JSON,
 ) -> int:
     """Check artifacts against their cfiles (and, with --remote, the store's objects)."""
+    from ..repo import Repo
+    from .output import render
+
     with Repo.find() as repo:
         report = repo.verify(targets or [], remote=remote, local=local, jobs=jobs)
         return render(repo.workspace, report, "verify", as_json)

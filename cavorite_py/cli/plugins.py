@@ -9,8 +9,6 @@ from pathlib import Path
 
 import typer
 
-from .. import consent
-
 COMMAND = "allow-plugin"
 
 
@@ -30,6 +28,8 @@ def allow_plugin(
     ),
 ) -> int:
     """Allow an executable store plugin to run. Writes your own config, never a repository's."""
+    from .. import consent
+
     allowance = consent.allow(path, pin=not any_content)
     pinned = f"sha256 {allowance.sha256}" if allowance.sha256 else "any content"
     typer.echo(f"allowed plugin {allowance.path} ({pinned}) in {consent.user_config_path()}")

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
+from typing import TYPE_CHECKING
 
 import typer
 
-from ..prune import Action, Entry, PruneReport, Scope, parse_age
-from ..repo import Repo
-from ..results import human_size
 from . import options
-from .app import app, settings
-from .output import safe
+from .app import app, printable, settings
+
+if TYPE_CHECKING:
+    from ..prune import Entry, PruneReport
 
 KEEP_LAST = typer.Option(
     None,
@@ -41,6 +40,11 @@ def prune(
 ) -> int:
     """Delete the stored objects of this repository that no commit of any branch, remote
     branch or tag, no stash, no index and no work tree names. Dry by default."""
+    import json
+
+    from ..prune import Scope, parse_age
+    from ..repo import Repo
+
     scope = Scope(keep_last, parse_age(older_than), not yes, shared_store_ok)
     with Repo.find() as repo:
         report = repo.prune(scope)
@@ -56,22 +60,29 @@ def render(report: PruneReport) -> None:
     if lines:
         typer.echo("\n".join(lines))
     for warning in report.warnings():
-        typer.echo(f"cavorite: warning: {safe(warning)}", err=True)
+        typer.echo(f"cavorite: warning: {printable(warning)}", err=True)
     typer.echo(summary(report))
 
 
 def _shown(entry: Entry) -> bool:
     """Objects gone (or going) and failures always; kept ones with -v."""
+    from ..prune import Action
+
     return entry.action is not Action.KEPT or settings.verbose > 0
 
 
 def line(entry: Entry) -> str:
+    from ..prune import Action
+    from ..results import human_size
+
     what = entry.action.value if entry.action is not Action.KEPT else f"kept: {entry.reason}"
     note = entry.error or human_size(entry.size)
-    return f"{what:<28} {safe(entry.key)}" + (f"  ({safe(note)})" if note else "")
+    return f"{what:<28} {printable(entry.key)}" + (f"  ({printable(note)})" if note else "")
 
 
 def summary(report: PruneReport) -> str:
+    from ..results import human_size
+
     gone = report.gone()
     size = human_size(sum(e.size or 0 for e in gone)) or "0 B"
     verb = "would delete" if report.dry_run else "deleted"

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 import typer
 
-from ..stores import registry
 from . import options
 from .app import app
 
@@ -14,6 +11,10 @@ from .app import app
 @app.command("stores")
 def list_stores(as_json: bool = options.JSON) -> int:
     """List the installed stores and where each comes from."""
+    import json
+
+    from ..stores import registry
+
     entries = registry.available().values()
     rows = [
         {

@@ -6,11 +6,8 @@ from pathlib import Path
 
 import typer
 
-from ..repo import Repo
 from . import options
 from .app import app
-from .output import render
-from .progress import observer
 
 
 @app.command()
@@ -34,6 +31,10 @@ def upload(
     files git would commit (not ignored, not tracked by git) that the patterns cover. With the
     store unreachable, the files are kept in the local cache for `cavorite push` instead (said
     in a warning)."""
+    from ..repo import Repo
+    from .output import render
+    from .progress import observer
+
     with Repo.find() as repo, observer(as_json, repo.workspace) as progress:
         report = repo.upload(
             paths,
@@ -52,6 +53,10 @@ def upload(
 def push(jobs: int | None = options.JOBS, as_json: bool = options.JSON) -> int:
     """Send the objects kept in the local cache (upload --no-push, or the store unreachable)
     to the store; non-zero if any did not get there."""
+    from ..repo import Repo
+    from .output import render
+    from .progress import observer
+
     with Repo.find() as repo, observer(as_json, repo.workspace) as progress:
         report = repo.push(jobs=jobs, observer=progress)
     return render(repo.workspace, report, "push", as_json, progress.result_lines)
@@ -67,6 +72,10 @@ def retrieve(
     as_json: bool = options.JSON,
 ) -> int:
     """Download artifacts named by cfiles and verify their sha256."""
+    from ..repo import Repo
+    from .output import render
+    from .progress import observer
+
     with Repo.find() as repo, observer(as_json, repo.workspace) as progress:
         report = repo.retrieve(targets or [], force=force, jobs=jobs, observer=progress)
     return render(repo.workspace, report, "retrieve", as_json, progress.result_lines)
@@ -81,6 +90,9 @@ def untrack(
     as_json: bool = options.JSON,
 ) -> int:
     """Stop tracking files: remove their cfiles and .gitignore lines; keep the files."""
+    from ..repo import Repo
+    from .output import render
+
     with Repo.find() as repo:
         report = repo.untrack(targets, delete=delete)
     return render(repo.workspace, report, "untrack", as_json)
