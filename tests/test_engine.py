@@ -1104,23 +1104,29 @@ class EditingStore(LocalStore):
         super().get(key, fileobj)
 
 
+def outdated(root: Path, store: Store, cache: StateDB) -> tuple[Engine, Path, Path]:
+    """An engine over ``root`` (versioned keys) whose ``a.bin`` is outdated: it holds v2, which
+    cavorite uploaded, while its cfile went back to v1 (as a checkout of an older commit does)."""
+    ws = Workspace(root, key_scheme=KeyScheme.VERSIONED)
+    engine = Engine(workspace=ws, open_store=lambda: store, jobs=1, cache=cache)
+    artifact, cfile = root / "a.bin", root / "a.bin.cfile"
+    write(artifact, b"version one")
+    assert only(engine.upload([artifact])).outcome is Outcome.UPLOADED
+    first = cfile.read_bytes()
+    write(artifact, b"version two, longer")
+    assert only(engine.upload([artifact])).outcome is Outcome.UPLOADED
+    cfile.write_bytes(first)
+    return engine, artifact, cfile
+
+
 def test_an_outdated_file_edited_during_its_download_is_kept(tmp_path: Path, objects: Path) -> None:
     """An outdated file (content cavorite put there, whose cfile changed since) is replaced
     without --force, but only as it was when hashed: an edit made meanwhile is kept."""
     root = tmp_path / "work"
     root.mkdir()
-    ws = Workspace(root, key_scheme=KeyScheme.VERSIONED)
     store = EditingStore(StoreSettings(objects.as_uri(), root=root))
-    artifact, cfile = root / "a.bin", root / "a.bin.cfile"
     with contextlib.closing(StateDB(root)) as cache:
-        engine = Engine(workspace=ws, open_store=lambda: store, jobs=1, cache=cache)
-        write(artifact, b"version one")
-        assert only(engine.upload([artifact])).outcome is Outcome.UPLOADED
-        first = cfile.read_bytes()
-        write(artifact, b"version two, longer")
-        assert only(engine.upload([artifact])).outcome is Outcome.UPLOADED
-        # the cfile goes back to v1 (a checkout): the file is outdated
-        cfile.write_bytes(first)
+        engine, artifact, cfile = outdated(root, store, cache)
 
         def edit() -> None:
             artifact.write_bytes(b"edited by hand during the download")
@@ -1137,17 +1143,9 @@ def test_an_outdated_file_edited_during_its_download_is_kept(tmp_path: Path, obj
 def test_an_outdated_file_is_replaced_without_force(tmp_path: Path, objects: Path) -> None:
     root = tmp_path / "work"
     root.mkdir()
-    ws = Workspace(root, key_scheme=KeyScheme.VERSIONED)
     store = LocalStore(StoreSettings(objects.as_uri(), root=root))
-    artifact, cfile = root / "a.bin", root / "a.bin.cfile"
     with contextlib.closing(StateDB(root)) as cache:
-        engine = Engine(workspace=ws, open_store=lambda: store, jobs=1, cache=cache)
-        write(artifact, b"version one")
-        engine.upload([artifact])
-        first = cfile.read_bytes()
-        write(artifact, b"version two, longer")
-        engine.upload([artifact])
-        cfile.write_bytes(first)
+        engine, artifact, cfile = outdated(root, store, cache)
         result = only(engine.retrieve([cfile]))
     assert (result.outcome, result.detail) == (Outcome.RETRIEVED, "was outdated")
     assert artifact.read_bytes() == b"version one"
