@@ -34,8 +34,9 @@ if TYPE_CHECKING:
         StoreUnavailable,
         UsageError,
     )
+    from .initrepo import InitResult, init
     from .metadata import Metadata
-    from .repo import InitResult, Repo, init
+    from .repo import Repo
     from .results import FileResult, Observer, Outcome, Report
     from .stores.base import ObjectInfo, Store, StoreSettings
 
@@ -84,9 +85,9 @@ _HOMES = {
         ".errors",
     ),
     "Metadata": ".metadata",
-    "InitResult": ".repo",
+    "InitResult": ".initrepo",
     "Repo": ".repo",
-    "init": ".repo",
+    "init": ".initrepo",
     "FileResult": ".results",
     "Observer": ".results",
     "Outcome": ".results",

@@ -52,10 +52,10 @@ def init(
     force: bool = typer.Option(False, "--force", "-f", help="Replace an existing configuration."),
 ) -> int:
     """Create .cavorite/config for a repository."""
-    from .. import repo as repomod
+    from .. import initrepo
 
-    root = repo if repo is not None else repomod.default_root(Path.cwd())
-    result = repomod.init(
+    root = repo if repo is not None else initrepo.default_root(Path.cwd())
+    result = initrepo.init(
         root,
         store_type,
         backend_address=backend_address,
