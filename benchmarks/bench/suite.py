@@ -164,10 +164,14 @@ class Suite:
         self.rows.append(r)
         return r
 
-    def cold_env(self) -> dict[str, str]:
-        """The environment of one command with a content cache of its own, empty: every row
-        but the warm-cache one measures the store (the cache's own copy included)."""
-        return {**self.env, "CAVORITE_CACHE_DIR": str(self.dirs.fresh("cache"))}
+    def cold_env(self, env: dict[str, str] | None = None) -> dict[str, str]:
+        """``env`` (default: the suite's) for one command with a content cache of its own,
+        empty, unless ``env`` names one (the warm-cache row): every other row measures the
+        store (the cache's own copy included), never what an earlier run left in a cache."""
+        base = env if env is not None else self.env
+        if "CAVORITE_CACHE_DIR" in base:
+            return base
+        return {**base, "CAVORITE_CACHE_DIR": str(self.dirs.fresh("cache"))}
 
     def measure(
         self, r: Row, prepared: Prepared, pause: float = 0.3, timeout: float = 3600
@@ -183,7 +187,7 @@ class Suite:
         try:
             with watch if watch is not None else contextlib.nullcontext():
                 sample = measure.run(
-                    prepared.cmd, prepared.cwd, prepared.env or self.cold_env(), self.log, timeout
+                    prepared.cmd, prepared.cwd, self.cold_env(prepared.env), self.log, timeout
                 )
         except ChildFailed as exc:
             r.error = str(exc)
