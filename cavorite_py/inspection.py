@@ -25,7 +25,7 @@ from .metadata import Metadata
 from .parallel import bounded_map
 from .remote import Match, match, measure
 from .results import FileResult, Outcome, Report
-from .run import StoreWatch, named
+from .run import RunWatch, named
 from .state import StateCache
 from .stores.base import Store
 from .workspace import SKIP_DIRS, Workspace
@@ -160,7 +160,7 @@ class Inspector:
         """Local check of every cfile's artifact; plus the store's copy when ``store`` is given."""
         results: list[FileResult] = [self.local(c) for c in cfiles] if local else []
         if store is not None:
-            watch = StoreWatch()
+            watch = RunWatch()
 
             def remote(cfile: Path) -> tuple[Path, FileResult]:
                 artifact = self.workspace.artifact_for(cfile)

@@ -56,10 +56,6 @@ class RunWatch:
             self.down = error
 
 
-StoreWatch = RunWatch
-"""the name this had while only a store that is down stopped a run"""
-
-
 @dataclass
 class Run:
     """What the files of one upload or retrieve share: the workspace, the store (opened when a
