@@ -9,6 +9,7 @@ by the SDK, since those may carry credentials (SAS tokens, signed URLs).
 from __future__ import annotations
 
 import socket
+import threading
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -96,14 +97,19 @@ class BucketProbe:
     """Tells a missing object from a missing bucket after a 404, asking the service at most
     until the bucket has been seen once (then every later 404 is about the object).
 
-    Thread-safe: the worst a race does is ask twice.
+    Thread-safe, and asks once for all the 404s of files sent at once: the others wait for its
+    answer (one HeadBucket per run, not one per file in flight).
     """
 
     def __init__(self, exists: Callable[[], bool]) -> None:
         self._exists = exists
         self._seen = False
+        self._asking = threading.Lock()
 
     def bucket_exists(self) -> bool:
-        if not self._seen:
-            self._seen = self._exists()
+        if self._seen:
+            return True
+        with self._asking:
+            if not self._seen:
+                self._seen = self._exists()
         return self._seen

@@ -47,6 +47,7 @@ from ._s3_upload import SmallReadsOSUtils, whole_file
 from .base import ObjectInfo, Progress, Store, StoreSettings, check_version, expect_size
 
 if TYPE_CHECKING:
+    from botocore.config import _S3Dict
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import CopySourceTypeDef, GetObjectOutputTypeDef
 
@@ -81,6 +82,34 @@ AWS_RESPONSE_CHECKSUM_VALIDATION or ~/.aws/config) it requests the first range i
 queues the others from that range's completion, before its place in the window is given back:
 with a window smaller than the object's ranges, the download waits for itself forever."""
 
+_CHECKSUMS_SENT: dict[str, Any] = (
+    {"request_checksum_calculation": "when_supported"}
+    if "request_checksum_calculation" in Config.OPTION_DEFAULTS
+    else {}
+)
+"""botocore's default, pinned: every PutObject and UploadPart body goes with a checksum header
+(the file's SHA256 where the store sends it, else botocore's CRC32), which S3 checks against the
+body it receives. That is what lets the body itself go unsigned (:func:`_s3_config`)."""
+SINGLE_PUT_MAX = 256 * _MIB
+"""Files below this size are one PutObject (``multipart_threshold``): measured on the S3
+emulator, with and without 50 ms of latency per request (benchmarks/s3_sweep.py), one request
+beats a multipart upload of 16 MiB parts at 64 MiB, and S3 then checks the whole body against
+its SHA256."""
+SINGLE_GET_MAX = 256 * _MIB
+"""Objects up to this size are streamed from the first GET (``download_threshold``); larger
+ones are fetched as ranges of ``download_chunksize``, several at a time."""
+
+
+def _s3_config(path_style: bool) -> _S3Dict:
+    """The client's S3 settings: path-style addressing for a custom endpoint; and bodies sent
+    as ``UNSIGNED-PAYLOAD``. Over http botocore otherwise hashes every body with SHA256 for the
+    signature, a whole extra pass over each file uploaded; the body's own checksum header
+    (:data:`_CHECKSUMS_SENT`) is signed and checked by S3 all the same, and over https botocore
+    leaves such bodies unsigned anyway."""
+    if path_style:
+        return {"payload_signing_enabled": False, "addressing_style": "path"}
+    return {"payload_signing_enabled": False}
+
 
 class S3Store(Store):
     """Objects in one S3 bucket, under an optional prefix."""
@@ -96,12 +125,13 @@ class S3Store(Store):
         self.region = str(opts.get("region") or "us-east-1")
         concurrency = int_option(opts, "max_concurrency", 8)
         self.transfer = TransferConfig(
-            multipart_threshold=int_option(opts, "multipart_threshold", 16 * _MIB),
+            multipart_threshold=int_option(opts, "multipart_threshold", SINGLE_PUT_MAX),
             multipart_chunksize=int_option(opts, "multipart_chunksize", 16 * _MIB),
             max_concurrency=concurrency,
             preferred_transfer_client="classic",  # the CRT client would ignore all of this
         )
         self.download_chunksize = int_option(opts, "download_chunksize", 16 * _MIB)
+        self.download_threshold = int_option(opts, "download_threshold", SINGLE_GET_MAX)
         self.download_window = int_option(opts, "max_in_memory_download_chunks", 3)
         self.read_ahead = ReadAhead(int_option(opts, "download_memory_chunks", 2, minimum=0))
         self._download_concurrency = concurrency
@@ -112,10 +142,12 @@ class S3Store(Store):
             read_timeout=seconds_option(opts, "read_timeout", 60),
             retries={"mode": "standard", "max_attempts": int_option(opts, "max_attempts", 3)},
             max_pool_connections=pool,  # enough for every file of a run to use all its threads
-            s3={"addressing_style": "path"} if self.address.endpoint else None,
+            s3=_s3_config(path_style=self.address.endpoint is not None),
             **_HEAD_FIRST,
+            **_CHECKSUMS_SENT,
         )
         self._clients: dict[bool, S3Client] = {}
+        self._session: boto3.session.Session | None = None
         self._lock = threading.Lock()
         self._probe = _errors.BucketProbe(self._bucket_exists)
 
@@ -127,8 +159,10 @@ class S3Store(Store):
         with self._lock:
             client = self._clients.get(conditional)
             if client is None:
-                session = boto3.session.Session()
-                client = session.client(
+                # both clients from one session, which loads S3's service model once (~0.1 s)
+                if self._session is None:
+                    self._session = boto3.session.Session()
+                client = self._session.client(
                     "s3", endpoint_url=self.address.endpoint, config=self._config
                 )
                 # after botocore's own handler of the same event, which adds the header
@@ -211,7 +245,7 @@ class S3Store(Store):
         client = self._client()
         bucket, name = self.address.bucket, self.address.key(key)
         try:
-            # one GET of the whole object: its body is the download if it fits in one range,
+            # one GET of the whole object: its body is the download up to download_threshold,
             # else it tells the size and ETag, as a HeadObject would; every later request
             # (a body resumed, the ranges) is pinned to that ETag with If-Match
             response = client.get_object(Bucket=bucket, Key=name)
@@ -219,7 +253,7 @@ class S3Store(Store):
             etag: str | None = response.get("ETag")
             # a size other than the cfile's is refused before any byte or range
             _expect(response, fileobj)
-            if size <= self.download_chunksize:
+            if size <= self.download_threshold:
                 stream(client, bucket, name, response, fileobj)
                 return etag
             response["Body"].close()  # unread, its connection dropped: the ranges fetch it

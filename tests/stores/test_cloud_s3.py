@@ -44,6 +44,10 @@ MIB = 1 << 20
 
 
 def open_s3(address: str, tmp_path: Path, **options: Any) -> S3Store:
+    """The store, with the test options; a test that sets ``download_chunksize`` downloads every
+    larger object as ranges of that size (unless it sets ``download_threshold`` too)."""
+    if "download_chunksize" in options:
+        options.setdefault("download_threshold", options["download_chunksize"])
     return S3Store(StoreSettings(address, {**S3_TEST_OPTIONS, **options}, tmp_path))
 
 
@@ -265,6 +269,7 @@ def test_silent_endpoint_times_out(
         ("s3:/bucket", {}),
         ("ftp://host/bucket", {}),
         ("s3://bucket", {"multipart_threshold": "big"}),
+        ("s3://bucket", {"download_threshold": 0}),
         ("s3://bucket", {"read_timeout": 0}),
     ],
 )
@@ -276,6 +281,7 @@ def test_malformed_settings(address: str, options: dict[str, Any], tmp_path: Pat
 def test_download_settings_bound_memory(tmp_path: Path) -> None:
     store = open_s3("s3://bucket", tmp_path)
     assert (store.download_chunksize, store.download_window) == (16 * MIB, 3)
+    assert store.download_threshold == 256 * MIB  # larger objects only are fetched as ranges
     config = store.download_config(window=store.download_window)
     assert config.multipart_chunksize == 16 * MIB
     assert config.max_in_memory_download_chunks == 3
@@ -984,3 +990,76 @@ def test_a_ranged_download_that_fails_asks_for_no_more_ranges(
             info.version,
         )
     assert time.monotonic() - started < 3
+
+
+def test_a_large_file_is_one_request_each_way_by_default(
+    s3_emulator: S3Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Below 256 MiB a file is one conditional PutObject that carries its SHA256, and one
+    streamed GetObject: no multipart upload, no HeadObject, no ranges (measured faster on the
+    emulator, with and without latency: benchmarks/s3_sweep.py)."""
+    isolated_env(monkeypatch, s3_emulator)
+    bucket = s3_emulator.new_bucket()
+    store = S3Store(StoreSettings(f"{s3_emulator.endpoint}/{bucket}", {}, tmp_path))
+    sent = _operations(store)
+    data = os.urandom(17 * MIB)
+    path, info = make(tmp_path, data)
+    store.put("big.bin", path, info)
+    sink = _Sink()
+    store.get("big.bin", sink)  # type: ignore[arg-type]
+    assert bytes(sink.data) == data
+    assert sent == Counter({"PutObject": 1, "GetObject": 1})
+    head = s3_emulator.client().head_object(Bucket=bucket, Key="big.bin", ChecksumMode="ENABLED")
+    assert head["ChecksumSHA256"] == base64.b64encode(bytes.fromhex(info.sha256 or "")).decode()
+    assert "-" not in head["ETag"]
+    with pytest.raises(ObjectExists):
+        store.put("big.bin", *make(tmp_path, os.urandom(17 * MIB)))
+
+
+def test_bodies_go_unsigned_under_a_signed_checksum(
+    s3_emulator: S3Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Over http botocore would hash every body with SHA256 for the signature: an extra pass
+    over the file. Each body is sent as UNSIGNED-PAYLOAD instead, with its checksum header (the
+    file's SHA256 on a PutObject, a CRC32 on each part) among the signed headers, so S3 still
+    refuses a body that does not match."""
+    isolated_env(monkeypatch, s3_emulator)
+    store = open_s3(f"{s3_emulator.endpoint}/{s3_emulator.new_bucket()}", tmp_path)
+    seen: dict[str, tuple[str, str]] = {}
+    lock = threading.Lock()
+
+    def headers(request: Any, event_name: str, **_: Any) -> None:
+        def text(name: str) -> str:
+            value = request.headers.get(name, b"")
+            return value.decode() if isinstance(value, bytes) else str(value)
+
+        with lock:
+            seen[event_name.rsplit(".", 1)[1]] = (
+                text("X-Amz-Content-SHA256"),
+                text("Authorization"),
+            )
+
+    for conditional in (False, True):
+        for op in ("PutObject", "UploadPart"):
+            store._client(conditional).meta.events.register(f"before-send.s3.{op}", headers)
+    store.put("one.bin", *make(tmp_path, os.urandom(300_000)))
+    store.put("parts.bin", *make(tmp_path, os.urandom(6 * MIB)))
+    for op, checksum in (("PutObject", "x-amz-checksum-sha256"), ("UploadPart", "x-amz-checksum")):
+        payload, authorization = seen[op]
+        assert payload == "UNSIGNED-PAYLOAD"
+        signed = authorization.split("SignedHeaders=")[1].split(",")[0].split(";")
+        assert any(h.startswith(checksum) for h in signed), (op, signed)
+
+
+def test_files_looked_up_at_once_probe_the_bucket_once(
+    s3_emulator: S3Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A 404 on HeadObject does not tell a missing key from a missing bucket: the bucket is
+    asked once, however many files find their key absent at the same moment."""
+    isolated_env(monkeypatch, s3_emulator)
+    store = open_s3(f"{s3_emulator.endpoint}/{s3_emulator.new_bucket()}", tmp_path)
+    sent = _operations(store)
+    with ThreadPoolExecutor(8) as pool:
+        found = list(pool.map(store.stat, [f"absent{i}.bin" for i in range(8)]))
+    assert found == [None] * 8
+    assert sent == Counter({"HeadObject": 8, "HeadBucket": 1})
