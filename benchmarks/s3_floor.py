@@ -3,11 +3,13 @@
 No hashing, no metadata files, no existence checks: the least any S3 client must do.
 
 ``put ROOT BUCKET``   every file under ROOT becomes the object of its relative path: one
-                      ``PutObject`` per file below ``--multipart-threshold``; above it boto3's
-                      own ``upload_file`` (multipart, with its default concurrency).
+                      ``PutObject`` per file below ``--multipart-threshold`` (256 MiB, as the
+                      S3 store); above it boto3's own ``upload_file`` (multipart, with its
+                      default concurrency).
 ``get ROOT BUCKET DST`` the object of every file under ROOT is fetched with one streaming
                       ``GetObject`` into the same relative path under DST (``--ranged``: boto3's
-                      ``download_file``, parallel ranged GETs, as the transfer manager does).
+                      ``download_file`` with its default settings, parallel ranged GETs of 8 MiB
+                      above 8 MiB).
 ``head ROOT BUCKET``  one ``HeadObject`` per file: what "is it already there?" costs per file.
 ``list ROOT BUCKET``  one paginated ``ListObjectsV2`` of the bucket: the batched alternative.
 
@@ -56,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--endpoint", required=True)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--ranged", action="store_true", help="get with download_file")
-    parser.add_argument("--multipart-threshold", type=int, default=8 * CHUNK)
+    parser.add_argument("--multipart-threshold", type=int, default=256 * CHUNK)
     args = parser.parse_args(argv)
 
     files = walk(args.root)
@@ -66,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         config=Config(max_pool_connections=max(10, args.threads), s3={"addressing_style": "path"}),
     )
     transfer = TransferConfig(multipart_threshold=args.multipart_threshold)
+    # boto3's defaults: ranges of 8 MiB above 8 MiB
+    ranged = TransferConfig()
     bucket: str = args.bucket
     started = time.perf_counter()
     requests = 0
@@ -85,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         target = args.dst / key
         target.parent.mkdir(parents=True, exist_ok=True)
         if args.ranged:
-            client.download_file(bucket, key, str(target), Config=transfer)
+            client.download_file(bucket, key, str(target), Config=ranged)
             return target.stat().st_size
         body = client.get_object(Bucket=bucket, Key=key)["Body"]
         size = 0

@@ -2,7 +2,7 @@
 
 Every download starts with one GetObject of the whole object; its response decides the rest:
 
-- An object of at most ``download_chunksize`` bytes (most files) is written from that response's
+- An object of at most ``download_threshold`` bytes (most files) is written from that response's
   body, :data:`PIECE` bytes at a time (:func:`stream`): one request, no HeadObject, and botocore
   still checks the object's checksum, when S3 has a full-object one, as the body ends.
 - A larger object's body is closed unread. Its size and ETag, as a HeadObject would have told

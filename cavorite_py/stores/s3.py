@@ -8,12 +8,12 @@ shared profiles, instance or task roles), never from ``.cavorite/config``.
 Uploads go through boto3's transfer manager above ``multipart_threshold`` (multipart), and are
 one PutObject below it; either way the file is read in small pieces (see :mod:`._s3_upload`),
 which keeps their memory small whatever the size and number of the files. A download is one
-GetObject for an object of up to ``download_chunksize`` bytes, streamed as it arrives; a larger
-one is fetched as ranged GETs, several at a time. Downloads are written strictly in order (the
-engine hashes while writing), so ranges fetched ahead of the one being written wait in memory.
-All the downloads of a store share one budget of such ranges (``download_memory_chunks``), so
-together they hold a few tens of MiB whatever the size and the number of the files (see
-:mod:`._s3_download`).
+GetObject for an object of up to ``download_threshold`` bytes, streamed as it arrives; a larger
+one is fetched as ranged GETs of ``download_chunksize``, several at a time. Downloads are
+written strictly in order (the engine hashes while writing), so ranges fetched ahead of the one
+being written wait in memory. All the downloads of a store share one budget of such ranges
+(``download_memory_chunks``), so together they hold a few tens of MiB whatever the size and the
+number of the files (see :mod:`._s3_download`).
 
 The sha256 is kept as the object metadata ``x-amz-meta-sha256``; single-part uploads also send
 it as S3's own ``ChecksumSHA256``, so a body corrupted on the way is rejected.
