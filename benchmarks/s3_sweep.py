@@ -72,7 +72,7 @@ class Sweep:
         self.env = s3_env(dict(os.environ))
         self.env["CAVORITE_ALLOW_ENDPOINT"] = endpoint
         self.workload = generate_large(
-            root, "master", args.files, args.size_mib << 20, "sweep files"
+            root, "master", args.files, int(args.size_mib * (1 << 20)), "sweep files"
         )
         self.cavorite = str(Path(sys.executable).parent / "cavorite")
         self.rclone = shutil.which("rclone")
@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("settings", nargs="+", help="name:option=value,...")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--files", type=int, default=2)
-    parser.add_argument("--size-mib", type=int, default=64)
+    parser.add_argument("--size-mib", type=float, default=64.0)
     parser.add_argument("--jobs", type=int, default=16)
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--rate-mib", type=float, default=0.0, help="MiB/s per connection")
@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
                     proxy.wait()
     rate = f", {args.rate_mib:g} MiB/s per connection" if args.rate_mib else ""
     print(
-        f"# latency {args.latency_ms:g} ms{rate}, {args.files} x {args.size_mib} MiB, "
+        f"# latency {args.latency_ms:g} ms{rate}, {args.files} x {args.size_mib:g} MiB, "
         f"{args.runs} runs"
     )
     print("| setting | op | median s | runs | requests/file (last run's) | vs rclone |")
