@@ -77,6 +77,7 @@ def s3_repo(git_repo: Path, s3_emulator: S3Emulator) -> Iterator[S3Repo]:
         options: dict[str, Any] = {
             "backend_address": f"{proxy.endpoint}/{bucket}",
             "download_chunksize": 256 << 10,
+            "download_threshold": 256 << 10,
             "max_concurrency": 2,
             "multipart_threshold": 64 * MIB,
             "metadata_file_extension": "cfile",

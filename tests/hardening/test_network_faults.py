@@ -49,7 +49,7 @@ OPTIONS: dict[str, Any] = {
 }
 FILES = {"small.bin": 300_000, "big.bin": 7 * MIB, "other.bin": 200_000}
 """small: one PutObject and one GetObject; big: two parts up, and one GetObject down as well
-(below ``download_chunksize``, 16 MiB), unless a test lowers that to make it ranged GETs."""
+(below ``download_threshold``, 256 MiB), unless a test lowers that to make it ranged GETs."""
 
 
 @dataclass
@@ -256,7 +256,7 @@ def test_a_transient_fault_during_download_is_retried(world: World, fault: Fault
 def test_a_transient_fault_in_a_range_is_retried(world: World, fault: Fault) -> None:
     """With 4 MiB ranges big.bin is a first GET, closed unread once it has told the size, then
     two ranged GETs; a fault in a range (``skip`` passes over the first GET) is retried."""
-    world.options["download_chunksize"] = 4 * MIB
+    world.options["download_chunksize"] = world.options["download_threshold"] = 4 * MIB
     uploaded(world)
     fault = world.proxy.add(fault)
     heads = len(world.proxy.requests("HEAD"))
