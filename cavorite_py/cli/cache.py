@@ -9,7 +9,7 @@ import typer
 
 from ..results import human_size
 from . import options
-from .app import app, printable
+from .core import app, printable
 
 if TYPE_CHECKING:
     from ..cacheevict import CleanReport, Usage

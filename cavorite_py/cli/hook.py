@@ -11,7 +11,7 @@ import typer
 
 from ..errors import CavoriteError
 from . import options
-from .app import app, error, printable
+from .core import app, error, printable
 
 if TYPE_CHECKING:
     from ..guard import Refusal

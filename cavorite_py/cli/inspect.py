@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from . import options
-from .app import app
+from .core import app
 
 
 @app.command()

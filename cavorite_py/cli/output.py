@@ -12,7 +12,7 @@ import typer
 from ..errors import NotAttempted
 from ..results import FileResult, Outcome, Report, human_size
 from ..workspace import Workspace
-from .app import printable, settings
+from .core import printable, settings
 
 LABELS = {
     Outcome.UPLOADED: "uploaded",

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from . import options
-from .app import app, printable, settings
+from .core import app, printable, settings
 
 if TYPE_CHECKING:
     from ..prune import Entry, PruneReport

@@ -36,6 +36,26 @@ ORDER = (
 )
 """commands in the order a user meets them; others follow, as they were added"""
 
+COMMAND_MODULES = {
+    "init": "init",
+    "upload": "transfer",
+    "retrieve": "transfer",
+    "push": "transfer",
+    "untrack": "transfer",
+    "status": "inspect",
+    "verify": "inspect",
+    "check": "hook",
+    "install-hook": "hook",
+    "post-checkout": "hook",
+    "post-merge": "hook",
+    "prune": "prune",
+    "cache": "cache",
+    "stores": "stores",
+    "allow-endpoint": "endpoints",
+    "allow-plugin": "plugins",
+}
+"""the module of :mod:`cavorite_py.cli` that adds each command (and its subcommands)"""
+
 
 class OrderedGroup(TyperGroup):
     """Lists commands in :data:`ORDER` in help."""
@@ -168,11 +188,17 @@ def place_options(args: list[str]) -> list[str]:
     return [*front, *path, *ahead, *behind, *args[end:]]
 
 
-def _split_command(args: list[str]) -> tuple[list[str], list[str], list[str]]:
-    """Options before the command, the command (and a subcommand), what follows."""
+def _command_position(args: list[str]) -> int:
+    """Where the command is in ``args`` (``len(args)`` when there is none): after the options."""
     i = 0
     while i < len(args) and args[i].startswith("-"):
         i += 2 if args[i] in ("--jobs", "-j") else 1
+    return min(i, len(args))
+
+
+def _split_command(args: list[str]) -> tuple[list[str], list[str], list[str]]:
+    """Options before the command, the command (and a subcommand), what follows."""
+    i = _command_position(args)
     if i >= len(args):
         return args, [], []
     command = _click_group().commands.get(args[i])
@@ -243,6 +269,27 @@ def _value_options(command: Command) -> set[str]:
     }
 
 
+def load_commands(args: list[str] | None = None) -> None:
+    """Import the modules that add commands to :data:`app`: only the one of the command that
+    ``args`` name, when they name one (its siblings cost start-up time and are not used), else
+    all of them, in one order (help lists them; completion may offer any)."""
+    import importlib
+    import os
+
+    end = args.index("--") if args is not None and "--" in args else None
+    named = args[:end] if args is not None else []
+    position = _command_position(named)
+    module = COMMAND_MODULES.get(named[position]) if position < len(named) else None
+    completing = "_CAVORITE_COMPLETE" in os.environ
+    modules = [module] if module and not completing else dict.fromkeys(COMMAND_MODULES.values())
+    for name in modules:
+        importlib.import_module(f".{name}", __package__)
+    if "plugins" in modules:
+        from . import plugins
+
+        plugins.register(app)
+
+
 def tidy_help(typer_app: typer.Typer) -> None:
     """Help texts from docstrings as paragraphs: a docstring's line breaks are not the
     terminal's, and help would otherwise break lines mid-sentence where the source does."""
@@ -275,6 +322,7 @@ def printable(text: str) -> str:
 def run(args: list[str]) -> int:
     """Run the CLI with ``args``; return the exit code. The only place errors become exit codes."""
     started = time.monotonic()
+    load_commands(args)
     tidy_help(app)
     try:
         args = place_options(translate_go_spellings(args))
@@ -316,6 +364,3 @@ def _shown_command(args: list[str]) -> str:
     """The command (and subcommand) run, without its arguments (which may name secrets)."""
     _before, path, _after = _split_command(args)
     return " ".join(path) or "cavorite"
-
-
-from . import cache, prune  # noqa: E402, F401 - add the cache and prune commands

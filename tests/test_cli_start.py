@@ -1,0 +1,84 @@
+"""Start-up: a run imports only the module of the command it names, and says the same as the
+application with every command added."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cavorite_py.cli import app
+from cavorite_py.cli.core import COMMAND_MODULES
+from tests.fixtures.repos import Cavorite
+
+
+def _added_by() -> dict[str, str]:
+    """Every command and group of the full application, and the module that adds it."""
+    added = {}
+    for info in app.registered_commands:
+        assert info.callback is not None
+        name = info.name or info.callback.__name__.replace("_", "-")
+        added[name] = info.callback.__module__
+    for group in app.registered_groups:
+        assert group.typer_instance is not None
+        callback = group.typer_instance.registered_callback
+        assert callback is not None and callback.callback is not None
+        added[str(group.typer_instance.info.name)] = callback.callback.__module__
+    return added
+
+
+def test_the_table_names_the_module_of_every_command() -> None:
+    modules = {name: f"cavorite_py.cli.{module}" for name, module in COMMAND_MODULES.items()}
+    assert _added_by() == modules
+
+
+def _in_process(code: str, cwd: Path, env: dict[str, str]) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, check=True
+    )
+    return done.stdout
+
+
+def test_a_command_imports_only_its_module(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    code = (
+        "import sys\n"
+        "from cavorite_py.cli import run\n"
+        "run(['-q', 'retrieve', '--help'])\n"
+        "print(' '.join(m for m in sys.modules if m.startswith('cavorite_py.cli.')))\n"
+    )
+    loaded = set(_in_process(code, tmp_path, cli_env).splitlines()[-1].split())
+    assert "cavorite_py.cli.transfer" in loaded
+    others = {f"cavorite_py.cli.{m}" for m in COMMAND_MODULES.values()} - {
+        "cavorite_py.cli.transfer"
+    }
+    assert not loaded & others
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["retrieve", "--help"],
+        ["cache", "clean", "-h"],
+        ["--json", "init", "--bogus"],
+        ["retrieve", "--jobs", "0", "-q"],
+        ["nosuchcommand"],
+    ],
+)
+def test_one_module_says_what_every_module_says(
+    args: list[str], tmp_path: Path, cli_env: dict[str, str], cavorite: Cavorite
+) -> None:
+    env = {**cli_env, "COLUMNS": "120"}
+    alone = cavorite(*args, cwd=tmp_path, env={"COLUMNS": "120"})
+    code = f"import sys\nfrom cavorite_py.cli import app, run\nsys.exit(run({args!r}))\n"
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (alone.code, alone.stdout, alone.stderr) == (done.returncode, done.stdout, done.stderr)
+    assert alone.stdout + alone.stderr
