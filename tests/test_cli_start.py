@@ -3,6 +3,7 @@ application with every command added."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -82,3 +83,77 @@ def test_one_module_says_what_every_module_says(
     )
     assert (alone.code, alone.stdout, alone.stderr) == (done.returncode, done.stdout, done.stderr)
     assert alone.stdout + alone.stderr
+
+
+FAST = [
+    ["retrieve"],
+    ["-q", "retrieve"],
+    ["retrieve", "-f", "--json"],
+    ["--json", "--jobs", "2", "retrieve", "big.bin.cfile", "-v"],
+    ["retrieve", "nothere.cfile"],
+    ["status"],
+    ["status", "sub", "-q", "-vv"],
+    ["--json", "status", "big.bin"],
+    ["upload", "big.bin", "--json"],
+    ["upload", "-I", "*.bin", "-X", "none", "sub", "-f", "--no-gitignore"],
+    ["upload", "--no-push", "nothere.bin"],
+    ["push", "-j", "3"],
+    ["retrieve", "--verbose", "--quiet"],
+]
+"""command lines the fast path runs"""
+
+SLOW = [
+    ["retrieve", "-h"],
+    ["retrieve", "--", "x"],
+    ["retrieve", "-j", "0"],
+    ["retrieve", "-j", "02"],
+    ["retrieve", "--jobs=2"],
+    ["--force", "retrieve"],
+    ["status", "--jobs", "2"],
+    ["push", "x"],
+    ["upload"],
+    ["upload", "-I"],
+    ["upload", "--include", "-x", "sub"],
+    ["-vq", "retrieve"],
+    ["--version", "retrieve"],
+    ["retrieve", "--bogus"],
+    ["--store_type", "s3", "retrieve"],
+    ["verify"],
+]
+"""command lines left to Typer: help, `--`, values Typer checks, options in the wrong place"""
+
+
+@pytest.mark.parametrize("args", SLOW)
+def test_the_fast_path_leaves_to_typer_what_typer_checks(args: list[str]) -> None:
+    from cavorite_py.cli import fast
+
+    assert fast.parse(args) is None
+
+
+def test_the_fast_path_says_what_typer_says(
+    cavorite_repo: Path, cavorite: Cavorite, cli_env: dict[str, str]
+) -> None:
+    from cavorite_py.cli import fast
+
+    (cavorite_repo / "sub").mkdir()
+    (cavorite_repo / "sub" / "a.bin").write_bytes(b"a\0" * 100)
+    (cavorite_repo / "big.bin").write_bytes(b"b\0" * 1000)
+    assert cavorite("upload", "big.bin", "sub", cwd=cavorite_repo).code == 0
+    for args in [*FAST, *SLOW]:
+        assert (fast.parse(args) is not None) == (args in FAST)
+        code = f"import sys\nfrom cavorite_py.cli import run\nsys.exit(run({args!r}))\n"
+        typer_run = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=cavorite_repo,
+            env={**cli_env, **cavorite.env},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        fast_run = cavorite(*args, cwd=cavorite_repo)
+        expected = (typer_run.returncode, typer_run.stdout, _untimed(typer_run.stderr))
+        assert (fast_run.code, fast_run.stdout, _untimed(fast_run.stderr)) == expected, args
+
+
+def _untimed(text: str) -> str:
+    return re.sub(r"took [0-9.]+ s", "took", text)

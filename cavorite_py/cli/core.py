@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import inspect
-import logging
 import re
-import sys
-import time
-import traceback
-from dataclasses import dataclass
 
 import typer
 from typer.core import TyperGroup, TyperOption
 
 from .. import __version__
-from ..errors import CavoriteError
+from .base import EXIT_OK, EXIT_USAGE, apply_global_options, error, guarded, interrupted
 
 Command = TyperGroup | typer.core.TyperCommand
 
@@ -77,8 +72,6 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-
 GO_SPELLINGS = {
     f"--{name}": f"--{name.replace('_', '-')}"
     for name in (
@@ -89,15 +82,6 @@ GO_SPELLINGS = {
         "plugin_address",
     )
 }
-
-
-@dataclass
-class Settings:
-    verbose: int = 0
-    quiet: bool = False
-
-
-settings = Settings()
 
 
 def _version(value: bool) -> None:
@@ -129,20 +113,7 @@ def main_options(
     ),
 ) -> None:
     """Global options."""
-    settings.verbose = verbose
-    settings.quiet = quiet
-    configure_logging(verbose)
-
-
-def configure_logging(verbose: int) -> None:
-    """Log cavorite-py's own messages only. SDK loggers (botocore, azure, google-auth) stay
-    quiet whatever -v says: their debug output dumps request headers, credentials included."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("cavorite: %(name)s: %(message)s"))
-    ours = logging.getLogger("cavorite_py")
-    ours.handlers[:] = [handler]
-    ours.propagate = False
-    ours.setLevel(logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
+    apply_global_options(verbose, quiet)
 
 
 def translate_go_spellings(args: list[str]) -> list[str]:
@@ -308,56 +279,36 @@ def paragraphs(text: str) -> str:
     return "\n\n".join(" ".join(p.split()) for p in re.split(r"\n\s*\n", text.strip()))
 
 
-def error(message: str) -> None:
-    typer.echo(f"cavorite: error: {printable(message)}", err=True)
-
-
-def printable(text: str) -> str:
-    """Text from files, configs or stores made safe for a terminal: control characters escaped."""
-    if text.isprintable():  # nearly always: no character by character work
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
 def run(args: list[str]) -> int:
-    """Run the CLI with ``args``; return the exit code. The only place errors become exit codes."""
-    started = time.monotonic()
+    """Run the CLI with ``args``; return the exit code (see :func:`.base.guarded`)."""
     load_commands(args)
     tidy_help(app)
-    try:
-        args = place_options(translate_go_spellings(args))
-        result = _click_group().main(args=args, prog_name="cavorite", standalone_mode=False)
-    except typer.Exit as exc:
-        return exc.exit_code
-    except typer.TyperException as exc:  # bad usage: Typer has printed nothing yet
-        show = getattr(exc, "show", None)
-        if callable(show):
-            show()
-        else:
-            error(str(exc))
-        code = getattr(exc, "exit_code", EXIT_USAGE)
-        return code if isinstance(code, int) else EXIT_USAGE
-    except (typer.Abort, KeyboardInterrupt):
-        typer.echo("cavorite: interrupted", err=True)
-        return EXIT_INTERRUPTED
-    except CavoriteError as exc:
-        error(str(exc))
-        if settings.verbose and exc.__cause__ is not None:
-            from ..diagnostics import cause_chain
+    placed = args
 
-            typer.echo(f"cavorite: caused by: {cause_chain(exc.__cause__)}", err=True)
-        return exc.exit_code
-    except Exception as exc:  # a bug: say so, with the traceback only when asked
-        if settings.verbose:
-            traceback.print_exception(exc, file=sys.stderr)
-        error(f"internal error: {type(exc).__name__}: {exc}")
-        typer.echo("cavorite: this is a bug; please report it with the output of -v", err=True)
-        return EXIT_BUG
-    finally:
-        if settings.verbose:
-            took = time.monotonic() - started
-            typer.echo(f"cavorite: {_shown_command(args)} took {took:.3f} s", err=True)
-    return result if isinstance(result, int) else EXIT_OK
+    def call() -> int:
+        nonlocal placed
+        try:
+            placed = place_options(translate_go_spellings(args))
+            result = _click_group().main(args=placed, prog_name="cavorite", standalone_mode=False)
+        except typer.Exit as exc:
+            return exc.exit_code
+        except typer.TyperException as exc:  # bad usage: Typer has printed nothing yet
+            return _usage_error(exc)
+        except typer.Abort:
+            return interrupted()
+        return result if isinstance(result, int) else EXIT_OK
+
+    return guarded(call, lambda: _shown_command(placed))
+
+
+def _usage_error(exc: typer.TyperException) -> int:
+    show = getattr(exc, "show", None)
+    if callable(show):
+        show()
+    else:
+        error(str(exc))
+    code = getattr(exc, "exit_code", EXIT_USAGE)
+    return code if isinstance(code, int) else EXIT_USAGE
 
 
 def _shown_command(args: list[str]) -> str:
