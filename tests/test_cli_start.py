@@ -157,3 +157,43 @@ def test_the_fast_path_says_what_typer_says(
 
 def _untimed(text: str) -> str:
     return re.sub(r"took [0-9.]+ s", "took", text)
+
+
+@pytest.mark.parametrize(
+    ("args", "colour"),
+    [(["--help"], False), (["-h"], True), ([], False), (["upload", "--help"], True)],
+)
+def test_help_is_the_one_the_full_formatter_prints(
+    args: list[str], colour: bool, tmp_path: Path, cli_env: dict[str, str], cavorite: Cavorite
+) -> None:
+    extra = {"COLUMNS": "90", **({"FORCE_COLOR": "1", "TERM": "xterm-256color"} if colour else {})}
+    shown = cavorite(*args, cwd=tmp_path, env=extra)
+    code = (
+        "import sys\n"
+        "import typer.rich_utils\n"
+        "from cavorite_py.cli import run\n"
+        f"sys.exit(run({args!r}))\n"
+    )
+    full = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env={**cli_env, **extra},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "Usage" in shown.stdout + shown.stderr
+    assert (shown.code, shown.stdout, shown.stderr) == (full.returncode, full.stdout, full.stderr)
+    assert ("\x1b[" in shown.stdout + shown.stderr) == colour
+
+
+def test_the_modules_left_out_of_help_load_in_full_afterwards() -> None:
+    code = (
+        "from cavorite_py.cli import richhelp\n"
+        "richhelp.import_formatter()\n"
+        "from rich.markdown import Markdown\n"
+        "from rich.traceback import Traceback\n"
+        "print(Markdown('x').markup, Traceback.__module__)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["x", "rich.traceback"]

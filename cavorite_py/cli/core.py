@@ -9,6 +9,7 @@ import typer
 from typer.core import TyperGroup, TyperOption
 
 from .. import __version__
+from . import richhelp
 from .base import EXIT_OK, EXIT_USAGE, apply_global_options, error, guarded, interrupted
 
 Command = TyperGroup | typer.core.TyperCommand
@@ -283,6 +284,8 @@ def run(args: list[str]) -> int:
     """Run the CLI with ``args``; return the exit code (see :func:`.base.guarded`)."""
     load_commands(args)
     tidy_help(app)
+    if richhelp.asks_for_help(args):
+        richhelp.import_formatter()
     placed = args
 
     def call() -> int:
