@@ -1,4 +1,5 @@
-"""The ``cavorite`` command. ``--version`` answers before anything heavy is imported."""
+"""The ``cavorite`` command. ``--version`` answers before anything heavy is imported, and the
+most used commands run without Typer when they can (see :mod:`cavorite_py.cli.fast`)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,14 @@ def main(argv: list[str] | None = None) -> None:
     if args == ["--version"]:
         print(f"cavorite-py {__version__}")
         raise SystemExit(0)
-    from .cli import run
+    from .cli import fast
 
-    raise SystemExit(run(args))
+    code = fast.run(args)
+    if code is None:
+        from .cli import run
+
+        code = run(args)
+    raise SystemExit(code)
 
 
 if __name__ == "__main__":

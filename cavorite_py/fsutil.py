@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import stat
 import time
 from pathlib import Path
@@ -116,5 +115,7 @@ def absolute_path_entries(path: str) -> str:
 def which(name: str) -> str | None:
     """The absolute path of program ``name`` on PATH, searching only PATH's absolute entries:
     never the current directory (Windows searches it first) or a relative entry such as ``.``."""
+    import shutil
+
     found = shutil.which(name, path=absolute_path_entries(os.environ.get("PATH", os.defpath)))
     return os.path.abspath(found) if found is not None else None

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import os
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +39,8 @@ def executable() -> str:
 
 def run(root: Path, *args: str, stdin: bytes | None = None) -> bytes:
     """Run git with ``args`` in ``root``; its output. A failure is one clear error."""
+    import subprocess
+
     try:
         done = subprocess.run(
             [executable(), *args],
@@ -134,6 +135,8 @@ def blob_sizes(top: Path, blobs: list[str]) -> dict[str, int]:
 
 def blob_head(top: Path, blob: str, limit: int) -> bytes:
     """Up to ``limit`` bytes from the start of a blob, without reading the rest."""
+    import subprocess
+
     try:
         with subprocess.Popen(
             [executable(), "cat-file", "blob", blob],

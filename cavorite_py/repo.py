@@ -17,29 +17,20 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
-from . import (
-    cachesettings,
-    diagnostics,
-    git,
-    gitignore,
-    selection,
-    tempfiles,
-)
 from . import config as configmod
-from .cacheuse import RunCache, pending_of
+from . import git, selection, tempfiles
 from .config import Config
-from .engine import Engine
 from .errors import CavoriteError, UsageError
 from .results import FileResult, NullObserver, Observer, Outcome, Report
-from .sources import Index, Source, WorkingTree
 from .state import StateDB
-from .stores import registry
-from .stores.base import Store, StoreSettings
 from .workspace import Workspace
 
 if TYPE_CHECKING:
     from . import prune as prunemod
+    from .engine import Engine
     from .guard import Refusal
+    from .sources import Source
+    from .stores.base import Store
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +60,10 @@ class Repo:
     @property
     def store(self) -> Store:
         if self._store is None:
+            from . import diagnostics
+            from .stores import registry
+            from .stores.base import StoreSettings
+
             address = self.config.store_address
             if address.warning:
                 log.warning("%s", address.warning)
@@ -103,6 +98,10 @@ class Repo:
         return jobs or self.config.int_option("jobs", minimum=1)
 
     def engine(self, jobs: int | None = None, observer: Observer | None = None) -> Engine:
+        from . import cachesettings
+        from .cacheuse import RunCache
+        from .engine import Engine
+
         observer = observer or NullObserver()
         engine = Engine(self.workspace, lambda: self.store, self._jobs(jobs), observer, self.state)
         settings = cachesettings.load_settings()
@@ -135,6 +134,8 @@ class Repo:
         ``include`` (default: the config's ``track``) and ``exclude`` patterns cover); write
         their cfiles; in a git work tree, make git ignore the artifacts uploaded. Without
         ``push``, send nothing: keep the files in the content cache for a later :meth:`push`."""
+        from . import gitignore
+
         include = tuple(include) or selection.track_patterns(self.config.options)
         patterns = selection.Patterns(tuple(include), tuple(exclude))
         chosen = selection.upload_selection(self.workspace, paths, cwd, patterns)
@@ -156,6 +157,8 @@ class Repo:
 
     def _ignore(self, artifacts: Sequence[Path]) -> None:
         """Make git ignore uploaded artifacts (each directory's .gitignore)."""
+        from . import gitignore
+
         try:
             gitignore.ignore(self.root, map(self.workspace.relative, artifacts))
         except OSError as exc:
@@ -203,9 +206,10 @@ class Repo:
     ) -> Report:
         """Stop tracking artifacts (named by cfiles, artifact paths or directories): remove
         their cfiles and .gitignore lines, keep the files unless ``delete``."""
+        from . import gitignore, untrack
+
         cfiles = selection.retrieve_targets(self.workspace, targets, cwd) if targets else []
         in_git = gitignore.in_git_work_tree(self.root)
-        from . import untrack
 
         return untrack.untrack(self.workspace, self.state, cfiles, delete, in_git)
 
@@ -215,6 +219,9 @@ class Repo:
 
     def pending(self) -> set[tuple[str, str]]:
         """The (sha256, key) of the objects waiting in the content cache for this store."""
+        from . import cachesettings
+        from .cacheuse import pending_of
+
         return pending_of(cachesettings.load_settings(), self.store_id)
 
     def status(self, targets: Sequence[str | Path] = (), cwd: Path | None = None) -> Report:
@@ -264,6 +271,7 @@ class Repo:
         files from ``source`` (default: the working tree). The store is opened only if a
         staged cfile needs it; ``CAVORITE_NO_REMOTE_CHECK=1`` turns the store check off."""
         from .guard import Guard, GuardSettings
+        from .sources import WorkingTree
 
         settings = GuardSettings.from_config(self.config)
         offline = os.environ.get("CAVORITE_NO_REMOTE_CHECK", "") not in ("", "0")
@@ -300,6 +308,7 @@ def check_commit(
     """The pre-commit guard over ``paths`` and, with ``staged``, over git's index as staged,
     in whichever cavorite repositories hold them (git runs hooks at its top level)."""
     from .guard import group_by_root
+    from .sources import Index, WorkingTree
 
     cwd = cwd if cwd is not None else Path.cwd()
     paths = [p if p.is_absolute() else cwd / p for p in paths]

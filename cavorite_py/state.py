@@ -23,16 +23,17 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Generic, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar, cast
 
 from . import metadata
 from .config import CONFIG_DIR
 from .errors import CavoriteError
 from .fsutil import relative_posix
-from .hashing import hash_file
 from .metadata import Metadata
 from .statefile import STATE_NAME, Row, StateFile
-from .stores.base import ObjectInfo
+
+if TYPE_CHECKING:
+    from .stores.base import ObjectInfo
 
 RACY_NS = 200_000_000
 """a file modified less than this before it was hashed is hashed again next time"""
@@ -83,6 +84,8 @@ class NoStateCache:
     """Knows nothing: reads and hashes every time."""
 
     def file_sha256(self, path: Path, st: os.stat_result) -> str:
+        from .hashing import hash_file
+
         return hash_file(path)[0]
 
     def lookup(self, path: Path, st: os.stat_result) -> str | None:
@@ -181,6 +184,8 @@ class StateDB:
         if rel is not None and (known := self._trusted(self._hashes, rel, st)) is not None:
             self.hits += 1
             return known
+        from .hashing import hash_file
+
         started = time.time_ns()
         sha = hash_file(path)[0]
         self.misses += 1

@@ -11,9 +11,12 @@ import contextlib
 import functools
 import logging
 import os
-import sqlite3
 import stat as statmod
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import sqlite3
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,8 @@ class StateFile:
     def read(self, table: str, columns: str) -> list[Row]:
         """Every row of ``table`` (these ``columns``); none from a file that is busy, damaged
         or not ours."""
+        import sqlite3
+
         if self._foreign():
             log.info("state cache %s is not a regular file; not used", self.path)
             self._discard()
@@ -79,6 +84,8 @@ class StateFile:
 
     def write(self, rows: dict[str, list[Row]]) -> None:
         """Insert or replace ``rows`` of each table; skipped when the file cannot be written."""
+        import sqlite3
+
         if not self.path.parent.is_dir():
             return
         rows = {table: [r for r in values if _storable(r)] for table, values in rows.items()}
@@ -107,6 +114,8 @@ class StateFile:
                 os.unlink(f"{self.path}{suffix}")
 
     def _write(self, rows: dict[str, list[Row]]) -> None:
+        import sqlite3
+
         if self._foreign():
             self._discard()
             # e.g. a directory: leave it, do without a cache
@@ -132,6 +141,8 @@ def _squeezed(sql: object) -> object:
 @functools.cache
 def _expected_schema() -> frozenset[Row]:
     """``sqlite_master`` of a cache this version writes, as :func:`_check_schema` compares it."""
+    import sqlite3
+
     with contextlib.closing(sqlite3.connect(":memory:")) as db:
         for statement in _SCHEMA:
             db.execute(statement)
@@ -146,6 +157,8 @@ def _schema_of(db: sqlite3.Connection) -> list[Row]:
 def _check_schema(db: sqlite3.Connection) -> None:
     """Refuse a database holding anything but this cache's tables (an earlier version's cache
     may lack one): a view, a trigger or a table of another shape would run or answer instead."""
+    import sqlite3
+
     if not set(_schema_of(db)) <= _expected_schema():
         raise sqlite3.DatabaseError("unexpected schema")
 

@@ -9,7 +9,8 @@ import typer
 
 from ..results import human_size
 from . import options
-from .app import app, printable
+from .base import printable
+from .core import app
 
 if TYPE_CHECKING:
     from ..cacheevict import CleanReport, Usage

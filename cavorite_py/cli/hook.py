@@ -11,7 +11,8 @@ import typer
 
 from ..errors import CavoriteError
 from . import options
-from .app import app, error, printable
+from .base import error, printable
+from .core import app
 
 if TYPE_CHECKING:
     from ..guard import Refusal

@@ -8,7 +8,7 @@ import typer
 
 from ..config import DEFAULT_EXTENSION, DEFAULT_REGION, DEFAULT_STORE
 from ..keys import KeyScheme
-from .app import app
+from .core import app
 
 
 def store_names(incomplete: str) -> list[str]:

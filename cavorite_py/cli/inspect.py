@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from . import options
-from .app import app
+from . import actions, options
+from .core import app
 
 
 @app.command()
@@ -19,11 +19,7 @@ def status(
 ) -> int:
     """Show every tracked artifact's state: up to date, missing, modified; and large or binary
     files that are not tracked. Exit 0 when nothing needs doing, 1 otherwise."""
-    from ..repo import Repo
-    from .output import render
-
-    with Repo.find() as repo:
-        return render(repo.workspace, repo.status(targets or []), "status", as_json)
+    return actions.status(targets or [], as_json)
 
 
 @app.command()

@@ -7,12 +7,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import typer
-
 from ..errors import NotAttempted
 from ..results import FileResult, Outcome, Report, human_size
 from ..workspace import Workspace
-from .app import printable, settings
+from .base import echo, printable, settings
 
 LABELS = {
     Outcome.UPLOADED: "uploaded",
@@ -59,7 +57,7 @@ def render(ws: Workspace, report: Report, command: str, as_json: bool, shown: bo
     """Print ``report``; return the exit code (1 if any file failed). ``shown``: the result
     lines of the files that did not fail were printed already, as they finished."""
     if as_json:
-        typer.echo(json.dumps(report_dict(ws, report, command), indent=2))
+        echo(json.dumps(report_dict(ws, report, command), indent=2))
         return 0 if report.ok else 1
     lines, errors = [], []
     left: Counter[str] = Counter()  # files not attempted, by reason: one line each reason
@@ -74,15 +72,15 @@ def render(ws: Workspace, report: Report, command: str, as_json: bool, shown: bo
         files = f"{count} file{'s' if count != 1 else ''}"
         errors.append(f"cavorite: error: {files} not attempted: {safe(reason)}")
     if lines:  # one write: thousands of lines echoed one by one are slow
-        typer.echo("\n".join(lines))
+        echo("\n".join(lines))
     if errors:
-        typer.echo("\n".join(errors), err=True)
+        echo("\n".join(errors), err=True)
     if not settings.quiet:
         for note in report.notes:
-            typer.echo(f"cavorite: note: {safe(note)}", err=True)
+            echo(f"cavorite: note: {safe(note)}", err=True)
     for warning in report.warnings:
-        typer.echo(f"cavorite: warning: {safe(warning)}", err=True)
-    typer.echo(summary(report), err=not report.results)
+        echo(f"cavorite: warning: {safe(warning)}", err=True)
+    echo(summary(report), err=not report.results)
     return 0 if report.ok else 1
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from ..results import FileResult, NullObserver, human_size
 from ..workspace import Workspace
-from .app import settings
+from .base import settings
 from .output import file_line, safe
 
 if TYPE_CHECKING:

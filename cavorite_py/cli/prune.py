@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 import typer
 
 from . import options
-from .app import app, printable, settings
+from .base import printable, settings
+from .core import app
 
 if TYPE_CHECKING:
     from ..prune import Entry, PruneReport

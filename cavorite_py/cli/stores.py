@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from . import options
-from .app import app
+from .core import app
 
 
 @app.command("stores")

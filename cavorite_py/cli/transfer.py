@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from . import options
-from .app import app
+from . import actions, options
+from .core import app
 
 
 @app.command()
@@ -31,35 +31,16 @@ def upload(
     files git would commit (not ignored, not tracked by git) that the patterns cover. With the
     store unreachable, the files are kept in the local cache for `cavorite push` instead (said
     in a warning)."""
-    from ..repo import Repo
-    from .output import render
-    from .progress import observer
-
-    with Repo.find() as repo, observer(as_json, repo.workspace) as progress:
-        report = repo.upload(
-            paths,
-            force=force,
-            jobs=jobs,
-            observer=progress,
-            update_gitignore=False if no_gitignore else None,
-            push=not no_push,
-            include=include or (),
-            exclude=exclude or (),
-        )
-    return render(repo.workspace, report, "upload", as_json, progress.result_lines)
+    return actions.upload(
+        paths, force, jobs, no_gitignore, no_push, include or (), exclude or (), as_json
+    )
 
 
 @app.command()
 def push(jobs: int | None = options.JOBS, as_json: bool = options.JSON) -> int:
     """Send the objects kept in the local cache (upload --no-push, or the store unreachable)
     to the store; non-zero if any did not get there."""
-    from ..repo import Repo
-    from .output import render
-    from .progress import observer
-
-    with Repo.find() as repo, observer(as_json, repo.workspace) as progress:
-        report = repo.push(jobs=jobs, observer=progress)
-    return render(repo.workspace, report, "push", as_json, progress.result_lines)
+    return actions.push(jobs, as_json)
 
 
 @app.command()
@@ -72,13 +53,7 @@ def retrieve(
     as_json: bool = options.JSON,
 ) -> int:
     """Download artifacts named by cfiles and verify their sha256."""
-    from ..repo import Repo
-    from .output import render
-    from .progress import observer
-
-    with Repo.find() as repo, observer(as_json, repo.workspace) as progress:
-        report = repo.retrieve(targets or [], force=force, jobs=jobs, observer=progress)
-    return render(repo.workspace, report, "retrieve", as_json, progress.result_lines)
+    return actions.retrieve(targets or [], force, jobs, as_json)
 
 
 @app.command()

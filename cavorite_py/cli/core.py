@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import inspect
-import logging
 import re
-import sys
-import time
-import traceback
-from dataclasses import dataclass
 
 import typer
 from typer.core import TyperGroup, TyperOption
 
 from .. import __version__
-from ..errors import CavoriteError
+from . import richhelp
+from .base import EXIT_OK, EXIT_USAGE, apply_global_options, error, guarded, interrupted
 
 Command = TyperGroup | typer.core.TyperCommand
 
@@ -35,6 +31,26 @@ ORDER = (
     "allow-plugin",
 )
 """commands in the order a user meets them; others follow, as they were added"""
+
+COMMAND_MODULES = {
+    "init": "init",
+    "upload": "transfer",
+    "retrieve": "transfer",
+    "push": "transfer",
+    "untrack": "transfer",
+    "status": "inspect",
+    "verify": "inspect",
+    "check": "hook",
+    "install-hook": "hook",
+    "post-checkout": "hook",
+    "post-merge": "hook",
+    "prune": "prune",
+    "cache": "cache",
+    "stores": "stores",
+    "allow-endpoint": "endpoints",
+    "allow-plugin": "plugins",
+}
+"""the module of :mod:`cavorite_py.cli` that adds each command (and its subcommands)"""
 
 
 class OrderedGroup(TyperGroup):
@@ -57,8 +73,6 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-
 GO_SPELLINGS = {
     f"--{name}": f"--{name.replace('_', '-')}"
     for name in (
@@ -69,15 +83,6 @@ GO_SPELLINGS = {
         "plugin_address",
     )
 }
-
-
-@dataclass
-class Settings:
-    verbose: int = 0
-    quiet: bool = False
-
-
-settings = Settings()
 
 
 def _version(value: bool) -> None:
@@ -109,20 +114,7 @@ def main_options(
     ),
 ) -> None:
     """Global options."""
-    settings.verbose = verbose
-    settings.quiet = quiet
-    configure_logging(verbose)
-
-
-def configure_logging(verbose: int) -> None:
-    """Log cavorite-py's own messages only. SDK loggers (botocore, azure, google-auth) stay
-    quiet whatever -v says: their debug output dumps request headers, credentials included."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("cavorite: %(name)s: %(message)s"))
-    ours = logging.getLogger("cavorite_py")
-    ours.handlers[:] = [handler]
-    ours.propagate = False
-    ours.setLevel(logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
+    apply_global_options(verbose, quiet)
 
 
 def translate_go_spellings(args: list[str]) -> list[str]:
@@ -168,11 +160,17 @@ def place_options(args: list[str]) -> list[str]:
     return [*front, *path, *ahead, *behind, *args[end:]]
 
 
-def _split_command(args: list[str]) -> tuple[list[str], list[str], list[str]]:
-    """Options before the command, the command (and a subcommand), what follows."""
+def _command_position(args: list[str]) -> int:
+    """Where the command is in ``args`` (``len(args)`` when there is none): after the options."""
     i = 0
     while i < len(args) and args[i].startswith("-"):
         i += 2 if args[i] in ("--jobs", "-j") else 1
+    return min(i, len(args))
+
+
+def _split_command(args: list[str]) -> tuple[list[str], list[str], list[str]]:
+    """Options before the command, the command (and a subcommand), what follows."""
+    i = _command_position(args)
     if i >= len(args):
         return args, [], []
     command = _click_group().commands.get(args[i])
@@ -243,6 +241,27 @@ def _value_options(command: Command) -> set[str]:
     }
 
 
+def load_commands(args: list[str] | None = None) -> None:
+    """Import the modules that add commands to :data:`app`: only the one of the command that
+    ``args`` name, when they name one (its siblings cost start-up time and are not used), else
+    all of them, in one order (help lists them; completion may offer any)."""
+    import importlib
+    import os
+
+    end = args.index("--") if args is not None and "--" in args else None
+    named = args[:end] if args is not None else []
+    position = _command_position(named)
+    module = COMMAND_MODULES.get(named[position]) if position < len(named) else None
+    completing = "_CAVORITE_COMPLETE" in os.environ
+    modules = [module] if module and not completing else dict.fromkeys(COMMAND_MODULES.values())
+    for name in modules:
+        importlib.import_module(f".{name}", __package__)
+    if "plugins" in modules:
+        from . import plugins
+
+        plugins.register(app)
+
+
 def tidy_help(typer_app: typer.Typer) -> None:
     """Help texts from docstrings as paragraphs: a docstring's line breaks are not the
     terminal's, and help would otherwise break lines mid-sentence where the source does."""
@@ -261,61 +280,41 @@ def paragraphs(text: str) -> str:
     return "\n\n".join(" ".join(p.split()) for p in re.split(r"\n\s*\n", text.strip()))
 
 
-def error(message: str) -> None:
-    typer.echo(f"cavorite: error: {printable(message)}", err=True)
-
-
-def printable(text: str) -> str:
-    """Text from files, configs or stores made safe for a terminal: control characters escaped."""
-    if text.isprintable():  # nearly always: no character by character work
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
 def run(args: list[str]) -> int:
-    """Run the CLI with ``args``; return the exit code. The only place errors become exit codes."""
-    started = time.monotonic()
+    """Run the CLI with ``args``; return the exit code (see :func:`.base.guarded`)."""
+    load_commands(args)
     tidy_help(app)
-    try:
-        args = place_options(translate_go_spellings(args))
-        result = _click_group().main(args=args, prog_name="cavorite", standalone_mode=False)
-    except typer.Exit as exc:
-        return exc.exit_code
-    except typer.TyperException as exc:  # bad usage: Typer has printed nothing yet
-        show = getattr(exc, "show", None)
-        if callable(show):
-            show()
-        else:
-            error(str(exc))
-        code = getattr(exc, "exit_code", EXIT_USAGE)
-        return code if isinstance(code, int) else EXIT_USAGE
-    except (typer.Abort, KeyboardInterrupt):
-        typer.echo("cavorite: interrupted", err=True)
-        return EXIT_INTERRUPTED
-    except CavoriteError as exc:
-        error(str(exc))
-        if settings.verbose and exc.__cause__ is not None:
-            from ..diagnostics import cause_chain
+    if richhelp.asks_for_help(args):
+        richhelp.import_formatter()
+    placed = args
 
-            typer.echo(f"cavorite: caused by: {cause_chain(exc.__cause__)}", err=True)
-        return exc.exit_code
-    except Exception as exc:  # a bug: say so, with the traceback only when asked
-        if settings.verbose:
-            traceback.print_exception(exc, file=sys.stderr)
-        error(f"internal error: {type(exc).__name__}: {exc}")
-        typer.echo("cavorite: this is a bug; please report it with the output of -v", err=True)
-        return EXIT_BUG
-    finally:
-        if settings.verbose:
-            took = time.monotonic() - started
-            typer.echo(f"cavorite: {_shown_command(args)} took {took:.3f} s", err=True)
-    return result if isinstance(result, int) else EXIT_OK
+    def call() -> int:
+        nonlocal placed
+        try:
+            placed = place_options(translate_go_spellings(args))
+            result = _click_group().main(args=placed, prog_name="cavorite", standalone_mode=False)
+        except typer.Exit as exc:
+            return exc.exit_code
+        except typer.TyperException as exc:  # bad usage: Typer has printed nothing yet
+            return _usage_error(exc)
+        except typer.Abort:
+            return interrupted()
+        return result if isinstance(result, int) else EXIT_OK
+
+    return guarded(call, lambda: _shown_command(placed))
+
+
+def _usage_error(exc: typer.TyperException) -> int:
+    show = getattr(exc, "show", None)
+    if callable(show):
+        show()
+    else:
+        error(str(exc))
+    code = getattr(exc, "exit_code", EXIT_USAGE)
+    return code if isinstance(code, int) else EXIT_USAGE
 
 
 def _shown_command(args: list[str]) -> str:
     """The command (and subcommand) run, without its arguments (which may name secrets)."""
     _before, path, _after = _split_command(args)
     return " ".join(path) or "cavorite"
-
-
-from . import cache, prune  # noqa: E402, F401 - add the cache and prune commands
