@@ -97,8 +97,10 @@ def local(s: Suite, w: Workload, label: str, large: bool) -> None:  # noqa: C901
     def copy_floors(op: str) -> list[Row]:
         """The copy floor rows of ``op``: with 1 thread, and with ``jobs`` when that differs
         (the same script measured twice, keeping the faster median, would hold cavorite to the
-        luckier of two samples of one floor)."""
-        names = [f"floor: copy+sha256, {t} thread{'s' * (t > 1)}" for t in threads]
+        luckier of two samples of one floor). Upload's floor also writes a metadata file
+        beside each copy (issue 20's floor: an upload must write one per artifact)."""
+        what = "copy+sha256 + metadata file" if op == "upload" else "copy+sha256"
+        names = [f"floor: {what}, {t} thread{'s' * (t > 1)}" for t in threads]
         return [s.row("local", label, w, op, name, floor=True) for name in names]
 
     s.say(f"{label}: upload to the local store ({w.count} files, {w.mib:.0f} MiB)")
@@ -137,7 +139,7 @@ def local(s: Suite, w: Workload, label: str, large: bool) -> None:  # noqa: C901
 
     steps: list[Step] = [
         (up_cli, upload_cli),
-        *(floor_copy(t, w.master / DATA, "floor-up") for t in threads),
+        *(floor_copy(t, w.master / DATA, "floor-up", "--metadata") for t in threads),
         floor_copy(jobs, w.master / DATA, "safe-up", "--safe", "--metadata", row=fs_up),
     ]
     if not s.args.no_api:

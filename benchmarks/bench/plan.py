@@ -74,8 +74,9 @@ class Plan:
             total += self.s3_runs * 10 * (s3_bytes / 40e6 + self.large_pause + 0.5)
         if "scale" in on:
             n = self.scale_files
-            # writing the files, the first no-op (hashes all), the timed rounds, git alone
-            total += n * (60e-6 + 200e-6 + self.scale_runs * 250e-6 + 20e-6)
+            # writing the files (two file creations each), the first no-op (hashes every file),
+            # the timed rounds (floor, no-op retrieve, status, no-op upload), git alone
+            total += n * (350e-6 + 100e-6 + self.scale_runs * 300e-6 + 15e-6)
             total += self.scale_new_files * 0.6e-3
         return total
 
