@@ -110,8 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     tools = detect_tools(args, set_up(args))
     s = Suite(args, plan, tools)
-    expected = plan.estimate_seconds(tools.rclone is not None, tools.dvc is not None)
-    s.say(f"expected duration: about {expected / 60:.0f} min on an idle 2-core machine")
+    s.say(f"expected duration: about {s.forecast / 60:.0f} min (a rough forecast)")
     default = s.workdir / "smoke-results.md" if args.smoke else HERE / "results.md"
     output = args.output or default
     s.say(f"mode {plan.mode}: {', '.join(plan.sections)}; working in {s.root}")

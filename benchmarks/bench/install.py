@@ -77,8 +77,23 @@ def _debian_package(path: str) -> str | None:
     return f"Debian package {package} {version}".strip()
 
 
+def _on_path(name: str, version_arg: str) -> str | None:
+    """``name`` on PATH if it runs (a version manager's shim for a version not selected is on
+    PATH but runs nothing)."""
+    found = shutil.which(name)
+    if found is None:
+        return None
+    try:
+        done = subprocess.run(
+            [found, version_arg], capture_output=True, timeout=120, check=False, cwd="/"
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return found if done.returncode == 0 else None
+
+
 def rclone(install: bool, log: Path, say: Callable[[str], None] = print) -> Found:
-    found = shutil.which("rclone")
+    found = _on_path("rclone", "version")
     if found:
         package = _debian_package(found)
         return Found(found, f"found on PATH ({package or found})")
@@ -101,7 +116,7 @@ def rclone(install: bool, log: Path, say: Callable[[str], None] = print) -> Foun
 
 
 def dvc(install: bool, tools_dir: Path, log: Path, say: Callable[[str], None] = print) -> Found:
-    found = shutil.which("dvc")
+    found = _on_path("dvc", "--version")
     if found:
         return Found(found, f"found on PATH ({found})")
     venv = tools_dir / "dvc-venv"

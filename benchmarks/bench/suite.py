@@ -85,6 +85,7 @@ class Suite:
         self.goals: list[Target] = []
         """the issue-20 targets, judged at the end from every section's rows"""
         self.scale_label = ""
+        self.forecast = plan.estimate_seconds(tools.rclone is not None, tools.dvc is not None)
         self.started = time.monotonic()
         self.load_before = _loadavg()
 
@@ -329,7 +330,8 @@ class Suite:
             f"start-up: {plan.startup_runs}); every figure is a median; the subjects of one "
             "operation run in interleaved rounds",
             f"- date: {dt.datetime.now().astimezone().isoformat(timespec='seconds')}; the whole "
-            f"run took {elapsed / 60:.1f} min",
+            f"run took {elapsed / 60:.1f} min (forecast at its start: "
+            f"{self.forecast / 60:.0f} min)",
             f"- machine: {_cpu()}, {os.cpu_count()} CPUs, {_mem()}, Linux {platform.release()};"
             f" load average (1, 5, 15 min) {self.load_before} at the start, {_loadavg()} at the"
             " end (other work on the machine shares its CPUs)",
