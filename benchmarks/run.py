@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/run.py            # full default run, about 10-15 min on 2 cores
     .venv/bin/python benchmarks/run.py --quick    # smaller workloads, fewer runs
     .venv/bin/python benchmarks/run.py --smoke    # every code path once on tiny workloads, ~90 s
-    .venv/bin/python benchmarks/run.py --scale    # add the 1,000,000-file section (~15 min)
+    .venv/bin/python benchmarks/run.py --scale    # add the 1,000,000-file section (20-30 min)
 
 It generates its own workloads under benchmarks/work/, measures the real ``cavorite`` command (a
 child process, as users run it) and the Python API, next to floors measured in the same run on
