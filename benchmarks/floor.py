@@ -10,12 +10,16 @@ command) while this script reports the time of the work alone (to compare with t
     local store or a verified retrieve from it cannot avoid. With ``--threads N`` the files are
     spread over N threads (hashlib and file I/O release the GIL).
 
+``copy SRC DST --metadata``
+    The same copy, and beside each copy a small JSON metadata file (name, sha256, size): the
+    upload floor of issue 20 (an upload must write one metadata file per artifact).
+
 ``copy SRC DST --safe [--metadata]``
     The same copy, written as a tool that must never leave a partial file under a final name:
     into a temporary name, then linked into place (failing if something is there), the temporary
-    name removed. With ``--metadata`` also a small JSON file (name, sha256, size) beside each
-    copy, written to a temporary name and renamed. Not a floor the targets are judged against:
-    it shows how much of a tool's time these writes alone take on the same files.
+    name removed; with ``--metadata`` the metadata file too goes through a temporary name and a
+    rename. Not a floor the targets are judged against: it shows how much of a tool's time these
+    writes alone take on the same files.
 
 ``noop REPO --ext cfile``
     Walk REPO, parse every metadata file's JSON and ``lstat`` its artifact, comparing sizes.
@@ -68,10 +72,12 @@ def copy_and_hash(src: Path, dst: Path, safe: bool = False, meta: bool = False) 
         os.unlink(target)
     if meta:
         record = {"name": dst.name, "checksum": digest.hexdigest(), "size": size}
-        tmp = dst.with_name(f".{dst.name}.meta.tmp")
+        final = dst.with_name(dst.name + ".cfile")
+        tmp = dst.with_name(f".{dst.name}.meta.tmp") if safe else final
         with open(tmp, "xb", buffering=0) as f:
             f.write(json.dumps(record, indent=2).encode())
-        os.replace(tmp, dst.with_name(dst.name + ".cfile"))
+        if safe:
+            os.replace(tmp, final)
     return digest.hexdigest(), size
 
 
@@ -123,13 +129,13 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("dst", type=Path)
     c.add_argument("--threads", type=int, default=1)
     c.add_argument("--safe", action="store_true", help="temporary name, then link into place")
-    c.add_argument("--metadata", action="store_true", help="with --safe: a metadata file each")
+    c.add_argument("--metadata", action="store_true", help="a metadata file beside each copy")
     n = sub.add_parser("noop", help="parse metadata files and stat artifacts")
     n.add_argument("repo", type=Path)
     n.add_argument("--ext", default="cfile")
     args = parser.parse_args(argv)
     if args.mode == "copy":
-        result = copy_tree(args.src, args.dst, args.threads, args.safe, args.safe and args.metadata)
+        result = copy_tree(args.src, args.dst, args.threads, args.safe, args.metadata)
     else:
         result = noop(args.repo, args.ext)
     json.dump(result, sys.stdout)

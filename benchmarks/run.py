@@ -1,9 +1,9 @@
-"""The cavorite-py benchmark suite (issue 6). One command, from the repository root:
+"""The cavorite-py benchmark suite (issues 6 and 20). One command, from the repository root:
 
     .venv/bin/python benchmarks/run.py            # full default run, about 10-15 min on 2 cores
     .venv/bin/python benchmarks/run.py --quick    # smaller workloads, fewer runs
-    .venv/bin/python benchmarks/run.py --smoke    # every code path once on tiny workloads, < 60 s
-    .venv/bin/python benchmarks/run.py --scale    # add the 100,000-file no-op scaling section
+    .venv/bin/python benchmarks/run.py --smoke    # every code path once on tiny workloads, ~90 s
+    .venv/bin/python benchmarks/run.py --scale    # add the 1,000,000-file section (20-30 min)
 
 It generates its own workloads under benchmarks/work/, measures the real ``cavorite`` command (a
 child process, as users run it) and the Python API, next to floors measured in the same run on
@@ -13,17 +13,18 @@ docs/performance.md explains every figure.
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench import local, measure
+from bench import goals, install, local, measure, others
 from bench.emulator import MotoServer
 from bench.plan import HERE, Plan, detect_tools, parse_args
 from bench.suite import Suite
-from bench.workloads import KIB, MIB, generate_large, generate_many
+from bench.workloads import KIB, MIB, Workload, generate_large, generate_many
 
 
 def run(s: Suite) -> None:
@@ -51,25 +52,37 @@ def run(s: Suite) -> None:
         if large is not None:
             local.profile(s, large, "large", noop_too=False)
     if sections & {"s3-small", "s3-large"}:
-        from bench import s3  # boto3 is imported only when the S3 sections run
-
-        with MotoServer(s.tools.python, s.logs / "moto.log") as moto:
-            s.moto = moto
-            s.say(f"moto S3 server on {moto.endpoint}")
-            if "s3-small" in sections and small is not None:
-                s3.s3(s, moto, small, "S3 small", large=False)
-                moto.reset_all()
-            if "s3-large" in sections:
-                size = plan.s3_large_size
-                s.say(f"generating {plan.large_files} files of {size // MIB} MiB for S3")
-                big = generate_large(s.masters, "s3-large", plan.large_files, size)
-                s.describe(big, "S3 large")
-                measure.settle(plan.large_pause)
-                s3.s3(s, moto, big, "S3 large", large=True)
-                moto.reset_all()
-            s.moto = None
+        s3_sections(s, small)
     if "scale" in sections:
         local.scale(s)
+
+
+def s3_sections(s: Suite, small: Workload | None) -> None:
+    """The S3 sections, against one moto server started for them."""
+    from bench import s3  # boto3 is imported only when the S3 sections run
+
+    plan = s.plan
+    sections = set(plan.sections)
+    with MotoServer(s.tools.python, s.logs / "moto.log") as moto:
+        s.moto = moto
+        s.say(f"moto S3 server on {moto.endpoint}")
+        if "s3-small" in sections and small is not None:
+            s3.s3(s, moto, small, "S3 small", large=False)
+            moto.reset_all()
+        if "s3-large" in sections:
+            size = plan.s3_large_size
+            s.say(f"generating {plan.large_files} files of {size // MIB} MiB for S3")
+            big = generate_large(s.masters, "s3-large", plan.large_files, size)
+            s.describe(big, "S3 large")
+            measure.settle(plan.large_pause)
+            s3.s3(s, moto, big, "S3 large", large=True)
+            moto.reset_all()
+        s.moto = None
+    if s.tools.rclone is not None:
+        s.notes.append(
+            f"The S3 rclone rows run `{others.rclone_label(s.tools.s3_jobs)}` with an S3 remote"
+            " given on the command line (path-style, the emulator's endpoint)."
+        )
 
 
 def enough_disk(workdir: Path, need: int) -> bool:
@@ -95,8 +108,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     plan = Plan.from_args(args)
     if not enough_disk(args.workdir, plan.disk_bytes()):
         return 2
-    tools = detect_tools(args)
+    tools = detect_tools(args, set_up(args))
     s = Suite(args, plan, tools)
+    s.say(f"expected duration: about {s.forecast / 60:.0f} min (a rough forecast)")
     default = s.workdir / "smoke-results.md" if args.smoke else HERE / "results.md"
     output = args.output or default
     s.say(f"mode {plan.mode}: {', '.join(plan.sections)}; working in {s.root}")
@@ -106,16 +120,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         s.say("interrupted: reporting what was measured so far")
     finally:
+        goals.judge(s)
         text = s.markdown(argv, time.monotonic() - started)
         print(text)
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text + "\n")
         s.say(f"results written to {output}")
         s.cleanup()
-    missed = sum(t.verdict == "MISS" for t in s.targets)
-    met = sum(t.verdict == "PASS" for t in s.targets)
-    s.say(f"targets: {met} met, {missed} missed, {len(s.targets) - met - missed} not measured")
+    for title, judged in (("issue 20", s.goals), ("issue 6", s.targets)):
+        missed = sum(t.verdict == "MISS" for t in judged)
+        met = sum(t.verdict == "PASS" for t in judged)
+        unmeasured = len(judged) - met - missed
+        s.say(f"{title} targets: {met} met, {missed} missed, {unmeasured} not measured")
     return 0
+
+
+def set_up(args: argparse.Namespace) -> dict[str, install.Found]:
+    """rclone and DVC, installed when missing unless ``--no-install`` (see bench/install.py)."""
+
+    def say(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    args.tools_dir.mkdir(parents=True, exist_ok=True)
+    log = args.tools_dir / "install.log"
+    wanted = not args.no_install
+    found = {
+        "rclone": install.rclone(wanted, log, say),
+        "dvc": install.dvc(wanted, args.tools_dir, log, say),
+    }
+    for name, f in found.items():
+        say(f"set-up: {name}: {f.how}")
+    return found
 
 
 if __name__ == "__main__":

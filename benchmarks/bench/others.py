@@ -1,7 +1,10 @@
-"""Other tools on the same workloads, when installed: rclone (local and S3) and DVC (local).
+"""Other tools on the same workloads: rclone (local and S3) and DVC (local), installed by the
+suite's set-up when missing (``bench/install.py``).
 
-Each is run the way its users run it, with default settings apart from the number of parallel
-transfers, which is set to cavorite's ``--jobs`` so that the comparison is at equal parallelism.
+Each is run the way issue 20 compares with it: ``rclone copy --checksum --transfers 4`` (rclone's
+own default number of transfers; ``--checksum`` compares by hash, not by size and date), and
+``dvc add`` + ``dvc push`` / ``dvc pull`` with DVC's default settings. The S3 rows take the
+number of transfers they are given (``bench/s3.py``).
 """
 
 from __future__ import annotations
@@ -37,9 +40,21 @@ def rclone_s3_flags(endpoint: str) -> list[str]:
     ]
 
 
+RCLONE_TRANSFERS = 4
+"""rclone's default, and the issue's comparison: ``rclone copy --checksum --transfers 4``"""
+
+
+def rclone_flags(jobs: int) -> list[str]:
+    return ["--checksum", "--transfers", str(jobs)]
+
+
+def rclone_label(jobs: int) -> str:
+    return f"rclone copy {' '.join(rclone_flags(jobs))}"
+
+
 def rclone_copy(s: Suite, jobs: int) -> list[str]:
     assert s.tools.rclone is not None
-    return [s.tools.rclone, "copy", "--transfers", str(jobs), "--checkers", str(jobs)]
+    return [s.tools.rclone, "copy", *rclone_flags(jobs)]
 
 
 def rclone_local(
@@ -48,8 +63,8 @@ def rclone_local(
     """``rclone copy`` from ``source()`` (the repository's data, or the store's) to a new dir."""
     if s.tools.rclone is None:
         return None
-    jobs = s.tools.local_jobs
-    r = s.row("local", label, w, op, f"rclone copy --transfers {jobs}")
+    jobs = RCLONE_TRANSFERS
+    r = s.row("local", label, w, op, rclone_label(jobs))
     r.floors = floors
     r.notes.append("compares and hashes with MD5, writes no metadata files")
 
@@ -62,17 +77,17 @@ def rclone_local(
 
 
 def dvc_local(
-    s: Suite, w: Workload, label: str, floors_up: list[Row]
+    s: Suite, w: Workload, label: str, floors_up: list[Row], first: dict[str, Path]
 ) -> tuple[Step, Callable[[list[Row]], Step | None]] | None:
-    """``dvc add data && dvc push`` to a local remote, then ``dvc pull`` in a fresh clone."""
+    """``dvc add data && dvc push`` to a local remote, then ``dvc pull`` in a fresh clone.
+    The first upload's repository and remote go into ``first`` (under ``dvc-repo`` and
+    ``dvc-remote``), which the caller keeps until the retrieve rows have run."""
     dvc = s.tools.dvc
     if dvc is None:
         return None
-    jobs = str(s.tools.local_jobs)
     up = s.row("local", label, w, "upload", "dvc add + dvc push")
     up.floors = floors_up
     up.notes.append("hashes with MD5 and copies into .dvc/cache, then into the remote")
-    first: dict[str, Path] = {}
 
     def setup(repo: Path, remote: Path) -> None:
         for cmd in (
@@ -86,17 +101,17 @@ def dvc_local(
         repo = s.fresh_repo(w, f"{w.name}-dvc-up")
         remote = s.dirs.fresh(f"{w.name}-dvc-remote")
         setup(repo, remote)
-        first.setdefault("repo", repo)
-        first.setdefault("remote", remote)
-        script = f"{dvc} add -q {DATA} && {dvc} push -q -j {jobs}"
+        first.setdefault("dvc-repo", repo)
+        first.setdefault("dvc-remote", remote)
+        script = f"{dvc} add -q {DATA} && {dvc} push -q"
         return Prepared(["sh", "-c", script], repo)
 
     def retrieve_step(floors_get: list[Row]) -> Step | None:
-        if "repo" not in first or up.error:
+        if "dvc-repo" not in first or up.error:
             return None
         get = s.row("local", label, w, "retrieve", "dvc pull")
         get.floors = floors_get
-        source = first["repo"]
+        source = first["dvc-repo"]
 
         def prepare(i: int) -> Prepared:
             repo = s.dirs.fresh(f"{w.name}-dvc-get")
@@ -104,7 +119,7 @@ def dvc_local(
             shutil.copy2(source / ".dvc" / "config", repo / ".dvc" / "config")
             shutil.copy2(source / f"{DATA}.dvc", repo / f"{DATA}.dvc")
             subprocess.run(["git", "init", "-q", "."], cwd=repo, check=True, env=s.env)
-            return Prepared([dvc, "pull", "-q", "-j", jobs], repo)
+            return Prepared([dvc, "pull", "-q"], repo)
 
         return get, prepare
 

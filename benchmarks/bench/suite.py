@@ -70,6 +70,8 @@ class Suite:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CAVORITE"))}
         # the run's own directories hold the local stores: approved as a user would, for CI
         self.env["CAVORITE_ALLOW_ENDPOINT"] = self.root.as_uri()
+        # DVC as measured: no usage reports sent (nor tried: there is no network) during a run
+        self.env["DVC_NO_ANALYTICS"] = "1"
         self.rows: list[Row] = []
         self.targets: list[Target] = []
         self.notes: list[str] = []
@@ -78,7 +80,12 @@ class Suite:
         self.profile_texts: list[tuple[str, str]] = []
         self.workloads: list[str] = []
         self.moto: MotoServer | None = None
-        self.status_files_per_s: dict[str, float] = {}
+        self.marks: dict[str, Row] = {}
+        """rows the issue-20 targets read (``bench/goals.py``), by name"""
+        self.goals: list[Target] = []
+        """the issue-20 targets, judged at the end from every section's rows"""
+        self.scale_label = ""
+        self.forecast = plan.estimate_seconds(tools.rclone is not None, tools.dvc is not None)
         self.started = time.monotonic()
         self.load_before = _loadavg()
 
@@ -254,6 +261,9 @@ class Suite:
     def target(self, name: str, threshold: str, measured: str, ok: bool | None) -> None:
         self.targets.append(Target(name, threshold, measured, verdict(ok)))
 
+    def goal(self, name: str, threshold: str, measured: str, ok: bool | None) -> None:
+        self.goals.append(Target(name, threshold, measured, verdict(ok)))
+
     def vs_floor(self, r: Row) -> str:
         best = r.best_floor()
         if r.error:
@@ -320,7 +330,8 @@ class Suite:
             f"start-up: {plan.startup_runs}); every figure is a median; the subjects of one "
             "operation run in interleaved rounds",
             f"- date: {dt.datetime.now().astimezone().isoformat(timespec='seconds')}; the whole "
-            f"run took {elapsed / 60:.1f} min",
+            f"run took {elapsed / 60:.1f} min (forecast at its start: "
+            f"{self.forecast / 60:.0f} min)",
             f"- machine: {_cpu()}, {os.cpu_count()} CPUs, {_mem()}, Linux {platform.release()};"
             f" load average (1, 5, 15 min) {self.load_before} at the start, {_loadavg()} at the"
             " end (other work on the machine shares its CPUs)",
@@ -331,10 +342,18 @@ class Suite:
             "- other tools: "
             + (", ".join(f"{tools.versions[n]}" for n in others) or "none")
             + (f"; not installed: {', '.join(missing)}" if missing else ""),
+            *[f"  - {n}: {how}" for n, how in sorted(tools.origins.items())],
             f"- workloads: {'; '.join(self.workloads)}",
             *([f"- note: {self.args.note}"] if self.args.note else []),
             "",
-            "## Targets (issue 6)",
+            "## Targets (issue 20)",
+            "",
+            "Each judged on the figures of this run: ratios against rclone and the floors are"
+            " taken between rows measured in the same interleaved rounds.",
+            "",
+            report.targets_table(self.goals),
+            "",
+            "## Earlier targets (issue 6)",
             "",
             report.targets_table(self.targets),
             "",

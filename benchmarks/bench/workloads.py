@@ -42,17 +42,23 @@ class Workload:
         return self.total_bytes / MIB
 
 
-def _layout(count: int, per_dir: int) -> list[str]:
+def _layout(count: int, per_dir: int, top: str = DATA) -> list[str]:
     width = max(6, len(str(count)))
-    return [f"{DATA}/d{i // per_dir:04d}/f{i:0{width}d}.bin" for i in range(count)]
+    return [f"{top}/d{i // per_dir:04d}/f{i:0{width}d}.bin" for i in range(count)]
 
 
 def generate_many(
-    root: Path, name: str, count: int, size: int, per_dir: int = 200, description: str = ""
+    root: Path,
+    name: str,
+    count: int,
+    size: int,
+    per_dir: int = 200,
+    description: str = "",
+    top: str = DATA,
 ) -> Workload:
-    """``count`` files of ``size`` random bytes, ``per_dir`` to a directory."""
+    """``count`` files of ``size`` random bytes, ``per_dir`` to a directory, under ``top``."""
     master = root / name
-    files = _layout(count, per_dir)
+    files = _layout(count, per_dir, top)
     made: set[Path] = set()
     for rel in files:
         path = master / rel
