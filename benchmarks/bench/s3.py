@@ -8,8 +8,8 @@ from pathlib import Path
 
 from .emulator import MotoServer, s3_env
 from .local import run_profile
-from .others import rclone_copy, rclone_env, rclone_s3_flags
-from .report import Row, fmt_bytes, fmt_ratio, fmt_s
+from .others import rclone_copy, rclone_env, rclone_label, rclone_s3_flags
+from .report import Row, fmt_bytes
 from .suite import MOTO_NOTE, S3_FLOOR, Prepared, Step, Suite
 from .workloads import DATA, Workload, write_config
 
@@ -121,7 +121,7 @@ class _S3Sections:
             up_cli.error = f"cavorite's S3 store cannot be loaded ({s.tools.s3_store})"
         if aws:
             steps.append((aws_up, aws_put))
-        rc_up = self.row("upload", f"rclone copy --transfers {jobs}")
+        rc_up = self.row("upload", rclone_label(jobs))
         rc_up.floors = [fput]
 
         def rclone_put(i: int) -> Prepared:
@@ -134,8 +134,6 @@ class _S3Sections:
             steps.append((rc_up, rclone_put))
         s.rounds(self.runs, steps)
         requests(s, w, [up_cli, up_api, fput, aws_up, rc_up])
-        if self.large and self.rclone:
-            vs_rclone(s, f"{self.label}: upload within 1.1x of rclone", up_cli, rc_up, 1.1)
         if not self.large:
             s.ratio_target(
                 "S3 emulator, many small files: upload within 1.1x of the plain boto3 put loop",
@@ -206,7 +204,7 @@ class _S3Sections:
             re_cli.error = f"no cavorite upload to retrieve ({up_cli.error or 'not run'})"
         if aws:
             steps.append((aws_get, aws_get_cmd))
-        rc_get = self.row("retrieve", f"rclone copy --transfers {jobs}")
+        rc_get = self.row("retrieve", rclone_label(jobs))
         rc_get.floors = [fget, franged]
 
         def rclone_get(i: int) -> Prepared:
@@ -236,8 +234,6 @@ class _S3Sections:
         up_cli = self.up_cli
         assert up_cli is not None
         s, label = self.s, self.label
-        if self.rclone:
-            vs_rclone(s, f"{label}: retrieve within 1.1x of rclone", re_cli, rc_get, 1.1)
         measured = [r for r in (up_cli, re_cli) if r.series]
         peak = max((r.series.peak_rss_mib for r in measured), default=None)
         s.target(
@@ -348,17 +344,6 @@ class _S3Sections:
         run_profile(s, f"{label}: upload to S3", "upload", repo, "s3", env=env)
         clone_repo = s.clone(repo, w, f"{w.name}-s3-profile-get", "s3", f"{ep}/{b}")
         run_profile(s, f"{label}: retrieve from S3", "retrieve", clone_repo, "s3", env=env)
-
-
-def vs_rclone(s: Suite, name: str, r: Row, rclone: Row, limit: float) -> None:
-    """A target: ``r``'s median time at most ``limit`` times rclone's, in the same rounds."""
-    mine, theirs = (None, None) if r.error or rclone.error else (r.seconds(), rclone.seconds())
-    if mine is None or theirs is None:
-        s.target(name, f"<= {limit:.2f}x", "not measured", None)
-        return
-    ratio = mine / theirs
-    measured = f"{fmt_s(mine)} vs {fmt_s(theirs)} ({rclone.subject}): {fmt_ratio(ratio)}"
-    s.target(name, f"<= {limit:.2f}x", measured, ratio <= limit)
 
 
 def requests(s: Suite, w: Workload, rows: list[Row]) -> None:
