@@ -177,8 +177,11 @@ class Retrieve:
         # remembered after the temporary name is gone: unlinking it changed the file's ctime
         self.run.cache.remember(artifact, os.stat(artifact), got)
         if not cached:
-            # verified and in place: the next clone or checkout need not download it
-            self.run.content.add(got, artifact)
+            # verified and in place: the next clone or checkout need not download it; from a
+            # store on this machine, by default only where no second copy is written (a reflink)
+            content = self.run.content
+            local = self.run.store.objects_on_this_machine and not content.local_store_always
+            content.add(got, artifact, always=not local)
 
     def _check_unchanged(self, artifact: Path, seen: os.stat_result | None) -> None:
         """Refuse to replace ``artifact`` if it changed since it was seen as ``seen``."""
