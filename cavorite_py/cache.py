@@ -56,6 +56,7 @@ class Cache:
     def __init__(self, settings: CacheSettings | None = None) -> None:
         self.settings = settings or load_settings()
         self.root = self.settings.dir
+        self._objects = str(self.root / "objects")
         self.stats: Counter[str] = Counter()
         self.pending = PendingEntries(self.root / "pending", self.path_of)
         self._pinned: set[str] = set()
@@ -89,7 +90,8 @@ class Cache:
         """Where the entry for ``sha256`` lives (whether or not it is there)."""
         if not _SHA256.fullmatch(sha256):
             raise ValueError(f"not a lowercase hex sha256: {sha256!r}")
-        return self.root / "objects" / sha256[:2] / sha256[2:]
+        # one Path from a string: joining three parts costs three times as much, per call
+        return Path(f"{self._objects}{os.sep}{sha256[:2]}{os.sep}{sha256[2:]}")
 
     def has(self, sha256: str) -> bool:
         """Whether an entry for ``sha256`` is present (its content is checked only on use)."""

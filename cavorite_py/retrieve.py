@@ -15,6 +15,7 @@ cost of a hand-off to a worker; the others go to the workers with what the look 
 
 from __future__ import annotations
 
+import functools
 import os
 import stat as statmod
 import time
@@ -198,7 +199,8 @@ class Retrieve:
         """Download the object into ``tmp``; return its sha256 once verified."""
         with open(tmp, "xb") as f:
             # no more than the cfile's size: a store cannot fill the disk
-            shown = self.run.workspace.display(artifact)
+            # the file's name as shown, worked out only for an error
+            shown = functools.partial(self.run.workspace.display, artifact)
             sink = HashingWriter(f, self.run.progress(artifact), limit=meta.size, label=shown)
             version = self._get(meta.name, sink, artifact)
         got = self._verified(meta, sink, artifact)
