@@ -40,6 +40,10 @@ log = logging.getLogger(__name__)
 
 FICLONE = 0x40049409
 """Linux ioctl: make the destination file share the source's extents (btrfs, xfs, bcachefs)."""
+NO_CLONES = frozenset(
+    {errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.ENOSYS, getattr(errno, "ENOTSUP", 95)}
+)
+"""what a reflink fails with where the file systems cannot clone at all (not one file alone)"""
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -52,12 +56,15 @@ class Cache:
     def __init__(self, settings: CacheSettings | None = None) -> None:
         self.settings = settings or load_settings()
         self.root = self.settings.dir
+        self._objects = str(self.root / "objects")
         self.stats: Counter[str] = Counter()
         self.pending = PendingEntries(self.root / "pending", self.path_of)
         self._pinned: set[str] = set()
         self._pin_file: Path | None = None
         self._pin_fd: int | None = None
         self._pin_lock = threading.Lock()
+        self._no_reflink: set[int] = set()
+        """devices whose files were found unable to be reflinked into the cache"""
 
     def __enter__(self) -> Cache:
         return self
@@ -83,7 +90,8 @@ class Cache:
         """Where the entry for ``sha256`` lives (whether or not it is there)."""
         if not _SHA256.fullmatch(sha256):
             raise ValueError(f"not a lowercase hex sha256: {sha256!r}")
-        return self.root / "objects" / sha256[:2] / sha256[2:]
+        # one Path from a string: joining three parts costs three times as much, per call
+        return Path(f"{self._objects}{os.sep}{sha256[:2]}{os.sep}{sha256[2:]}")
 
     def has(self, sha256: str) -> bool:
         """Whether an entry for ``sha256`` is present (its content is checked only on use)."""
@@ -146,8 +154,11 @@ class Cache:
         return whether the cache now holds it. A reflink costs no second copy; otherwise the
         file is copied (and hashed on the way: a file that changed is not added) only when
         ``always``. An entry already present is only marked as used."""
-        self.pin([sha256])
         entry = self.path_of(sha256)
+        if not always and not entry.exists() and self._reflink_fails(path):
+            # neither present nor free to add: nothing to pin, nothing to open or write
+            return False
+        self.pin([sha256])
         if self._touch(entry):
             return True
         tmp = self._temp(sha256)
@@ -217,14 +228,25 @@ class Cache:
         by a hashed copy; False when not written or the copy's hash is not ``sha256``."""
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         with open(fd, "wb", buffering=0) as dst, open(path, "rb", buffering=0) as src:
-            if reflink(src.fileno(), fd):
+            failed = clone_error(src.fileno(), fd)
+            if failed is None:
                 return True
+            if failed in NO_CLONES:
+                self._no_reflink.add(os.fstat(src.fileno()).st_dev)
             if not always:
                 return False
             digest, _ = copy_hashing(src, dst, None)
         if digest != sha256:
             log.warning("%s changed while it was added to the cache; not added", path)
         return digest == sha256
+
+    def _reflink_fails(self, path: Path) -> bool:
+        """Whether a file on ``path``'s file system was found unable to be reflinked into the
+        cache (by this instance: a file system does not gain reflinks while a run goes)."""
+        try:
+            return os.stat(path).st_dev in self._no_reflink
+        except OSError:
+            return False
 
     def _discard(self, entry: Path, source: FileIO, target: Path, found: str) -> None:
         """Remove a corrupted ``entry`` (only if its name still holds the file we read)."""
@@ -277,11 +299,16 @@ class Cache:
 def reflink(src_fd: int, dst_fd: int) -> bool:
     """Make ``dst_fd``'s file a copy-on-write clone of ``src_fd``'s; False where the file
     system (or platform) cannot, or the two are on different file systems."""
+    return clone_error(src_fd, dst_fd) is None
+
+
+def clone_error(src_fd: int, dst_fd: int) -> int | None:
+    """:func:`reflink`, returning None once done, else the errno it failed with."""
     try:
         fcntl.ioctl(dst_fd, FICLONE, src_fd)
-    except OSError:
-        return False
-    return True
+    except OSError as exc:
+        return exc.errno or errno.EOPNOTSUPP
+    return None
 
 
 def _hard_link(entry: Path, target: Path) -> bool:

@@ -71,6 +71,10 @@ class PendingEntries:
         found = [p for folder in folders for p in self._read_folder(folder)]
         return sorted(found, key=lambda p: p.since)
 
+    def any_for(self, store: str) -> bool:
+        """Whether any object is pending for ``store`` (a marker being written counts)."""
+        return bool(_names(self.root / _short(store)))
+
     def clear(self, pending: Pending) -> None:
         """Forget ``pending`` (it reached its store); the entry becomes evictable."""
         self._marker(pending).unlink(missing_ok=True)

@@ -5,7 +5,7 @@ config file (``$XDG_CONFIG_HOME/cavorite/config.json``), else a default; the tab
 docs/cache.md::
 
     {"cache": {"dir": "/ci/cache/cavorite", "max_size": "20G", "max_objects": 50000,
-               "hardlink": false, "upload": "free"}}
+               "hardlink": false, "upload": "free", "local_store": "free"}}
 
 ``CAVORITE_CACHE_DIR``, ``CAVORITE_CACHE_MAX_SIZE`` (``10G``, ``500M``, bytes) and
 ``CAVORITE_CACHE_MAX_OBJECTS`` override ``dir``, ``max_size`` and ``max_objects``; 0 is no limit.
@@ -34,6 +34,7 @@ FS_FRACTION = 10
 DEFAULT_MAX_OBJECTS = 100_000
 """Enough for any repository we know of; bounds the cost of the scan that ``enforce`` makes."""
 UPLOAD_MODES = ("free", "always")
+"""``upload`` and ``local_store``: add a file only when a reflink makes it free, or always"""
 
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:I?B)?\s*", re.IGNORECASE)
@@ -48,6 +49,9 @@ class CacheSettings:
     max_objects: int
     hardlink: bool = False
     upload: str = "free"
+    local_store: str = "free"
+    """downloads from a store on this machine (the local store): added only when free, or
+    always (a local store on a slow or network file system)"""
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> CacheSettings:
@@ -58,9 +62,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> CacheSettings:
     directory = _directory(env.get(DIR_ENV) or config.get("dir"), env)
     max_size = _setting(env, MAX_SIZE_ENV, config, "max_size", parse_size)
     max_objects = _setting(env, MAX_OBJECTS_ENV, config, "max_objects", parse_count)
-    upload = config.get("upload", "free")
-    if upload not in UPLOAD_MODES:
-        raise ConfigError(f"{where} 'upload' must be 'free' or 'always', not {upload!r}")
+    upload, local_store = (_mode(config, name) for name in ("upload", "local_store"))
     hardlink = config.get("hardlink", False)
     if not isinstance(hardlink, bool):
         raise ConfigError(f"{where} 'hardlink' must be true or false, not {hardlink!r}")
@@ -70,7 +72,18 @@ def load_settings(env: Mapping[str, str] | None = None) -> CacheSettings:
         max_objects=DEFAULT_MAX_OBJECTS if max_objects is None else max_objects,
         hardlink=hardlink,
         upload=upload,
+        local_store=local_store,
     )
+
+
+def _mode(config: dict[str, Any], name: str) -> str:
+    """The mode ``name`` of the user config's cache: ``free`` (the default) or ``always``."""
+    mode = config.get(name, "free")
+    if mode not in UPLOAD_MODES:
+        raise ConfigError(
+            f"the user config's 'cache' '{name}' must be 'free' or 'always', not {mode!r}"
+        )
+    return str(mode)
 
 
 def parse_size(value: object, where: str = "a size") -> int:

@@ -36,6 +36,8 @@ class RunCache:
         self._cache: Cache | None = None
         self._broken = settings is None
         self._lock = threading.Lock()
+        self._owed: bool | None = None
+        """whether any object was pending for the store when the run first asked"""
 
     @property
     def enabled(self) -> bool:
@@ -45,6 +47,12 @@ class RunCache:
     def upload_always(self) -> bool:
         """Whether upload copies a file into the cache when a reflink cannot (``"always"``)."""
         return self.settings is not None and self.settings.upload == "always"
+
+    @property
+    def local_store_always(self) -> bool:
+        """Whether a download from a store on this machine is copied into the cache when a
+        reflink cannot add it for free (``"local_store": "always"``)."""
+        return self.settings is not None and self.settings.local_store == "always"
 
     @property
     def cache(self) -> Cache:
@@ -90,8 +98,16 @@ class RunCache:
         )
 
     def forget_pending(self, sha256: str, key: str) -> None:
-        """``sha256`` reached the store under ``key``: no push is owed for it any more."""
-        self._guarded(lambda: self.cache.pending.forget(sha256, store=self.store_id, key=key), None)
+        """``sha256`` reached the store under ``key``: no push is owed for it any more.
+
+        Nothing pending for the store when the run began: nothing to forget, and no file is
+        touched (a mark another process makes meanwhile stays; ``push`` then finds the object
+        stored with the same content, which is fine)."""
+        if self._owed is None:
+            self._owed = self._guarded(lambda: self.cache.pending.any_for(self.store_id), False)
+        if self._owed:
+            pending = self.cache.pending
+            self._guarded(lambda: pending.forget(sha256, store=self.store_id, key=key), None)
 
     def pending(self) -> list[Pending]:
         """The objects waiting for this run's store, oldest first."""

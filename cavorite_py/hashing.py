@@ -6,6 +6,7 @@ import functools
 import hashlib
 import io
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
@@ -46,7 +47,8 @@ class HashingWriter(io.RawIOBase):
 
     With a ``limit`` (the size its cfile records) it takes no more than that: a piece that
     would go past it raises :class:`IntegrityError` before any of it is written, and so does
-    :meth:`expect` with a larger size. ``label`` names the download in those messages.
+    :meth:`expect` with a larger size. ``label`` names the download in those messages (a
+    callable: worked out only for a message).
     """
 
     def __init__(
@@ -54,7 +56,7 @@ class HashingWriter(io.RawIOBase):
         target: Sink,
         progress: Progress | None = None,
         limit: int | None = None,
-        label: str = "download",
+        label: str | Callable[[], str] = "download",
     ) -> None:
         super().__init__()
         self._target = target
@@ -71,7 +73,7 @@ class HashingWriter(io.RawIOBase):
         then reports both sha256s."""
         if self._limit is not None and size > self._limit:
             raise IntegrityError(
-                f"{self._label}: the store holds {size} bytes where its cfile records "
+                f"{self._shown()}: the store holds {size} bytes where its cfile records "
                 f"{self._limit}; nothing was downloaded (the object was replaced, or the cfile "
                 "is wrong)"
             )
@@ -84,7 +86,7 @@ class HashingWriter(io.RawIOBase):
         view = memoryview(data).cast("B")  # counts bytes, whatever the item size of ``data``
         if self._limit is not None and self.size + len(view) > self._limit:
             raise IntegrityError(
-                f"{self._label}: the store sent more than the {self._limit} bytes its cfile "
+                f"{self._shown()}: the store sent more than the {self._limit} bytes its cfile "
                 "records; the download was stopped and deleted"
             )
         ahead = None
@@ -105,6 +107,9 @@ class HashingWriter(io.RawIOBase):
         if self._progress is not None:
             self._progress(written)
         return written
+
+    def _shown(self) -> str:
+        return self._label if isinstance(self._label, str) else self._label()
 
     def writable(self) -> bool:
         return True

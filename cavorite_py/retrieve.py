@@ -15,6 +15,7 @@ cost of a hand-off to a worker; the others go to the workers with what the look 
 
 from __future__ import annotations
 
+import functools
 import os
 import stat as statmod
 import time
@@ -177,8 +178,11 @@ class Retrieve:
         # remembered after the temporary name is gone: unlinking it changed the file's ctime
         self.run.cache.remember(artifact, os.stat(artifact), got)
         if not cached:
-            # verified and in place: the next clone or checkout need not download it
-            self.run.content.add(got, artifact)
+            # verified and in place: the next clone or checkout need not download it; from a
+            # store on this machine, by default only where no second copy is written (a reflink)
+            content = self.run.content
+            local = self.run.store.objects_on_this_machine and not content.local_store_always
+            content.add(got, artifact, always=not local)
 
     def _check_unchanged(self, artifact: Path, seen: os.stat_result | None) -> None:
         """Refuse to replace ``artifact`` if it changed since it was seen as ``seen``."""
@@ -195,7 +199,8 @@ class Retrieve:
         """Download the object into ``tmp``; return its sha256 once verified."""
         with open(tmp, "xb") as f:
             # no more than the cfile's size: a store cannot fill the disk
-            shown = self.run.workspace.display(artifact)
+            # the file's name as shown, worked out only for an error
+            shown = functools.partial(self.run.workspace.display, artifact)
             sink = HashingWriter(f, self.run.progress(artifact), limit=meta.size, label=shown)
             version = self._get(meta.name, sink, artifact)
         got = self._verified(meta, sink, artifact)

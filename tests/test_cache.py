@@ -85,6 +85,42 @@ def test_only_when_free_adds_nothing_without_reflink(cache: Cache, tmp_path: Pat
     assert cache.has(sha)
 
 
+def test_once_reflinks_failed_only_when_free_opens_nothing(cache: Cache, tmp_path: Path) -> None:
+    if _reflink_works(tmp_path):
+        pytest.skip("this file system clones files: adding is free here")
+    (first, sha1), (second, sha2) = content("one"), content("two")
+    (tmp_path / "one").write_bytes(first)
+    (tmp_path / "two").write_bytes(second)
+    assert not cache.add(sha1, tmp_path / "one", always=False)
+    pins = list((cache.root / "pins").iterdir())
+    before = pins[0].read_text()
+    # the file system is known not to clone: no temporary file, no pin, nothing read
+    (tmp_path / "two").chmod(0)
+    assert not cache.add(sha2, tmp_path / "two", always=False)
+    assert pins[0].read_text() == before
+    assert os.listdir(cache.root / "tmp") == []
+    # a present entry is still marked as used, and a copy still made when asked
+    (tmp_path / "two").chmod(0o644)
+    assert cache.add(sha2, tmp_path / "two", always=True)
+    os.utime(cache.path_of(sha2), (1, 1))
+    assert cache.add(sha2, tmp_path / "two", always=False)
+    assert cache.path_of(sha2).stat().st_mtime > 1
+
+
+def test_a_mode_other_than_free_or_always_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    config = tmp_path / "config" / "cavorite" / "config.json"
+    config.parent.mkdir(parents=True)
+    config.write_text(json.dumps({"cache": {"local_store": "sometimes"}}))
+    with pytest.raises(ConfigError, match="'local_store' must be 'free' or 'always'"):
+        load_settings({})
+    config.write_text(json.dumps({"cache": {"local_store": "always", "upload": "always"}}))
+    loaded = load_settings({"CAVORITE_CACHE_DIR": str(tmp_path / "c")})
+    assert (loaded.local_store, loaded.upload) == ("always", "always")
+
+
 def test_a_file_that_changed_is_not_added(cache: Cache, tmp_path: Path) -> None:
     (tmp_path / "f").write_bytes(b"now different")
     _, sha = content("before")

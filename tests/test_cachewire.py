@@ -50,6 +50,19 @@ def cache() -> Iterator[Cache]:
         yield c
 
 
+@pytest.fixture
+def local_store_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Downloads from the local store enter the cache even where that takes a copy."""
+    _user_config(tmp_path / "user-config", monkeypatch, local_store="always")
+
+
+def _user_config(where: Path, monkeypatch: pytest.MonkeyPatch, **cache: object) -> None:
+    config = where / "cavorite" / "config.json"
+    config.parent.mkdir(parents=True)
+    config.write_text(json.dumps({"cache": cache}))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(where))
+
+
 def uploaded_and_cached(repo: cavorite_py.Repo) -> None:
     """Upload both files, then retrieve them again: the downloads enter the cache."""
     assert repo.upload(["a.bin", "b.bin"], cwd=repo.root).ok
@@ -58,6 +71,7 @@ def uploaded_and_cached(repo: cavorite_py.Repo) -> None:
     assert repo.retrieve(cwd=repo.root).counts()[Outcome.RETRIEVED] == 2
 
 
+@pytest.mark.usefixtures("local_store_cached")
 def test_downloads_enter_the_cache_and_are_taken_from_it(
     repo: cavorite_py.Repo, cache: Cache, objects: Path
 ) -> None:
@@ -72,6 +86,7 @@ def test_downloads_enter_the_cache_and_are_taken_from_it(
     assert (repo.root / "a.bin").read_bytes() == A
 
 
+@pytest.mark.usefixtures("local_store_cached")
 def test_a_corrupted_entry_is_never_placed(
     repo: cavorite_py.Repo, cache: Cache, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -89,6 +104,7 @@ def test_a_corrupted_entry_is_never_placed(
     assert entry.read_bytes() == A
 
 
+@pytest.mark.usefixtures("local_store_cached")
 def test_a_truncated_entry_is_never_placed(repo: cavorite_py.Repo, cache: Cache) -> None:
     uploaded_and_cached(repo)
     entry = cache.path_of(sha(B))
@@ -99,6 +115,7 @@ def test_a_truncated_entry_is_never_placed(repo: cavorite_py.Repo, cache: Cache)
     assert (repo.root / "b.bin").read_bytes() == B
 
 
+@pytest.mark.usefixtures("local_store_cached")
 def test_all_cached_never_opens_the_store(repo: cavorite_py.Repo) -> None:
     uploaded_and_cached(repo)
     for name in ("a.bin", "b.bin"):
@@ -111,6 +128,18 @@ def test_all_cached_never_opens_the_store(repo: cavorite_py.Repo) -> None:
     report = engine.retrieve([repo.root / "a.bin.cfile", repo.root / "b.bin.cfile"])
     assert report.counts()[Outcome.RETRIEVED] == 2, report.results
     assert (repo.root / "b.bin").read_bytes() == B
+
+
+def test_local_store_downloads_enter_the_cache_only_when_free(
+    repo: cavorite_py.Repo, cache: Cache, tmp_path: Path
+) -> None:
+    free = _reflinks(repo.root, tmp_path)
+    uploaded_and_cached(repo)
+    # the objects are on this machine already: no second copy unless a reflink makes it free
+    assert cache.has(sha(A)) is free and cache.has(sha(B)) is free
+    (repo.root / "a.bin").unlink()
+    assert repo.retrieve(cwd=repo.root).counts()[Outcome.RETRIEVED] == 1
+    assert (repo.root / "a.bin").read_bytes() == A
 
 
 def test_an_unusable_cache_is_a_miss_and_one_warning(

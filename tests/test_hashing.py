@@ -205,3 +205,19 @@ def test_writer_refuses_a_larger_announced_size_only() -> None:
     with pytest.raises(IntegrityError, match=r"^a\.bin: the store holds 11 bytes where its cfile"):
         writer.expect(11)
     HashingWriter(io.BytesIO()).expect(1 << 60)
+
+
+def test_writer_names_the_download_only_for_a_message() -> None:
+    asked: list[int] = []
+
+    def label() -> str:
+        asked.append(1)
+        return "data/x.bin"
+
+    writer = HashingWriter(io.BytesIO(), limit=4, label=label)
+    writer.write(b"abcd")
+    assert asked == []
+    with pytest.raises(IntegrityError, match=r"^data/x\.bin: the store sent more"):
+        writer.write(b"e")
+    with pytest.raises(IntegrityError, match=r"^data/x\.bin: the store holds 9 bytes"):
+        writer.expect(9)

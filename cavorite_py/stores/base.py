@@ -107,10 +107,13 @@ class Store(abc.ABC):
     ``list_info`` are optional).
 
     ``default_jobs`` is the number of files the engine transfers at once by default: a local disk
-    wants few, a network store more.
+    wants few, a network store more. ``objects_on_this_machine``: the objects are files this
+    machine reads as fast as the content cache (the local store), so a download enters the
+    cache only where that costs no copy (see docs/cache.md).
     """
 
     default_jobs: ClassVar[int] = 8
+    objects_on_this_machine: ClassVar[bool] = False
 
     def __init__(self, settings: StoreSettings) -> None:
         self.settings = settings

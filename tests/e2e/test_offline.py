@@ -26,6 +26,16 @@ def cache_dir(cli_env: dict[str, str]) -> Path:
     return Path(cli_env["XDG_CACHE_HOME"]) / "cavorite"
 
 
+@pytest.fixture
+def local_store_cached(cli_env: dict[str, str]) -> None:
+    """Downloads from the local store enter the cache even where that takes a copy."""
+    config = Path(cli_env["XDG_CONFIG_HOME"]) / "cavorite" / "config.json"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    doc = json.loads(config.read_text()) if config.exists() else {}
+    doc.setdefault("cache", {})["local_store"] = "always"
+    config.write_text(json.dumps(doc))
+
+
 def cached_shas(cache_dir: Path) -> set[str]:
     objects = cache_dir / "objects"
     return {p.parent.name + p.name for p in objects.glob("*/*")} if objects.exists() else set()
@@ -229,6 +239,7 @@ def _all_correct(clone: Path, count: int) -> None:
         assert (clone / "d" / f"f{i:02}.bin").read_bytes() == binary(f"file{i}", 20_000 + i)
 
 
+@pytest.mark.usefixtures("local_store_cached")
 def test_two_retrieves_of_the_same_objects_at_once(
     cavorite_repo: Path, cavorite: Cavorite, tmp_path: Path, cache_dir: Path
 ) -> None:
@@ -243,6 +254,7 @@ def test_two_retrieves_of_the_same_objects_at_once(
     assert len(cached_shas(cache_dir)) == count
 
 
+@pytest.mark.usefixtures("local_store_cached")
 def test_a_retrieve_racing_an_eviction(
     cavorite_repo: Path, cavorite: Cavorite, tmp_path: Path, cache_dir: Path
 ) -> None:
@@ -269,6 +281,7 @@ def test_a_retrieve_racing_an_eviction(
     _all_correct(second, count)
 
 
+@pytest.mark.usefixtures("local_store_cached")
 def test_limits_hold_after_a_run(
     cavorite_repo: Path, cavorite: Cavorite, tmp_path: Path, cache_dir: Path
 ) -> None:
