@@ -174,7 +174,16 @@ def local(s: Suite, w: Workload, label: str, large: bool) -> None:  # noqa: C901
     # the same clone again, every byte from a warm content cache (a copy, or a reflink)
     warm = s.row("local", label, w, "retrieve", "cavorite CLI, warm cache")
     warm.floors = floors
-    warm_env = {**s.env, "CAVORITE_CACHE_DIR": str(s.dirs.fresh(f"{w.name}-warm-cache"))}
+    # local-store downloads enter the cache only when a reflink makes that free: this user
+    # config has them always added, so that the first (untimed) retrieve fills the cache
+    warm_config = s.dirs.fresh(f"{w.name}-warm-config")
+    (warm_config / "cavorite").mkdir()
+    (warm_config / "cavorite" / "config.json").write_text('{"cache": {"local_store": "always"}}')
+    warm_env = {
+        **s.env,
+        "CAVORITE_CACHE_DIR": str(s.dirs.fresh(f"{w.name}-warm-cache")),
+        "XDG_CONFIG_HOME": str(warm_config),
+    }
 
     def retrieve_warm(i: int) -> Prepared:
         repo = s.clone(source, w, f"{w.name}-retrieve-warm", LOCAL, address)
