@@ -8,9 +8,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
@@ -225,15 +226,22 @@ class Repo:
         from .guard import GuardSettings
         from .inspection import Inspector
 
-        cfiles = selection.retrieve_targets(self.workspace, targets, cwd)
+        cfiles = selection.iter_retrieve_targets(self.workspace, targets, cwd)
         inspector = Inspector(self.workspace, self.state)
-        pending = self.pending() if cfiles else set()
+        # asked once there is a cfile
+        pending = functools.cache(self.pending)
+
+        def results() -> Iterator[FileResult]:
+            for cfile in cfiles:
+                result = inspector.local(cfile)
+                yield _pushed_or_not(result, pending) if result.outcome is UP_TO_DATE else result
+
         if targets:
-            return Report([_pushed_or_not(inspector.local(c), pending) for c in cfiles])
+            return Report(results())
         settings = GuardSettings.from_config(self.config)
         with ThreadPoolExecutor(1) as pool:  # git lists files while the cfiles are checked
             untracked = pool.submit(inspector.without_cfile, settings)
-            report = Report([_pushed_or_not(inspector.local(c), pending) for c in cfiles])
+            report = Report(results())
             report.results.extend(untracked.result())
         return report
 
@@ -287,9 +295,12 @@ class Repo:
         return prunemod.prune(git.toplevel(self.root), self.store, settings, remembered, scope)
 
 
-def _pushed_or_not(result: FileResult, pending: set[tuple[str, str]]) -> FileResult:
+UP_TO_DATE = Outcome.UP_TO_DATE
+
+
+def _pushed_or_not(result: FileResult, pending: Callable[[], set[tuple[str, str]]]) -> FileResult:
     """An up-to-date file whose object waits in the content cache is ``not-pushed``."""
-    if result.outcome is not Outcome.UP_TO_DATE or (result.checksum, result.key) not in pending:
+    if result.outcome is not UP_TO_DATE or (result.checksum, result.key) not in pending():
         return result
     return replace(result, outcome=Outcome.NOT_PUSHED, detail="cavorite push sends it")
 

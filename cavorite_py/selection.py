@@ -197,6 +197,18 @@ def retrieve_targets(
     every cfile in the repository when nothing is named."""
     if not args:
         return list(ws.walk_cfiles(ws.root))
+    return _named_cfiles(ws, args, cwd)
+
+
+def iter_retrieve_targets(
+    ws: Workspace, args: Sequence[str | Path], cwd: Path | None = None
+) -> Iterable[Path]:
+    """:func:`retrieve_targets`, the repository's cfiles found as they are used when nothing
+    is named (a million paths are never held at once); named ones checked first, all of them."""
+    return ws.walk_cfiles(ws.root) if not args else _named_cfiles(ws, args, cwd)
+
+
+def _named_cfiles(ws: Workspace, args: Sequence[str | Path], cwd: Path | None) -> list[Path]:
     found: list[Path] = []
     for arg in args:
         path = ws.resolve(arg, cwd)
