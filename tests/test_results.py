@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+
+import pytest
 
 from cavorite_py.errors import CavoriteError
 from cavorite_py.results import FileResult, Outcome, Report, Results
@@ -38,3 +41,22 @@ def test_report_counts_and_failures(tmp_path: Path) -> None:
     report.results.append(FileResult(tmp_path / "b", Outcome.RETRIEVED, "b", 5, SHA))
     assert report.transferred_bytes == 5
     assert Report().results == []
+
+
+@pytest.mark.parametrize("count", [0, 1, 5])
+def test_json_written_in_batches_is_the_whole_document(
+    tmp_path: Path, count: int, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cavorite_py.cli import output
+    from cavorite_py.workspace import Workspace
+
+    monkeypatch.setattr(output, "LINES_PER_WRITE", 2)
+    ws = Workspace(tmp_path)
+    report = Report(
+        [FileResult(tmp_path / f"é{i}", Outcome.UP_TO_DATE, f"k{i}", i, SHA) for i in range(count)]
+    )
+    report.results.append(FileResult(tmp_path / "x", Outcome.FAILED, error=CavoriteError("no")))
+    report.warnings.append("careful")
+    output.write_json(ws, report, "status")
+    expected = json.dumps(output.report_dict(ws, report, "status"), indent=2) + "\n"
+    assert capsys.readouterr().out == expected
