@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -177,10 +178,11 @@ class Repo:
     ) -> Report:
         """Download and verify artifacts named by cfiles, artifact paths or directories
         (every cfile in the repository when ``targets`` is empty)."""
-        cfiles = selection.retrieve_targets(self.workspace, targets, cwd)
-        if not cfiles:
+        cfiles = iter(selection.iter_retrieve_targets(self.workspace, targets, cwd))
+        first = next(cfiles, None)
+        if first is None:
             return Report()
-        return self.engine(jobs, observer).retrieve(cfiles, force)
+        return self.engine(jobs, observer).retrieve(itertools.chain((first,), cfiles), force)
 
     def retrieve_changed(
         self,

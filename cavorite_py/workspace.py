@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 from .config import CONFIG_DIR
 from .errors import PathError
@@ -118,15 +119,30 @@ class Workspace:
 
         A directory that cannot be listed (permissions, a path beyond the system's limit)
         raises ``PathError``: skipped in silence, its files would be missing from an upload or
-        a retrieve that reports success."""
-        for dirpath, dirnames, filenames in os.walk(top, onerror=self._unlistable):
-            dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
-            base = Path(dirpath)
-            for name in sorted(filenames):
+        a retrieve that reports success. Every directory is listed before the first file is
+        given, so that this error comes before anything is done; the files of each are then
+        found as they are used (a million paths are never held at once)."""
+        for directory in self._directories(top):
+            base = Path(directory)
+            try:
+                with os.scandir(directory) as entries:
+                    names = sorted(e.name for e in entries if not _is_dir(e))
+            except OSError as exc:
+                self._unlistable(exc)
+            for name in names:
                 if name.endswith(suffix) and not is_temp_name(name):
                     yield base / name
 
-    def _unlistable(self, exc: OSError) -> None:
+    def _directories(self, top: Path) -> list[str]:
+        """``top`` and the directories below it, in the order ``os.walk`` goes through them
+        (sorted, VCS and cavorite's own skipped)."""
+        found = []
+        for dirpath, dirnames, _ in os.walk(top, onerror=self._unlistable):
+            dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
+            found.append(dirpath)
+        return found
+
+    def _unlistable(self, exc: OSError) -> NoReturn:
         where = self.display(Path(os.fsdecode(exc.filename))) if exc.filename else "a directory"
         why = exc.strerror.lower() if exc.strerror else str(exc)
         raise PathError(f"{where}: cannot list this directory ({why})") from exc
@@ -136,3 +152,11 @@ class Workspace:
         for path in self.walk_files(top, suffix):
             if len(path.name) > len(suffix):
                 yield path
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    """As ``os.walk`` tells a directory (a link to one included, then not followed)."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
