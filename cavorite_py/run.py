@@ -125,11 +125,16 @@ class Run:
         by_path = dict(bounded_map(guarded, paths, jobs, on_stop=self._stop.set))
         return Report([by_path[p] for p in paths])
 
+    @property
+    def plans(self) -> bool:
+        """Whether the observer plans the run (see :meth:`plan`)."""
+        return getattr(self.observer, "planned", None) is not None
+
     def batches(self, paths: Iterable[Path]) -> Iterator[list[Path]]:
         """``paths`` in lists of :data:`BATCH_FILES`, each run to its end before the next is
         read (a million files are never held at once); all in one list if the observer plans
         the whole run (it shows the totals up front)."""
-        if getattr(self.observer, "planned", None) is not None:
+        if self.plans:
             yield list(paths)
             return
         it = iter(paths)
