@@ -6,7 +6,7 @@ does not stop the others.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +38,7 @@ class Engine:
     content: Callable[[], RunCache] = lambda: NO_CACHE
     """a new use of the machine-wide content cache for each run (default: none)"""
 
-    def upload(self, artifacts: Sequence[Path], force: bool = False, push: bool = True) -> Report:
+    def upload(self, artifacts: Iterable[Path], force: bool = False, push: bool = True) -> Report:
         """Upload files and write their cfiles (see :mod:`cavorite_py.upload`); unless
         ``push``, keep them in the content cache for a later :meth:`push` instead."""
         from . import upload

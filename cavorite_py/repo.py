@@ -32,7 +32,7 @@ from .cacheuse import RunCache, pending_of
 from .config import Config
 from .engine import Engine
 from .errors import CavoriteError, UsageError
-from .results import FileResult, NullObserver, Observer, Outcome, Report
+from .results import FileResult, NullObserver, Observer, Outcome, Report, Results
 from .sources import Index, Source, WorkingTree
 from .state import StateDB
 from .stores import registry
@@ -44,6 +44,9 @@ if TYPE_CHECKING:
     from .guard import Refusal
 
 log = logging.getLogger(__name__)
+
+IGNORE_BATCH = 10_000
+"""uploaded artifacts whose .gitignore lines are added together"""
 
 
 class Repo:
@@ -147,25 +150,31 @@ class Repo:
         in_git = update_gitignore and gitignore.in_git_work_tree(self.root)
         report = engine.upload(targets, force, push)
         report.notes.extend(chosen.notes)
-        done = [r.path for r in report.results if not r.failed]
-        if in_git and done:
+        if in_git:
             try:
-                self._ignore(done)
+                self._ignore(report.results)
             except CavoriteError as exc:
                 # the uploads stand; say what is left to do
                 report.warnings.append(str(exc))
         return report
 
-    def _ignore(self, artifacts: Sequence[Path]) -> None:
-        """Make git ignore uploaded artifacts (each directory's .gitignore)."""
-        try:
-            gitignore.ignore(self.root, map(self.workspace.relative, artifacts))
-        except OSError as exc:
-            failed = exc.filename or self.root / ".gitignore"
+    def _ignore(self, results: Results) -> None:
+        """Make git ignore the artifacts uploaded (each directory's .gitignore), those of
+        :data:`IGNORE_BATCH` results at a time; a .gitignore that cannot be updated does not
+        stop the others, the first failure is raised at the end."""
+        failure: OSError | None = None
+        paths = results.done_paths()
+        while batch := list(itertools.islice(paths, IGNORE_BATCH)):
+            try:
+                gitignore.ignore(self.root, map(self.workspace.relative, batch))
+            except OSError as exc:
+                failure = failure or exc
+        if failure is not None:
+            failed = failure.filename or self.root / ".gitignore"
             raise CavoriteError(
                 f"uploaded, but could not update {failed}: "
-                f"{exc.strerror or exc}; add the artifacts to it by hand"
-            ) from exc
+                f"{failure.strerror or failure}; add the artifacts to it by hand"
+            ) from failure
 
     def retrieve(
         self,

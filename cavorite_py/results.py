@@ -230,6 +230,25 @@ class Results(Sequence[FileResult]):
             result = kept.get(i)
             yield result.outcome if result is not None else _OUTCOMES[data[ends[i - 1] if i else 0]]
 
+    def done_paths(self) -> Iterator[Path]:
+        """The path of each result but the failed ones, in order."""
+        failed = _CODES[Outcome.FAILED]
+        data, ends, kept, dirs = self._data, self._ends, self._kept, self._dirs
+        skip = _HEAD.size
+        for i in range(len(ends)):
+            result = kept.get(i)
+            if result is not None:
+                if not result.failed:
+                    yield result.path
+                continue
+            start = ends[i - 1] if i else 0
+            code, flags, directory, _, length = _HEAD.unpack_from(data, start)
+            if code == failed:
+                continue
+            at = start + skip + (_SHA_BYTES if flags & _HASHED else 0)
+            at += length if flags & _KEY_OWN else 0
+            yield dirs[directory] / os.fsdecode(bytes(data[at : ends[i]]))
+
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Results | list | tuple):
             return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
