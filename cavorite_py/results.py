@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import struct
+import threading
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol, overload
+from typing import Any, ClassVar, Protocol, overload
 
 from .errors import CavoriteError
 
@@ -127,12 +128,16 @@ class Results(Sequence[FileResult]):
     :class:`FileResult` (a million files stay in tens of MiB). Any other result is kept as
     it is. Reading gives :class:`FileResult` values equal to those added."""
 
+    _dirs: ClassVar[list[Path]] = []
+    """the directories of every packed result, one table for all (results are moved from one
+    :class:`Results` to another without unpacking)"""
+    _dir_index: ClassVar[dict[Path, int]] = {}
+    _dir_lock = threading.Lock()
+
     def __init__(self, results: Iterable[FileResult] = ()) -> None:
         self._data = bytearray()
         self._ends = array("Q")
         self._kept: dict[int, FileResult] = {}
-        self._dirs: list[Path] = []
-        self._dir_index: dict[Path, int] = {}
         self.extend(results)
 
     def append(self, result: FileResult) -> None:
@@ -141,6 +146,13 @@ class Results(Sequence[FileResult]):
         self._ends.append(len(self._data))
 
     def extend(self, results: Iterable[FileResult]) -> None:
+        if isinstance(results, Results):
+            # packed already: the bytes are copied
+            count, size = len(self._ends), len(self._data)
+            self._kept.update((count + i, r) for i, r in results._kept.items())
+            self._data += results._data
+            self._ends.extend(end + size for end in results._ends)
+            return
         for result in results:
             self.append(result)
 
@@ -158,8 +170,10 @@ class Results(Sequence[FileResult]):
         parent = r.path.parent
         directory = self._dir_index.get(parent)
         if directory is None:
-            directory = self._dir_index[parent] = len(self._dirs)
-            self._dirs.append(parent)
+            with self._dir_lock:
+                directory = self._dir_index.setdefault(parent, len(self._dirs))
+                if directory == len(self._dirs):
+                    self._dirs.append(parent)
         name = os.fsencode(r.path.name)
         flags = (_SIZED if r.size is not None else 0) | (_HASHED if sha else 0)
         key = b""

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from . import git
 from .errors import ConfigError, PathError
-from .workspace import Workspace
+from .workspace import Listed, Workspace
 
 
 def _unique(paths: Iterable[Path]) -> list[Path]:
@@ -47,6 +47,11 @@ class Patterns:
 
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
+
+    @property
+    def narrows(self) -> bool:
+        """Whether any file is left out (there are patterns)."""
+        return bool(self.include or self.exclude)
 
     def covers(self, rel: str) -> bool:
         if self.include and not any(glob_match(p, rel) for p in self.include):
@@ -149,7 +154,7 @@ def _directory(ws: Workspace, top: Path, patterns: Patterns, notes: list[str]) -
     # cfiles are never chosen: git's list of them is not kept
     untracked = _git_listed(ws, top, "--others", "--exclude-standard") if in_git else None
     tracked = _git_listed(ws, top, "--cached") if in_git else set()
-    files = ws.walk_files(top)
+    files = ws.walk_entries(top)
     first = next(files, None)
     return _chosen(
         ws, itertools.chain([first] if first else [], files), patterns, notes, untracked, tracked
@@ -158,7 +163,7 @@ def _directory(ws: Workspace, top: Path, patterns: Patterns, notes: list[str]) -
 
 def _chosen(
     ws: Workspace,
-    files: Iterable[Path],
+    files: Iterable[tuple[Path, Listed]],
     patterns: Patterns,
     notes: list[str],
     untracked: set[Path] | None,
@@ -166,16 +171,16 @@ def _chosen(
 ) -> Iterator[Path]:
     links: list[Path] = []
     skipped: list[Path] = []
-    for path in files:
+    for path, listed in files:
         if ws.is_cfile(path) or path.name == ".gitignore":
             continue
-        if path.is_symlink():
+        if listed.is_symlink(path):
             links.append(path)
-        elif not patterns.covers(ws.relative(path)):
+        elif patterns.narrows and not patterns.covers(ws.relative(path)):
             continue
         elif path in tracked:
             skipped.append(path)
-        elif untracked is None or path in untracked or ws.cfile_for(path).exists():
+        elif untracked is None or path in untracked or listed.has_cfile(path):
             yield path
     notes.extend(_listed(ws, links, _link_note))
     notes.extend(_listed(ws, skipped, _tracked_note))

@@ -122,16 +122,22 @@ class Workspace:
         a retrieve that reports success. Every directory is listed before the first file is
         given, so that this error comes before anything is done; the files of each are then
         found as they are used (a million paths are never held at once)."""
+        for path, _ in self.walk_entries(top, suffix):
+            yield path
+
+    def walk_entries(self, top: Path, suffix: str = "") -> Iterator[tuple[Path, Listed]]:
+        """:meth:`walk_files`, each file with what its directory's listing told of it."""
         for directory in self._directories(top):
             base = Path(directory)
             try:
-                with os.scandir(directory) as entries:
-                    names = sorted(e.name for e in entries if not _is_dir(e))
+                with os.scandir(directory) as found:
+                    entries = {e.name: e for e in found if not _is_dir(e)}
             except OSError as exc:
                 self._unlistable(exc)
-            for name in names:
+            listed = Listed(entries, self.suffix)
+            for name in sorted(entries):
                 if name.endswith(suffix) and not is_temp_name(name):
-                    yield base / name
+                    yield base / name, listed
 
     def _directories(self, top: Path) -> list[str]:
         """``top`` and the directories below it, in the order ``os.walk`` goes through them
@@ -160,3 +166,23 @@ def _is_dir(entry: os.DirEntry[str]) -> bool:
         return entry.is_dir()
     except OSError:
         return False
+
+
+class Listed:
+    """A directory's files as one listing saw them: whether a name is a symbolic link, or has
+    a cfile, is answered without a system call where the listing tells (``d_type``)."""
+
+    def __init__(self, entries: dict[str, os.DirEntry[str]], suffix: str) -> None:
+        self._entries = entries
+        self._suffix = suffix
+
+    def is_symlink(self, path: Path) -> bool:
+        entry = self._entries.get(path.name)
+        return entry.is_symlink() if entry is not None else path.is_symlink()
+
+    def has_cfile(self, path: Path) -> bool:
+        """Whether ``path``'s cfile exists (following a link, as ``Path.exists``)."""
+        entry = self._entries.get(path.name + self._suffix)
+        if entry is not None and entry.is_file(follow_symlinks=False):
+            return True
+        return path.with_name(path.name + self._suffix).exists()
