@@ -204,7 +204,7 @@ class Results(Sequence[FileResult]):
         if flags & _KEY_OWN:
             key_bytes = bytes(record[at : at + length])
             at += length
-        path = self._dirs[directory] / os.fsdecode(bytes(record[at:]))
+        path = _child(self._dirs[directory], os.fsdecode(bytes(record[at:])))
         key = None
         if flags & _KEY_SUFFIX:
             key = str(path)[len(str(path)) - length :]
@@ -261,7 +261,7 @@ class Results(Sequence[FileResult]):
                 continue
             at = start + skip + (_SHA_BYTES if flags & _HASHED else 0)
             at += length if flags & _KEY_OWN else 0
-            yield dirs[directory] / os.fsdecode(bytes(data[at : ends[i]]))
+            yield _child(dirs[directory], os.fsdecode(bytes(data[at : ends[i]])))
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Results | list | tuple):
@@ -272,6 +272,13 @@ class Results(Sequence[FileResult]):
 
     def __repr__(self) -> str:
         return f"Results({list(self)!r})"
+
+
+def _child(directory: Path, name: str) -> Path:
+    """``directory / name`` for a plain file name (no "/"), without parsing it again where
+    pathlib can (``_make_child_relpath``, which its own directory walks use)."""
+    make = getattr(directory, "_make_child_relpath", None)
+    return make(name) if make is not None else directory / name
 
 
 @dataclass(init=False)

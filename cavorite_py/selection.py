@@ -189,11 +189,15 @@ def _chosen(
 def _git_listed(ws: Workspace, top: Path, *which: str) -> set[Path]:
     """The files under ``top`` that git lists with ``which``, but for cfiles and .gitignore."""
     found = set()
+    suffix = os.fsencode(ws.suffix)
     for raw in git.streamed(top, "ls-files", "-z", *which, "--", "."):
-        rel = os.fsdecode(raw)
-        name = rel.rpartition("/")[2]
-        if not (ws.is_cfile_name(name) or name == ".gitignore"):
-            found.add(top / rel)
+        if raw.endswith(suffix) or raw.endswith(b".gitignore"):
+            # (a quick look; the names are then judged exactly)
+            rel = os.fsdecode(raw)
+            name = rel.rpartition("/")[2]
+            if ws.is_cfile_name(name) or name == ".gitignore":
+                continue
+        found.add(top / os.fsdecode(raw))
     return found
 
 
