@@ -117,7 +117,7 @@ Chunk = tuple[str, ...]
 """the rows of one directory: its name (with the store's, for objects)"""
 Query = Callable[["_Table[K, V]", Chunk | None], list[Row]]
 
-CHUNKS_KEPT = 32
+CHUNKS_KEPT = 4
 """directories of each table kept loaded: the run works through the tree in order"""
 FLUSH_ROWS = 20_000
 """learnt rows kept before they are written: a first run over a million files does not hold
