@@ -128,7 +128,10 @@ def upload_selection(
         except FileNotFoundError:
             raise PathError(f"{arg}: no such file") from None
         if statmod.S_ISDIR(st.st_mode):
-            found.append(_directory(ws, path, patterns, chosen.notes))
+            files = _directory(ws, path, patterns, chosen.notes)
+            # one directory alone is gone through as it is uploaded; with other arguments, now
+            # (its notes in their place)
+            found.append(files if len(args) == 1 else list(files))
         elif statmod.S_ISLNK(st.st_mode):
             raise PathError(f"{arg}: is a symbolic link; upload the file it points to instead")
         elif not statmod.S_ISREG(st.st_mode):
