@@ -6,7 +6,7 @@ does not stop the others.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +38,7 @@ class Engine:
     content: Callable[[], RunCache] = lambda: NO_CACHE
     """a new use of the machine-wide content cache for each run (default: none)"""
 
-    def upload(self, artifacts: Sequence[Path], force: bool = False, push: bool = True) -> Report:
+    def upload(self, artifacts: Iterable[Path], force: bool = False, push: bool = True) -> Report:
         """Upload files and write their cfiles (see :mod:`cavorite_py.upload`); unless
         ``push``, keep them in the content cache for a later :meth:`push` instead."""
         from . import upload
@@ -46,7 +46,7 @@ class Engine:
         report = self._in_run(lambda run: upload.upload(run, artifacts, force, push))
         return self._placed(report)
 
-    def retrieve(self, cfiles: Sequence[Path], force: bool = False) -> Report:
+    def retrieve(self, cfiles: Iterable[Path], force: bool = False) -> Report:
         """Put the artifacts of cfiles in place, verified (see :mod:`cavorite_py.retrieve`)."""
         return self._placed(self._in_run(lambda run: retrieve.retrieve(run, cfiles, force)))
 
@@ -68,7 +68,9 @@ class Engine:
     def _placed(self, report: Report) -> Report:
         """Remember the contents this run uploaded or retrieved at their paths: a file that
         still holds one of them when its cfile changes is outdated, not edited."""
-        for result in report.results:
-            if result.outcome in _PLACED and result.checksum is not None:
+        results = report.results
+        for i, outcome in enumerate(results.outcomes()):
+            # (an up-to-date result is not even built)
+            if outcome in _PLACED and (result := results[i]).checksum is not None:
                 self.cache.remember_placed(result.path, result.checksum)
         return report

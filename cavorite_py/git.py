@@ -95,10 +95,50 @@ def git_path(root: Path, name: str) -> Path:
 def visible_files(root: Path) -> Iterator[str]:
     """Every file git would consider committing under ``root``, tracked, or untracked and not
     ignored: its path relative to ``root``, with "/" between names."""
-    out = run(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", ".")
-    for rel in out.split(b"\0"):
-        if rel:
-            yield rel.decode("utf-8", "surrogateescape")
+    args = ("ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", ".")
+    for rel in streamed(root, *args):
+        yield rel.decode("utf-8", "surrogateescape")
+
+
+STREAM_CHUNK = 1 << 20
+
+
+def streamed(root: Path, *args: str) -> Iterator[bytes]:
+    """The NUL-separated items git prints for ``args``, read as git writes them (a million
+    paths are never held at once). A failure is one clear error, as in :func:`run`."""
+    import subprocess
+    import threading
+
+    try:
+        proc = subprocess.Popen(
+            [executable(), *args], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+    except OSError as exc:
+        raise CavoriteError(f"cannot run git: {exc}") from exc
+    stdout, stderr = proc.stdout, proc.stderr
+    assert stdout is not None and stderr is not None
+    # git's messages, read meanwhile: a full stderr pipe would stop git
+    errors: list[bytes] = []
+    reader = threading.Thread(target=lambda: errors.append(stderr.read()), daemon=True)
+    reader.start()
+    try:
+        rest = b""
+        while chunk := stdout.read(STREAM_CHUNK):
+            *items, rest = (rest + chunk).split(b"\0")
+            yield from filter(None, items)
+        if rest:
+            yield rest
+        code = proc.wait(timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        stdout.close()
+        reader.join()
+        stderr.close()
+    if code != 0:
+        message = b"".join(errors).decode(errors="replace").strip().splitlines()
+        raise CavoriteError(f"git {args[0]} failed: {message[-1] if message else code}")
 
 
 def staged_files(top: Path) -> list[Path]:

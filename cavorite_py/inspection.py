@@ -11,7 +11,7 @@ import dataclasses
 import functools
 import os
 import stat as statmod
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,8 +70,17 @@ class Inspector:
         ws = self.workspace
         if not in_git_work_tree(ws.root):
             return self.untracked(settings, (ws.relative(p) for p in ws.walk_files(ws.root)))
-        visible = list(visible_files(ws.root))
-        return self.untracked(settings, visible) + self.orphaned(visible)
+        gitignores: list[str] = []
+
+        def noting_gitignores() -> Iterator[str]:
+            # one pass over git's list, however long: the .gitignore files are kept for later
+            for rel in visible_files(ws.root):
+                if rel.rpartition("/")[2] == ".gitignore":
+                    gitignores.append(rel)
+                yield rel
+
+        untracked = self.untracked(settings, noting_gitignores())
+        return untracked + self.orphaned(gitignores)
 
     def orphaned(self, visible: Iterable[str]) -> list[FileResult]:
         """Files still named by a .gitignore line as cavorite writes them (among the ``visible``

@@ -64,39 +64,64 @@ class RemoteIndex:
         self._listed: dict[str, ObjectInfo | None] | None = None
         """the keys one listing showed, with what it told of each; None when the store was
         not listed (then each key is ``stat``-ed)"""
+        self._directories: set[str] | None = None
+        """the directories of keys listed one by one; None: the listing covers every key"""
 
-    def list(self, keys: Iterable[str]) -> None:
+    def list(self, keys: Iterable[str], by_directory: int | None = None) -> None:
         """List the store once, for many path keys (``[prefix/]path``) and every versioned key
         of those paths (``[prefix/]path@sha256``), so that a versioned key is known before the
         file is hashed: a key it does not show then costs one request (its put, which refuses
         to overwrite, so a key stored meanwhile is still caught); a key it shows at a
-        remembered version costs none."""
+        remembered version costs none. With ``by_directory``, list each directory of at least
+        that many of the keys on its own (one batch of a long run: a listing of what they
+        share could be the whole store, again for every batch); the others are ``stat``-ed."""
         wanted = set(keys)
-        # cut back to a "/" below
-        prefix = os.path.commonprefix(sorted(wanted))  # noqa: RUF071
-        prefix = prefix[: prefix.rfind("/") + 1]
+        groups = {"": wanted} if by_directory is None else _by_directory(wanted, by_directory)
+        listed: dict[str, ObjectInfo | None] = {}
+        directories: set[str] = set()
+        for directory, group in groups.items():
+            # cut back to a "/" below
+            prefix = os.path.commonprefix(sorted(group))  # noqa: RUF071
+            found = self._listing(prefix[: prefix.rfind("/") + 1], group)
+            if found is None and (by_directory is None or self._run.watch.down is not None):
+                return
+            if found is not None:
+                listed.update(found)
+                directories.add(directory)
+        self._listed = listed
+        self._directories = None if by_directory is None else directories
+
+    def _listing(self, prefix: str, wanted: set[str]) -> dict[str, ObjectInfo | None] | None:
+        """What the store lists under ``prefix`` of the ``wanted`` keys (and their versioned
+        keys); None if it lists far more, or cannot list."""
         listed: dict[str, ObjectInfo | None] = {}
         try:
             for seen, (key, info) in enumerate(self._run.store.list_info(prefix), 1):
                 if seen > LIST_MAX_FACTOR * len(wanted):
                     # the store holds far more: stat each key instead
-                    return
+                    return None
                 if key in wanted or _versioned_path(key) in wanted:
                     listed[key] = info
         except StoreDown as exc:
             # no connection, or no such bucket: no file can be uploaded
             self._run.watch.saw(exc)
-            return
+            return None
         except StoreError:
             # each file's own stat will report the problem
-            return
-        self._listed = listed
+            return None
+        return listed
+
+    def _covers(self, key: str) -> bool:
+        """Whether the listing tells of ``key`` (it shows the key absent if it does not show it)."""
+        if self._listed is None:
+            return False
+        return self._directories is None or _directory(key) in self._directories
 
     def lookup(self, key: str) -> ObjectInfo | None:
         """What the store holds under ``key``: from the listing when it shows the key absent, or
         at a version whose content is remembered; otherwise from the store's ``stat`` (its
         sha256, or the one remembered at the version it shows)."""
-        if self._listed is not None:
+        if self._listed is not None and self._covers(key):
             if key not in self._listed:
                 return None
             listed = self._listed[key]
@@ -151,3 +176,16 @@ def _versioned_path(key: str) -> str | None:
     """The path part of a versioned key; None for another key."""
     split = split_versioned(key)
     return None if split is None else split[0]
+
+
+def _directory(key: str) -> str:
+    """The directory part of a key, with its "/" ("" at the top); a versioned key's too."""
+    return key[: key.rfind("/") + 1]
+
+
+def _by_directory(keys: set[str], least: int) -> dict[str, set[str]]:
+    """The keys by their directory, only directories of at least ``least`` keys."""
+    groups: dict[str, set[str]] = {}
+    for key in keys:
+        groups.setdefault(_directory(key), set()).add(key)
+    return {d: group for d, group in groups.items() if len(group) >= least}

@@ -8,9 +8,11 @@
 
 from __future__ import annotations
 
+import functools
+import itertools
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
@@ -21,7 +23,7 @@ from . import config as configmod
 from . import git, selection, tempfiles
 from .config import Config
 from .errors import CavoriteError, UsageError
-from .results import FileResult, NullObserver, Observer, Outcome, Report
+from .results import FileResult, NullObserver, Observer, Outcome, Report, Results
 from .state import StateDB
 from .workspace import Workspace
 
@@ -33,6 +35,9 @@ if TYPE_CHECKING:
     from .stores.base import Store
 
 log = logging.getLogger(__name__)
+
+IGNORE_BATCH = 10_000
+"""uploaded artifacts whose .gitignore lines are added together"""
 
 
 class Repo:
@@ -146,27 +151,33 @@ class Repo:
         in_git = update_gitignore and gitignore.in_git_work_tree(self.root)
         report = engine.upload(targets, force, push)
         report.notes.extend(chosen.notes)
-        done = [r.path for r in report.results if not r.failed]
-        if in_git and done:
+        if in_git:
             try:
-                self._ignore(done)
+                self._ignore(report.results)
             except CavoriteError as exc:
                 # the uploads stand; say what is left to do
                 report.warnings.append(str(exc))
         return report
 
-    def _ignore(self, artifacts: Sequence[Path]) -> None:
-        """Make git ignore uploaded artifacts (each directory's .gitignore)."""
+    def _ignore(self, results: Results) -> None:
+        """Make git ignore the artifacts uploaded (each directory's .gitignore), those of
+        :data:`IGNORE_BATCH` results at a time; a .gitignore that cannot be updated does not
+        stop the others, the first failure is raised at the end."""
         from . import gitignore
 
-        try:
-            gitignore.ignore(self.root, map(self.workspace.relative, artifacts))
-        except OSError as exc:
-            failed = exc.filename or self.root / ".gitignore"
+        failure: OSError | None = None
+        paths = results.done_paths()
+        while batch := list(itertools.islice(paths, IGNORE_BATCH)):
+            try:
+                gitignore.ignore(self.root, map(self.workspace.relative, batch))
+            except OSError as exc:
+                failure = failure or exc
+        if failure is not None:
+            failed = failure.filename or self.root / ".gitignore"
             raise CavoriteError(
                 f"uploaded, but could not update {failed}: "
-                f"{exc.strerror or exc}; add the artifacts to it by hand"
-            ) from exc
+                f"{failure.strerror or failure}; add the artifacts to it by hand"
+            ) from failure
 
     def retrieve(
         self,
@@ -179,10 +190,11 @@ class Repo:
     ) -> Report:
         """Download and verify artifacts named by cfiles, artifact paths or directories
         (every cfile in the repository when ``targets`` is empty)."""
-        cfiles = selection.retrieve_targets(self.workspace, targets, cwd)
-        if not cfiles:
+        cfiles = iter(selection.iter_retrieve_targets(self.workspace, targets, cwd))
+        first = next(cfiles, None)
+        if first is None:
             return Report()
-        return self.engine(jobs, observer).retrieve(cfiles, force)
+        return self.engine(jobs, observer).retrieve(itertools.chain((first,), cfiles), force)
 
     def retrieve_changed(
         self,
@@ -232,15 +244,22 @@ class Repo:
         from .guard import GuardSettings
         from .inspection import Inspector
 
-        cfiles = selection.retrieve_targets(self.workspace, targets, cwd)
+        cfiles = selection.iter_retrieve_targets(self.workspace, targets, cwd)
         inspector = Inspector(self.workspace, self.state)
-        pending = self.pending() if cfiles else set()
+        # asked once there is a cfile
+        pending = functools.cache(self.pending)
+
+        def results() -> Iterator[FileResult]:
+            for cfile in cfiles:
+                result = inspector.local(cfile)
+                yield _pushed_or_not(result, pending) if result.outcome is UP_TO_DATE else result
+
         if targets:
-            return Report([_pushed_or_not(inspector.local(c), pending) for c in cfiles])
+            return Report(results())
         settings = GuardSettings.from_config(self.config)
         with ThreadPoolExecutor(1) as pool:  # git lists files while the cfiles are checked
             untracked = pool.submit(inspector.without_cfile, settings)
-            report = Report([_pushed_or_not(inspector.local(c), pending) for c in cfiles])
+            report = Report(results())
             report.results.extend(untracked.result())
         return report
 
@@ -295,9 +314,12 @@ class Repo:
         return prunemod.prune(git.toplevel(self.root), self.store, settings, remembered, scope)
 
 
-def _pushed_or_not(result: FileResult, pending: set[tuple[str, str]]) -> FileResult:
+UP_TO_DATE = Outcome.UP_TO_DATE
+
+
+def _pushed_or_not(result: FileResult, pending: Callable[[], set[tuple[str, str]]]) -> FileResult:
     """An up-to-date file whose object waits in the content cache is ``not-pushed``."""
-    if result.outcome is not Outcome.UP_TO_DATE or (result.checksum, result.key) not in pending:
+    if result.outcome is not UP_TO_DATE or (result.checksum, result.key) not in pending():
         return result
     return replace(result, outcome=Outcome.NOT_PUSHED, detail="cavorite push sends it")
 

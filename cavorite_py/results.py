@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import struct
+import threading
+from array import array
 from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol, overload
 
 from .errors import CavoriteError
 
@@ -109,27 +114,205 @@ class FileResult:
         return data
 
 
-@dataclass
+_OUTCOMES = tuple(Outcome)
+_CODES = {o: i for i, o in enumerate(_OUTCOMES)}
+_HEAD = struct.Struct("<BBIqH")
+"""a packed result: outcome, flags, directory, size, key length"""
+_SIZED, _HASHED, _KEY_SUFFIX, _KEY_OWN = 1, 2, 4, 8
+_SHA_BYTES = 32
+
+
+class Results(Sequence[FileResult]):
+    """File results in the order added, kept packed: the ordinary result of a file (no error,
+    no detail: "up to date", "already stored") takes some 70 bytes instead of the objects of a
+    :class:`FileResult` (a million files stay in tens of MiB). Any other result is kept as
+    it is. Reading gives :class:`FileResult` values equal to those added."""
+
+    _dirs: ClassVar[list[Path]] = []
+    """the directories of every packed result, one table for all (results are moved from one
+    :class:`Results` to another without unpacking)"""
+    _dir_index: ClassVar[dict[Path, int]] = {}
+    _dir_lock = threading.Lock()
+
+    def __init__(self, results: Iterable[FileResult] = ()) -> None:
+        self._data = bytearray()
+        self._ends = array("Q")
+        self._kept: dict[int, FileResult] = {}
+        self.extend(results)
+
+    def append(self, result: FileResult) -> None:
+        if not self._pack(result):
+            self._kept[len(self._ends)] = result
+        self._ends.append(len(self._data))
+
+    def extend(self, results: Iterable[FileResult]) -> None:
+        if isinstance(results, Results):
+            # packed already: the bytes are copied
+            count, size = len(self._ends), len(self._data)
+            self._kept.update((count + i, r) for i, r in results._kept.items())
+            self._data += results._data
+            self._ends.extend(end + size for end in results._ends)
+            return
+        for result in results:
+            self.append(result)
+
+    def _pack(self, r: FileResult) -> bool:
+        if r.error is not None or r.detail is not None or not r.path.name:
+            return False
+        sha = b""
+        if r.checksum is not None:
+            if len(r.checksum) != 2 * _SHA_BYTES or r.checksum != r.checksum.lower():
+                return False
+            try:
+                sha = bytes.fromhex(r.checksum)
+            except ValueError:
+                return False
+        parent = r.path.parent
+        directory = self._dir_index.get(parent)
+        if directory is None:
+            with self._dir_lock:
+                directory = self._dir_index.setdefault(parent, len(self._dirs))
+                if directory == len(self._dirs):
+                    self._dirs.append(parent)
+        name = os.fsencode(r.path.name)
+        flags = (_SIZED if r.size is not None else 0) | (_HASHED if sha else 0)
+        key = b""
+        if r.key is not None:
+            text = str(r.path)
+            if text.endswith(r.key) and len(r.key) < 0xFFFF:
+                flags |= _KEY_SUFFIX
+            else:
+                key = r.key.encode("utf-8", "surrogatepass")
+                flags |= _KEY_OWN
+        length = len(r.key) if flags & _KEY_SUFFIX and r.key is not None else len(key)
+        if length > 0xFFFF:
+            return False
+        head = _HEAD.pack(_CODES[r.outcome], flags, directory, r.size or 0, length)
+        self._data += head + sha + key + name
+        return True
+
+    def _unpack(self, i: int) -> FileResult:
+        start = self._ends[i - 1] if i else 0
+        record = memoryview(self._data)[start : self._ends[i]]
+        code, flags, directory, size, length = _HEAD.unpack_from(record)
+        at = _HEAD.size
+        checksum = None
+        if flags & _HASHED:
+            checksum = record[at : at + _SHA_BYTES].hex()
+            at += _SHA_BYTES
+        key_bytes = b""
+        if flags & _KEY_OWN:
+            key_bytes = bytes(record[at : at + length])
+            at += length
+        path = _child(self._dirs[directory], os.fsdecode(bytes(record[at:])))
+        key = None
+        if flags & _KEY_SUFFIX:
+            key = str(path)[len(str(path)) - length :]
+        elif flags & _KEY_OWN:
+            key = key_bytes.decode("utf-8", "surrogatepass")
+        outcome = _OUTCOMES[code]
+        return FileResult(path, outcome, key, size if flags & _SIZED else None, checksum)
+
+    def __len__(self) -> int:
+        return len(self._ends)
+
+    @overload
+    def __getitem__(self, index: int) -> FileResult: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[FileResult]: ...
+
+    def __getitem__(self, index: int | slice) -> FileResult | list[FileResult]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError("result index out of range")
+        kept = self._kept.get(index)
+        return kept if kept is not None else self._unpack(index)
+
+    def __iter__(self) -> Iterator[FileResult]:
+        for i in range(len(self)):
+            kept = self._kept.get(i)
+            yield kept if kept is not None else self._unpack(i)
+
+    def outcomes(self) -> Iterator[Outcome]:
+        """Each result's outcome, without building the results."""
+        data, ends, kept = self._data, self._ends, self._kept
+        for i in range(len(ends)):
+            result = kept.get(i)
+            yield result.outcome if result is not None else _OUTCOMES[data[ends[i - 1] if i else 0]]
+
+    def done_paths(self) -> Iterator[Path]:
+        """The path of each result but the failed ones, in order."""
+        failed = _CODES[Outcome.FAILED]
+        data, ends, kept, dirs = self._data, self._ends, self._kept, self._dirs
+        skip = _HEAD.size
+        for i in range(len(ends)):
+            result = kept.get(i)
+            if result is not None:
+                if not result.failed:
+                    yield result.path
+                continue
+            start = ends[i - 1] if i else 0
+            code, flags, directory, _, length = _HEAD.unpack_from(data, start)
+            if code == failed:
+                continue
+            at = start + skip + (_SHA_BYTES if flags & _HASHED else 0)
+            at += length if flags & _KEY_OWN else 0
+            yield _child(dirs[directory], os.fsdecode(bytes(data[at : ends[i]])))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Results | list | tuple):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Results({list(self)!r})"
+
+
+def _child(directory: Path, name: str) -> Path:
+    """``directory / name`` for a plain file name (no "/"), without parsing it again where
+    pathlib can (``_make_child_relpath``, which its own directory walks use)."""
+    make = getattr(directory, "_make_child_relpath", None)
+    return make(name) if make is not None else directory / name
+
+
+@dataclass(init=False)
 class Report:
     """Every file's outcome, in the order the files were given (or found)."""
 
-    results: list[FileResult] = field(default_factory=list)
+    results: Results
     warnings: list[str] = field(default_factory=list)
     """problems that are not any one file's, e.g. a .gitignore that could not be updated"""
     notes: list[str] = field(default_factory=list)
     """what the user should know that needs no action, e.g. files a directory upload skipped"""
 
+    def __init__(
+        self,
+        results: Iterable[FileResult] = (),
+        warnings: list[str] | None = None,
+        notes: list[str] | None = None,
+    ) -> None:
+        self.results = results if isinstance(results, Results) else Results(results)
+        self.warnings = [] if warnings is None else warnings
+        self.notes = [] if notes is None else notes
+
     @property
     def failed(self) -> list[FileResult]:
-        return [r for r in self.results if r.failed]
+        found = enumerate(self.results.outcomes())
+        return [self.results[i] for i, o in found if o is Outcome.FAILED]
 
     @property
     def ok(self) -> bool:
         """True when no file failed or needs action."""
-        return not self.warnings and not any(r.outcome.needs_action for r in self.results)
+        return not self.warnings and not any(o.needs_action for o in self.results.outcomes())
 
     def counts(self) -> Counter[Outcome]:
-        return Counter(r.outcome for r in self.results)
+        return Counter(self.results.outcomes())
 
     @property
     def transferred_bytes(self) -> int:

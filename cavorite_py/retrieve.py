@@ -19,7 +19,7 @@ import functools
 import os
 import stat as statmod
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, cast
@@ -38,7 +38,7 @@ from .stores.base import ObjectInfo
 BACKDATE_NS = 2_000_000_000
 
 
-def retrieve(run: Run, cfiles: Sequence[Path], force: bool = False) -> Report:
+def retrieve(run: Run, cfiles: Iterable[Path], force: bool = False) -> Report:
     """Put every cfile's artifact in place, verified; one result per cfile, in their order."""
     return Retrieve(run, force).all(cfiles)
 
@@ -65,10 +65,16 @@ class Retrieve:
     def __post_init__(self) -> None:
         self.index = RemoteIndex(self.run)
 
-    def all(self, cfiles: Sequence[Path]) -> Report:
+    def all(self, cfiles: Iterable[Path]) -> Report:
         # partial downloads of runs that ended: at once in the repository's temporary area,
         # once old beside the cfiles (where earlier versions wrote them)
         tempfiles.remove_ended(self.run.workspace.root)
+        report = Report()
+        for batch in self.run.batches(cfiles):
+            report.results.extend(self._batch(batch).results)
+        return report
+
+    def _batch(self, cfiles: Sequence[Path]) -> Report:
         for directory in dict.fromkeys(map(os.path.dirname, cfiles)):
             # partial downloads of runs killed long ago
             remove_stale_temps(Path(directory))

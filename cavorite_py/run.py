@@ -5,11 +5,12 @@ disk is full."""
 from __future__ import annotations
 
 import errno
+import itertools
 import logging
 import shutil
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -27,6 +28,8 @@ E = TypeVar("E", bound=CavoriteError)
 
 log = logging.getLogger(__name__)
 
+BATCH_FILES = 10_000
+"""files a run looks at together (see :meth:`Run.batches`)"""
 LOCAL_JOBS = 1
 """files in flight at once when they come from the local cache (the store is not opened): one.
 Copying from the cache waits on nothing, so threads only add GIL hand-offs (2,000 x 32 KiB from
@@ -124,6 +127,22 @@ class Run:
         jobs = self.jobs or (self.store.default_jobs if opens_store else LOCAL_JOBS)
         by_path = dict(bounded_map(guarded, paths, jobs, on_stop=self._stop.set))
         return Report([by_path[p] for p in paths])
+
+    @property
+    def plans(self) -> bool:
+        """Whether the observer plans the run (see :meth:`plan`)."""
+        return getattr(self.observer, "planned", None) is not None
+
+    def batches(self, paths: Iterable[Path]) -> Iterator[list[Path]]:
+        """``paths`` in lists of :data:`BATCH_FILES`, each run to its end before the next is
+        read (a million files are never held at once); all in one list if the observer plans
+        the whole run (it shows the totals up front)."""
+        if self.plans:
+            yield list(paths)
+            return
+        it = iter(paths)
+        while batch := list(itertools.islice(it, BATCH_FILES)):
+            yield batch
 
     def attempt(self, artifact: Path, work: Callable[[], FileResult]) -> FileResult:
         """``work()``, or the failed result of ``artifact`` it raised."""

@@ -7,16 +7,18 @@ command (exit 2) and changes nothing.
 from __future__ import annotations
 
 import functools
+import itertools
+import os
 import re
 import shlex
 import stat as statmod
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import git
 from .errors import ConfigError, PathError
-from .workspace import Workspace
+from .workspace import Listed, Workspace
 
 
 def _unique(paths: Iterable[Path]) -> list[Path]:
@@ -29,9 +31,10 @@ NOTED_MAX = 5
 
 @dataclass
 class Selection:
-    """The files an upload covers, and what it says about the files it left out."""
+    """The files an upload covers, and what it says about the files it left out (complete once
+    ``files`` has been gone through: a directory's files are found as they are used)."""
 
-    files: list[Path] = field(default_factory=list)
+    files: Iterable[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -44,6 +47,11 @@ class Patterns:
 
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
+
+    @property
+    def narrows(self) -> bool:
+        """Whether any file is left out (there are patterns)."""
+        return bool(self.include or self.exclude)
 
     def covers(self, rel: str) -> bool:
         if self.include and not any(glob_match(p, rel) for p in self.include):
@@ -95,7 +103,7 @@ def upload_targets(
     ws: Workspace, args: Sequence[str | Path], cwd: Path | None = None
 ) -> list[Path]:
     """The artifacts to upload: named files, and every file under named directories."""
-    return upload_selection(ws, args, cwd).files
+    return list(upload_selection(ws, args, cwd).files)
 
 
 def upload_selection(
@@ -110,6 +118,7 @@ def upload_selection(
     if not args:
         raise PathError("name at least one file or directory to upload")
     chosen = Selection()
+    found: list[Iterable[Path]] = []
     for arg in args:
         path = ws.resolve(arg, cwd)
         if path != ws.root:
@@ -119,7 +128,10 @@ def upload_selection(
         except FileNotFoundError:
             raise PathError(f"{arg}: no such file") from None
         if statmod.S_ISDIR(st.st_mode):
-            _directory(ws, path, patterns, chosen)
+            files = _directory(ws, path, patterns, chosen.notes)
+            # one directory alone is gone through as it is uploaded; with other arguments, now
+            # (its notes in their place)
+            found.append(files if len(args) == 1 else list(files))
         elif statmod.S_ISLNK(st.st_mode):
             raise PathError(f"{arg}: is a symbolic link; upload the file it points to instead")
         elif not statmod.S_ISREG(st.st_mode):
@@ -130,32 +142,66 @@ def upload_selection(
                 f"{ws.display(ws.artifact_for(path))} instead"
             )
         else:
-            chosen.files.append(path)
+            found.append([path])
             if _git_tracks(path):
                 chosen.notes.append(_still_tracked(ws, path))
-    chosen.files = _unique(chosen.files)
+    # one directory: its files, found as they are used (none twice)
+    chosen.files = found[0] if len(args) == 1 else _unique(itertools.chain(*found))
     return chosen
 
 
-def _directory(ws: Workspace, top: Path, patterns: Patterns, chosen: Selection) -> None:
+def _directory(ws: Workspace, top: Path, patterns: Patterns, notes: list[str]) -> Iterator[Path]:
+    """The files to upload under ``top``; its files are listed (an unlistable directory
+    refused) before the first is given, and ``notes`` gets what was skipped after the last."""
     in_git = git.find_toplevel(top) is not None
-    untracked = git.untracked_files(top) if in_git else None
-    tracked = git.tracked_files(top) if in_git else set()
+    # cfiles are never chosen: git's list of them is not kept
+    untracked = _git_listed(ws, top, "--others", "--exclude-standard") if in_git else None
+    tracked = _git_listed(ws, top, "--cached") if in_git else set()
+    files = ws.walk_entries(top)
+    first = next(files, None)
+    return _chosen(
+        ws, itertools.chain([first] if first else [], files), patterns, notes, untracked, tracked
+    )
+
+
+def _chosen(
+    ws: Workspace,
+    files: Iterable[tuple[Path, Listed]],
+    patterns: Patterns,
+    notes: list[str],
+    untracked: set[Path] | None,
+    tracked: set[Path],
+) -> Iterator[Path]:
     links: list[Path] = []
     skipped: list[Path] = []
-    for path in ws.walk_files(top):
+    for path, listed in files:
         if ws.is_cfile(path) or path.name == ".gitignore":
             continue
-        if path.is_symlink():
+        if listed.is_symlink(path):
             links.append(path)
-        elif not patterns.covers(ws.relative(path)):
+        elif patterns.narrows and not patterns.covers(ws.relative(path)):
             continue
         elif path in tracked:
             skipped.append(path)
-        elif untracked is None or path in untracked or ws.cfile_for(path).exists():
-            chosen.files.append(path)
-    chosen.notes.extend(_listed(ws, links, _link_note))
-    chosen.notes.extend(_listed(ws, skipped, _tracked_note))
+        elif untracked is None or path in untracked or listed.has_cfile(path):
+            yield path
+    notes.extend(_listed(ws, links, _link_note))
+    notes.extend(_listed(ws, skipped, _tracked_note))
+
+
+def _git_listed(ws: Workspace, top: Path, *which: str) -> set[Path]:
+    """The files under ``top`` that git lists with ``which``, but for cfiles and .gitignore."""
+    found = set()
+    suffix = os.fsencode(ws.suffix)
+    for raw in git.streamed(top, "ls-files", "-z", *which, "--", "."):
+        if raw.endswith(suffix) or raw.endswith(b".gitignore"):
+            # (a quick look; the names are then judged exactly)
+            rel = os.fsdecode(raw)
+            name = rel.rpartition("/")[2]
+            if ws.is_cfile_name(name) or name == ".gitignore":
+                continue
+        found.add(top / os.fsdecode(raw))
+    return found
 
 
 def _listed(ws: Workspace, paths: list[Path], note: Callable[[Workspace, Path], str]) -> list[str]:
@@ -197,6 +243,18 @@ def retrieve_targets(
     every cfile in the repository when nothing is named."""
     if not args:
         return list(ws.walk_cfiles(ws.root))
+    return _named_cfiles(ws, args, cwd)
+
+
+def iter_retrieve_targets(
+    ws: Workspace, args: Sequence[str | Path], cwd: Path | None = None
+) -> Iterable[Path]:
+    """:func:`retrieve_targets`, the repository's cfiles found as they are used when nothing
+    is named (a million paths are never held at once); named ones checked first, all of them."""
+    return ws.walk_cfiles(ws.root) if not args else _named_cfiles(ws, args, cwd)
+
+
+def _named_cfiles(ws: Workspace, args: Sequence[str | Path], cwd: Path | None) -> list[Path]:
     found: list[Path] = []
     for arg in args:
         path = ws.resolve(arg, cwd)

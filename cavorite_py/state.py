@@ -21,6 +21,7 @@ import re
 import stat as statmod
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar, cast
@@ -115,11 +116,21 @@ class NoStateCache:
 
 K = TypeVar("K")
 V = TypeVar("V")
+Chunk = tuple[str, ...]
+"""the rows of one directory: its name (with the store's, for objects)"""
+Query = Callable[["_Table[K, V]", Chunk | None], list[Row]]
+
+CHUNKS_KEPT = 4
+"""directories of each table kept loaded: the run works through the tree in order"""
+FLUSH_ROWS = 20_000
+"""learnt rows kept before they are written: a first run over a million files does not hold
+them all"""
 
 
 class _Table(Generic[K, V]):
-    """One table of the cache: its rows as loaded from the file on first use, and the entries
-    learnt since, which ``flush`` writes. Its callers hold the cache's lock."""
+    """One table of the cache: its rows as loaded from the file (one directory at a time, or
+    all of them when a caller needs every entry), and the entries learnt since, which ``flush``
+    writes. Its callers hold the cache's lock."""
 
     def __init__(
         self,
@@ -127,32 +138,70 @@ class _Table(Generic[K, V]):
         columns: str,
         decode: Callable[[Row], tuple[K, V] | None],
         encode: Callable[[K, V], Row],
+        chunk_of: Callable[[K], Chunk],
     ) -> None:
         self.name = name
         self.columns = columns
         self._decode = decode
         self._encode = encode
+        self._chunk_of = chunk_of
         self._loaded: dict[K, V] | None = None
-        self._pending: dict[K, V] = {}
+        self._chunks: OrderedDict[Chunk, dict[K, V]] = OrderedDict()
+        self._pending: dict[Chunk, dict[K, V]] = {}
+        self.pending_rows = 0
 
-    def entries(self, query: Callable[[_Table[K, V]], list[Row]]) -> dict[K, V]:
-        """Every entry, the file's rows read with ``query`` the first time; invalid rows (not
-        what this cache writes) are left out."""
+    def _rows(self, rows: list[Row]) -> dict[K, V]:
+        """The valid rows (what this cache writes; others are left out)."""
+        return dict(e for e in map(self._decode, rows) if e is not None)
+
+    def entries(self, query: Query[K, V]) -> dict[K, V]:
+        """Every entry, the file's rows read with ``query`` the first time."""
         if self._loaded is None:
-            self._loaded = dict(e for e in map(self._decode, query(self)) if e is not None)
+            self._loaded = self._rows(query(self, None))
             # what was learnt before the first read is newer than the file's rows
-            self._loaded.update(self._pending)
+            for learnt in self._pending.values():
+                self._loaded.update(learnt)
+            self._chunks.clear()
         return self._loaded
 
+    def get(self, key: K, query: Query[K, V]) -> V | None:
+        """The entry of ``key``: its directory's rows are read on first use."""
+        if self._loaded is not None:
+            return self._loaded.get(key)
+        chunk = self._chunk_of(key)
+        entries = self._chunks.get(chunk)
+        if entries is None:
+            entries = self._rows(query(self, chunk))
+            entries.update(self._pending.get(chunk, {}))
+            self._chunks[chunk] = entries
+            if len(self._chunks) > CHUNKS_KEPT:
+                self._chunks.popitem(last=False)
+        else:
+            self._chunks.move_to_end(chunk)
+        return entries.get(key)
+
     def put(self, key: K, value: V) -> None:
-        self._pending[key] = value
+        chunk = self._chunk_of(key)
+        learnt = self._pending.setdefault(chunk, {})
+        self.pending_rows += key not in learnt
+        learnt[key] = value
         if self._loaded is not None:
             self._loaded[key] = value
+        elif (entries := self._chunks.get(chunk)) is not None:
+            entries[key] = value
 
     def take(self) -> list[Row]:
         """The rows learnt since the last call, to be written."""
-        pending, self._pending = self._pending, {}
-        return [self._encode(key, value) for key, value in pending.items()]
+        pending, self._pending, self.pending_rows = self._pending, {}, 0
+        return [self._encode(k, v) for learnt in pending.values() for k, v in learnt.items()]
+
+
+def _directory(path: str) -> Chunk:
+    return (path.rpartition("/")[0],)
+
+
+def _store_directory(where: tuple[str, str]) -> Chunk:
+    return (where[0], where[1].rpartition("/")[0])
 
 
 class StateDB:
@@ -163,15 +212,20 @@ class StateDB:
         self.path = root / CONFIG_DIR / STATE_NAME
         self._file = StateFile(self.path)
         self._lock = threading.Lock()
-        self._hashes = _Table("hashes", f"{_STAT}, hashed_ns, sha256", _hash_row, _stat_row)
+        self._hashes = _Table(
+            "hashes", f"{_STAT}, hashed_ns, sha256", _hash_row, _stat_row, _directory
+        )
         self._cfiles = _Table(
             "cfiles",
             f"{_STAT}, read_ns, name, checksum, date_modified, object_size, extra",
             _cfile_row,
             _cfile_values,
+            _directory,
         )
-        self._objects = _Table("objects", "store, key, version, size, sha256", _object_row, _join)
-        self._placed = _Table("placed", "path, sha256s", _placed_row, _placed_values)
+        self._objects = _Table(
+            "objects", "store, key, version, size, sha256", _object_row, _join, _store_directory
+        )
+        self._placed = _Table("placed", "path, sha256s", _placed_row, _placed_values, _directory)
         self._holding: dict[tuple[str, str], set[str]] | None = None
         """(store, sha256) -> keys: the objects table by content, built on first use"""
         self.hits = 0
@@ -225,7 +279,7 @@ class StateDB:
         if listed.version is None:
             return None
         with self._lock:
-            entry = self._objects.entries(self._query).get((store, key))
+            entry = self._objects.get((store, key), self._query)
         # an entry without a version ("") is known by content only, never by a listing
         if entry is None or not entry[0] or entry[:2] != (listed.version, listed.size):
             return None
@@ -246,6 +300,7 @@ class StateDB:
             self._objects.put((store, key), (info.version or "", info.size, info.sha256))
             if self._holding is not None:
                 self._holding.setdefault((store, info.sha256), set()).add(key)
+        self._flush_if_full(self._objects)
 
     def objects_holding(self, store: str, sha256: str) -> list[str]:
         """The keys of ``store`` remembered holding content of this sha256, sorted; the entry
@@ -262,7 +317,7 @@ class StateDB:
         if rel is None:
             return frozenset()
         with self._lock:
-            return frozenset(self._placed.entries(self._query).get(rel, ()))
+            return frozenset(self._placed.get(rel, self._query) or ())
 
     def remember_placed(self, path: Path, sha256: str) -> None:
         """Remember ``sha256`` as the most recent content cavorite put at ``path``."""
@@ -270,9 +325,13 @@ class StateDB:
         if rel is None or not _SHA256.fullmatch(sha256):
             return
         with self._lock:
-            known = self._placed.entries(self._query).get(rel, ())
+            known = self._placed.get(rel, self._query) or ()
+            if known and known[-1] == sha256:
+                # the most recent already: nothing to write
+                return
             recent = (*(s for s in known if s != sha256), sha256)[-PLACED_PER_PATH:]
             self._placed.put(rel, recent)
+        self._flush_if_full(self._placed)
 
     # ----------------------------------------------------------------- entries
 
@@ -282,7 +341,7 @@ class StateDB:
         """What ``table`` remembers of the file ``rel`` if it still describes it: the same
         signature, and modified clearly before it was read."""
         with self._lock:
-            entry = table.entries(self._query).get(rel)
+            entry = table.get(rel, self._query)
         if entry is None or entry[0] != signature(st) or st.st_mtime_ns >= entry[1] - RACY_NS:
             return None
         return entry[2]
@@ -292,6 +351,11 @@ class StateDB:
             return
         with self._lock:
             table.put(key, value)
+        self._flush_if_full(table)
+
+    def _flush_if_full(self, table: _Table[K, V]) -> None:
+        if table.pending_rows >= FLUSH_ROWS:
+            self.flush()
 
     def _rel(self, path: Path) -> str | None:
         """The cache key of ``path``; None (not cached) outside the root, or for a name that is
@@ -309,8 +373,21 @@ class StateDB:
 
     # ----------------------------------------------------------------- storage
 
-    def _query(self, table: _Table[K, V]) -> list[Row]:
-        return self._file.read(table.name, table.columns)
+    def _query(self, table: _Table[K, V], chunk: Chunk | None) -> list[Row]:
+        """The rows of ``table``: all, or those of one directory (of one store)."""
+        if chunk is None:
+            return self._file.read(table.name, table.columns)
+        *store, directory = chunk
+        column = "key" if store else "path"
+        where = f"instr(substr({column}, ?), '/') = 0"
+        params: tuple[object, ...] = (len(directory) + 2,) if directory else (1,)
+        if directory:
+            # the rows below the directory, by the index; then only those right in it
+            where = f"{column} >= ? AND {column} < ? AND {where}"
+            params = (f"{directory}/", f"{directory}0", *params)
+        if store:
+            where, params = f"store = ? AND {where}", (store[0], *params)
+        return self._file.read(table.name, table.columns, where, params)
 
     def flush(self) -> None:
         """Write what was learnt. A cache that cannot be written is skipped, never an error."""
@@ -322,6 +399,7 @@ class StateDB:
 
     def close(self) -> None:
         self.flush()
+        self._file.close()
 
 
 # --------------------------------------------------------------------- rows

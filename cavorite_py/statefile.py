@@ -51,26 +51,25 @@ class StateFile:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._reader: sqlite3.Connection | None = None
+        """the connection reads go through, its file checked once when opened"""
 
-    def read(self, table: str, columns: str) -> list[Row]:
-        """Every row of ``table`` (these ``columns``); none from a file that is busy, damaged
-        or not ours."""
+    def read(
+        self, table: str, columns: str, where: str = "", params: tuple[object, ...] = ()
+    ) -> list[Row]:
+        """The rows of ``table`` (these ``columns``; all, or those ``where`` selects with
+        ``params``); none from a file that is busy, damaged or not ours."""
         import sqlite3
 
-        if self._foreign():
-            log.info("state cache %s is not a regular file; not used", self.path)
-            self._discard()
-            return []
-        if not self.path.exists():
-            return []
         try:
-            with contextlib.closing(sqlite3.connect(self.path, timeout=READ_WAIT)) as db:
-                if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-                    raise sqlite3.DatabaseError("unknown schema version")
-                _check_schema(db)
-                rows: list[Row] = db.execute(f"SELECT {columns} FROM {table}").fetchall()
-                return rows
+            db = self._open_reader()
+            if db is None:
+                return []
+            query = f"SELECT {columns} FROM {table}" + (f" WHERE {where}" if where else "")
+            rows: list[Row] = db.execute(query, params).fetchall()
+            return rows
         except sqlite3.Error as exc:
+            self.close()
             if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
                 # another run is writing it: do without it this time, leave its file alone
                 log.info("state cache busy; not used this time")
@@ -81,6 +80,35 @@ class StateFile:
             log.info("state cache %s unusable (%s); rebuilding it", self.path, exc)
             self._discard()
             return []
+
+    def _open_reader(self) -> sqlite3.Connection | None:
+        """The reading connection, opened and checked on first use; None without a file."""
+        import sqlite3
+
+        if self._reader is not None:
+            return self._reader
+        if self._foreign():
+            log.info("state cache %s is not a regular file; not used", self.path)
+            self._discard()
+            return None
+        if not self.path.exists():
+            return None
+        db = sqlite3.connect(self.path, timeout=READ_WAIT, check_same_thread=False)
+        try:
+            if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                raise sqlite3.DatabaseError("unknown schema version")
+            _check_schema(db)
+        except BaseException:
+            db.close()
+            raise
+        self._reader = db
+        return db
+
+    def close(self) -> None:
+        """Close the reading connection (a later read opens it again)."""
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
 
     def write(self, rows: dict[str, list[Row]]) -> None:
         """Insert or replace ``rows`` of each table; skipped when the file cannot be written."""
@@ -109,6 +137,7 @@ class StateFile:
             return False
 
     def _discard(self) -> None:
+        self.close()
         for suffix in ("", "-journal", "-wal", "-shm"):
             with contextlib.suppress(OSError):
                 os.unlink(f"{self.path}{suffix}")

@@ -15,9 +15,10 @@ cache as pending, for ``cavorite push``, and its cfile is written all the same (
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import stat as statmod
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,7 +48,7 @@ _ANY_SHA256 = "0" * 64
 """stands for the content when a key's form and length are checked before the file is read"""
 
 
-def upload(run: Run, artifacts: Sequence[Path], force: bool = False, push: bool = True) -> Report:
+def upload(run: Run, artifacts: Iterable[Path], force: bool = False, push: bool = True) -> Report:
     """Upload every artifact (unless ``push`` is off) and write its cfile; the artifacts the
     report shows done (not failed) are the ones whose cfile is written."""
     return Upload(run, force, push).all(artifacts)
@@ -68,15 +69,14 @@ class Upload:
     def __post_init__(self) -> None:
         self.index = RemoteIndex(self.run)
 
-    def all(self, artifacts: Sequence[Path]) -> Report:
-        if self.push and len(artifacts) >= LIST_MIN_FILES:
-            self.index.list(self._keys(artifacts))
-            down = self.run.watch.down
-            if isinstance(down, StoreUnreachable) and self.run.content.enabled:
-                # unreachable: every file is kept for a later push instead
-                self._down, self.run.watch.down = down, None
-        self.run.plan({artifact: file_size(artifact) for artifact in artifacts})
-        report = self.run.each(artifacts, self.one, lambda p: p, self.push)
+    def all(self, artifacts: Iterable[Path]) -> Report:
+        batches = self.run.batches(artifacts)
+        first, second = next(batches, []), next(batches, None)
+        # more than one batch: each lists the store by directory
+        by_directory = second is not None
+        report = Report()
+        for batch in itertools.chain([first], [second] if second else [], batches):
+            report.results.extend(self._batch(batch, by_directory).results)
         kept = report.counts()[Outcome.NOT_PUSHED]
         if self.push and kept:
             files = f"{kept} file{'s' if kept != 1 else ''}"
@@ -84,6 +84,17 @@ class Upload:
             note = f"store unreachable: kept {files} for `cavorite push` ({self._down})"
             report.warnings.append(note)
         return report
+
+    def _batch(self, artifacts: list[Path], by_directory: bool) -> Report:
+        if self.push and self._down is None and len(artifacts) >= LIST_MIN_FILES:
+            self.index.list(self._keys(artifacts), LIST_MIN_FILES if by_directory else None)
+            down = self.run.watch.down
+            if isinstance(down, StoreUnreachable) and self.run.content.enabled:
+                # unreachable: every file is kept for a later push instead
+                self._down, self.run.watch.down = down, None
+        if self.run.plans:
+            self.run.plan({artifact: file_size(artifact) for artifact in artifacts})
+        return self.run.each(artifacts, self.one, lambda p: p, self.push)
 
     def _keys(self, artifacts: Iterable[Path]) -> set[str]:
         keys = set()

@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 from .config import CONFIG_DIR
 from .errors import PathError
@@ -118,15 +119,36 @@ class Workspace:
 
         A directory that cannot be listed (permissions, a path beyond the system's limit)
         raises ``PathError``: skipped in silence, its files would be missing from an upload or
-        a retrieve that reports success."""
-        for dirpath, dirnames, filenames in os.walk(top, onerror=self._unlistable):
-            dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
-            base = Path(dirpath)
-            for name in sorted(filenames):
-                if name.endswith(suffix) and not is_temp_name(name):
-                    yield base / name
+        a retrieve that reports success. Every directory is listed before the first file is
+        given, so that this error comes before anything is done; the files of each are then
+        found as they are used (a million paths are never held at once)."""
+        for path, _ in self.walk_entries(top, suffix):
+            yield path
 
-    def _unlistable(self, exc: OSError) -> None:
+    def walk_entries(self, top: Path, suffix: str = "") -> Iterator[tuple[Path, Listed]]:
+        """:meth:`walk_files`, each file with what its directory's listing told of it."""
+        for directory in self._directories(top):
+            base = Path(directory)
+            try:
+                with os.scandir(directory) as found:
+                    entries = {e.name: e for e in found if not _is_dir(e)}
+            except OSError as exc:
+                self._unlistable(exc)
+            listed = Listed(entries, self.suffix)
+            for name in sorted(entries):
+                if name.endswith(suffix) and not is_temp_name(name):
+                    yield base / name, listed
+
+    def _directories(self, top: Path) -> list[str]:
+        """``top`` and the directories below it, in the order ``os.walk`` goes through them
+        (sorted, VCS and cavorite's own skipped)."""
+        found = []
+        for dirpath, dirnames, _ in os.walk(top, onerror=self._unlistable):
+            dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
+            found.append(dirpath)
+        return found
+
+    def _unlistable(self, exc: OSError) -> NoReturn:
         where = self.display(Path(os.fsdecode(exc.filename))) if exc.filename else "a directory"
         why = exc.strerror.lower() if exc.strerror else str(exc)
         raise PathError(f"{where}: cannot list this directory ({why})") from exc
@@ -136,3 +158,31 @@ class Workspace:
         for path in self.walk_files(top, suffix):
             if len(path.name) > len(suffix):
                 yield path
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    """As ``os.walk`` tells a directory (a link to one included, then not followed)."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+class Listed:
+    """A directory's files as one listing saw them: whether a name is a symbolic link, or has
+    a cfile, is answered without a system call where the listing tells (``d_type``)."""
+
+    def __init__(self, entries: dict[str, os.DirEntry[str]], suffix: str) -> None:
+        self._entries = entries
+        self._suffix = suffix
+
+    def is_symlink(self, path: Path) -> bool:
+        entry = self._entries.get(path.name)
+        return entry.is_symlink() if entry is not None else path.is_symlink()
+
+    def has_cfile(self, path: Path) -> bool:
+        """Whether ``path``'s cfile exists (following a link, as ``Path.exists``)."""
+        entry = self._entries.get(path.name + self._suffix)
+        if entry is not None and entry.is_file(follow_symlinks=False):
+            return True
+        return path.with_name(path.name + self._suffix).exists()

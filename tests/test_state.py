@@ -365,3 +365,40 @@ def test_objects_are_found_by_content_with_or_without_a_version(root: Path) -> N
     again = StateDB(root)
     assert again.objects_holding("s", sha) == ["a.bin@" + sha, "b.bin"]
     assert again.objects_holding("s", "b" * 64) == []
+
+
+def test_entries_are_read_back_directory_by_directory(root: Path) -> None:
+    """Each directory's rows are read on their own: a sibling whose name extends another's, a
+    nested directory and the root each get theirs, none another's."""
+    paths = ["a.bin", "d/a.bin", "d/e/a.bin", "d0/a.bin", "d-x/a.bin", "dé/a.bin"]
+    old = time.time_ns() - HOUR_NS
+    for i, rel in enumerate(paths):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(b"x" * i)
+        os.utime(root / rel, ns=(old, old))
+    with contextlib.closing(StateDB(root)) as cache:
+        for i, rel in enumerate(paths):
+            cache.remember(root / rel, os.stat(root / rel), f"{i:x}" * 64)
+            cache.remember_placed(root / rel, f"{i:x}" * 64)
+        cache.remember_object("s", "k/a", ObjectInfo(1, SHA_A, "v1"))
+    with contextlib.closing(StateDB(root)) as cache:
+        for i, rel in reversed(list(enumerate(paths))):
+            assert cache.lookup(root / rel, os.stat(root / rel)) == f"{i:x}" * 64
+            assert cache.placed(root / rel) == {f"{i:x}" * 64}
+        assert cache.object_sha256("s", "k/a", ObjectInfo(1, None, "v1")) == SHA_A
+        assert cache.object_sha256("s", "k/b", ObjectInfo(1, None, "v1")) is None
+        assert cache.objects_holding("s", SHA_A) == ["k/a"]
+
+
+def test_a_long_run_writes_what_it_learnt_as_it_goes(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("cavorite_py.state.FLUSH_ROWS", 2)
+    cache = StateDB(root)
+    for name in ("a", "b", "c"):
+        cache.remember_placed(root / name, SHA_A)
+    # written before the run ends (two rows), and still known to the run
+    with contextlib.closing(StateDB(root)) as other:
+        assert [other.placed(root / n) for n in "abc"] == [{SHA_A}, {SHA_A}, frozenset()]
+    assert cache.placed(root / "c") == {SHA_A}
+    cache.close()

@@ -229,6 +229,33 @@ def test_upload_targets_of_the_root_walks_everything_trackable(ws: Workspace) ->
     assert selection.upload_targets(ws, ["."], ws.root) == [ws.root / "a.bin"]
 
 
+def test_a_directory_alone_is_chosen_as_it_is_used_and_says_what_it_skipped(
+    ws: Workspace,
+) -> None:
+    for rel in ["d/a.bin", "d/b.bin", "d/b.bin.cfile", "d/e/c.bin"]:
+        touch(ws.root / rel)
+    (ws.root / "d" / "link").symlink_to(ws.root / "d" / "a.bin")
+    chosen = selection.upload_selection(ws, ["d"], ws.root)
+    assert not isinstance(chosen.files, list)
+    assert [ws.relative(p) for p in chosen.files] == ["d/a.bin", "d/b.bin", "d/e/c.bin"]
+    assert [n.split(":")[0].endswith("d/link") for n in chosen.notes] == [True]
+
+
+def test_an_unlistable_directory_refuses_the_selection_at_once(ws: Workspace) -> None:
+    touch(ws.root / "d" / "a.bin")
+    touch(ws.root / "d" / "z" / "b.bin")
+    (ws.root / "d" / "z").chmod(0)
+    try:
+        if os.access(ws.root / "d" / "z", os.R_OK):
+            pytest.skip("running as a user who can read any directory")
+        with pytest.raises(PathError, match="cannot list this directory"):
+            selection.upload_selection(ws, ["d"], ws.root)
+        with pytest.raises(PathError, match="cannot list this directory"):
+            next(iter(ws.walk_files(ws.root)))
+    finally:
+        (ws.root / "d" / "z").chmod(0o755)
+
+
 def test_upload_needs_an_argument(ws: Workspace) -> None:
     with pytest.raises(PathError, match="at least one"):
         selection.upload_targets(ws, [], ws.root)

@@ -42,11 +42,12 @@ def configure_logging(verbose: int) -> None:
     ours.setLevel(logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
 
 
-def echo(message: str, err: bool = False) -> None:
-    """``message`` and a line break on stdout (stderr with ``err``), flushed; plain text only
-    (what :func:`printable` and ``json.dumps`` give), as ``typer.echo`` writes it."""
+def echo(message: str, err: bool = False, nl: bool = True) -> None:
+    """``message`` and a line break (none without ``nl``) on stdout (stderr with ``err``),
+    flushed; plain text only (what :func:`printable` and ``json.dumps`` give), as
+    ``typer.echo`` writes it."""
     stream = sys.stderr if err else sys.stdout
-    stream.write(message + "\n")
+    stream.write(message + "\n" if nl else message)
     stream.flush()
 
 

@@ -64,11 +64,13 @@ def with_fixes(report: Report, refusals: list[Refusal]) -> Report:
     """``report`` with each refused file's fix as its detail (for --json)."""
     import dataclasses
 
+    from ..results import Results
+
     fixes = {refusal.path: refusal.fix for refusal in refusals}
-    results = [
+    results = Results(
         dataclasses.replace(r, detail=fixes[r.path]) if r.path in fixes else r
         for r in report.results
-    ]
+    )
     return dataclasses.replace(report, results=results)
 
 

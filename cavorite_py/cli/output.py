@@ -57,7 +57,7 @@ def render(ws: Workspace, report: Report, command: str, as_json: bool, shown: bo
     """Print ``report``; return the exit code (1 if any file failed). ``shown``: the result
     lines of the files that did not fail were printed already, as they finished."""
     if as_json:
-        echo(json.dumps(report_dict(ws, report, command), indent=2))
+        write_json(ws, report, command)
         return 0 if report.ok else 1
     lines, errors = [], []
     left: Counter[str] = Counter()  # files not attempted, by reason: one line each reason
@@ -68,10 +68,11 @@ def render(ws: Workspace, report: Report, command: str, as_json: bool, shown: bo
             errors.append(f"cavorite: error: {safe(str(result.error))}")
         elif not (settings.quiet or shown):
             lines.append(file_line(ws, result))
+            _flush_full(lines, "\n")
     for reason, count in left.items():
         files = f"{count} file{'s' if count != 1 else ''}"
         errors.append(f"cavorite: error: {files} not attempted: {safe(reason)}")
-    if lines:  # one write: thousands of lines echoed one by one are slow
+    if lines:  # few writes: thousands of lines echoed one by one are slow
         echo("\n".join(lines))
     if errors:
         echo("\n".join(errors), err=True)
@@ -84,14 +85,45 @@ def render(ws: Workspace, report: Report, command: str, as_json: bool, shown: bo
     return 0 if report.ok else 1
 
 
-def report_dict(ws: Workspace, report: Report, command: str) -> dict[str, Any]:
+LINES_PER_WRITE = 10_000
+"""result lines written at once: few writes, and never a million lines held"""
+
+
+def _flush_full(lines: list[str], sep: str, nl: bool = True) -> None:
+    """Write ``lines`` (and empty the list) once it holds :data:`LINES_PER_WRITE`."""
+    if len(lines) >= LINES_PER_WRITE:
+        echo(sep.join(lines), nl=nl)
+        lines.clear()
+
+
+def write_json(ws: Workspace, report: Report, command: str) -> None:
+    """``json.dumps(report_dict(...), indent=2)`` to stdout, byte for byte, its files written
+    a batch at a time (never a document of a million files held whole)."""
+    head = report_dict(ws, report, command, files=False)
+    head["files"] = []
+    text = json.dumps(head, indent=2)
+    if not report.results:
+        echo(text)
+        return
+    # the document up to its empty list of files, which is last
+    echo(text[: -len("[]\n}")] + "[", nl=False)
+    batch: list[str] = []
+    for i, result in enumerate(report.results):
+        item = json.dumps(result.to_dict(_relative(ws, result.path)), indent=2)
+        # indented one more level (a JSON string holds no raw line break)
+        batch.append(("\n    " if i == 0 else ",\n    ") + item.replace("\n", "\n    "))
+        _flush_full(batch, "", nl=False)
+    echo("".join(batch) + "\n  ]\n}")
+
+
+def report_dict(ws: Workspace, report: Report, command: str, files: bool = True) -> dict[str, Any]:
     counts = report.counts()
     return {
         "command": command,
         "ok": report.ok,
         "summary": {o.value: counts[o] for o in Outcome},
         "warnings": list(report.warnings),
-        "files": [r.to_dict(_relative(ws, r.path)) for r in report.results],
+        "files": [r.to_dict(_relative(ws, r.path)) for r in report.results] if files else [],
     }
 
 

@@ -243,7 +243,12 @@ class LocalStore(Store):
                     yield key, _info(st, None)
 
     def list(self, prefix: str = "") -> Iterator[str]:
-        for dirpath, dirnames, filenames in os.walk(self.directory):
+        # from the deepest directory the prefix names: a prefix of one directory of a large
+        # store is not a walk of all of it
+        start = self.directory.joinpath(*prefix.split("/")[:-1])
+        if not start.is_relative_to(self.directory) or ".." in prefix.split("/"):
+            start = self.directory
+        for dirpath, dirnames, filenames in os.walk(start):
             dirnames.sort()
             rel = Path(dirpath).relative_to(self.directory).as_posix()
             base = "" if rel == "." else rel + "/"

@@ -1,0 +1,62 @@
+"""The packed results of a report read back as the results added, in order."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cavorite_py.errors import CavoriteError
+from cavorite_py.results import FileResult, Outcome, Report, Results
+
+SHA = "ab" * 32
+
+
+def test_results_read_back_equal_in_order(tmp_path: Path) -> None:
+    added = [
+        FileResult(tmp_path / "d" / "a.bin", Outcome.UP_TO_DATE, "d/a.bin", 64, SHA),
+        FileResult(tmp_path / "b.bin", Outcome.ALREADY_STORED, "other/key", None, SHA),
+        FileResult(tmp_path / "c.bin", Outcome.MISSING, None, None, None),
+        FileResult(tmp_path / "e.bin", Outcome.FAILED, error=CavoriteError("e.bin: no")),
+        FileResult(tmp_path / "f.bin", Outcome.MODIFIED, "f.bin", 3, SHA, detail="edited"),
+        FileResult(tmp_path / "g.bin", Outcome.UPLOADED, "g.bin", 0, "AB" * 32),
+        FileResult(tmp_path / "nön\udcff.bin", Outcome.UP_TO_DATE, "p/ü", 1, SHA),
+    ]
+    results = Results(added)
+    assert list(results) == added
+    assert results == added
+    assert [results[i] for i in range(len(added))] == added
+    assert results[-1] == added[-1]
+    assert results[1:3] == added[1:3]
+    assert list(results.outcomes()) == [r.outcome for r in added]
+
+
+def test_report_counts_and_failures(tmp_path: Path) -> None:
+    bad = FileResult(tmp_path / "x", Outcome.FAILED, error=CavoriteError("x: no"))
+    report = Report([FileResult(tmp_path / "a", Outcome.UP_TO_DATE, "a", 1, SHA), bad])
+    assert report.failed == [bad]
+    assert not report.ok
+    assert report.counts()[Outcome.UP_TO_DATE] == 1
+    report.results.append(FileResult(tmp_path / "b", Outcome.RETRIEVED, "b", 5, SHA))
+    assert report.transferred_bytes == 5
+    assert Report().results == []
+
+
+@pytest.mark.parametrize("count", [0, 1, 5])
+def test_json_written_in_batches_is_the_whole_document(
+    tmp_path: Path, count: int, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cavorite_py.cli import output
+    from cavorite_py.workspace import Workspace
+
+    monkeypatch.setattr(output, "LINES_PER_WRITE", 2)
+    ws = Workspace(tmp_path)
+    report = Report(
+        [FileResult(tmp_path / f"é{i}", Outcome.UP_TO_DATE, f"k{i}", i, SHA) for i in range(count)]
+    )
+    report.results.append(FileResult(tmp_path / "x", Outcome.FAILED, error=CavoriteError("no")))
+    report.warnings.append("careful")
+    output.write_json(ws, report, "status")
+    expected = json.dumps(output.report_dict(ws, report, "status"), indent=2) + "\n"
+    assert capsys.readouterr().out == expected
