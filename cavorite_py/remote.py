@@ -135,6 +135,14 @@ class RemoteIndex:
         self.remember(key, remote)
         return remote
 
+    def settled(self, key: str) -> bool:
+        """Whether :meth:`lookup` answers for ``key`` from the listing and the state cache,
+        with no request: the listing shows the key, at a version whose content is remembered."""
+        if self._listed is None or not self._covers(key):
+            return False
+        listed = self._listed.get(key)
+        return listed is not None and self._remembered(key, listed) is not None
+
     def holds(self, key: str, remote: ObjectInfo, info: ObjectInfo) -> bool:
         """Whether the stored object ``remote`` has exactly the content described by ``info``.
         An object whose store keeps no sha256 is measured once per version."""

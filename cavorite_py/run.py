@@ -105,10 +105,14 @@ class Run:
         one: Callable[[Path], FileResult],
         artifact_of: Callable[[Path], Path],
         opens_store: bool = True,
+        quick: Callable[[Path], bool] | None = None,
     ) -> Report:
         """``one`` over every path, ``jobs`` at a time; a failure becomes the file's result,
         named by its artifact, and Ctrl-C stops the transfers in flight. Unless
-        ``opens_store``, the store is left unopened (a file may still open it)."""
+        ``opens_store``, the store is left unopened (a file may still open it). A path that
+        ``quick`` says needs only a few lookups is done in this thread: handing it to a worker
+        would cost more than the work (a no-op upload of 2,000 files: 0.33 s with two workers,
+        0.23 s with none)."""
         if not paths:
             return Report()
 
@@ -125,7 +129,16 @@ class Run:
 
         # opens the store before the workers start
         jobs = self.jobs or (self.store.default_jobs if opens_store else LOCAL_JOBS)
-        by_path = dict(bounded_map(guarded, paths, jobs, on_stop=self._stop.set))
+        by_path: dict[Path, FileResult] = {}
+
+        def slow() -> Iterator[Path]:
+            for path in paths:
+                if quick is not None and quick(path):
+                    by_path.update([guarded(path)])
+                else:
+                    yield path
+
+        by_path.update(bounded_map(guarded, slow(), jobs, on_stop=self._stop.set))
         return Report([by_path[p] for p in paths])
 
     @property

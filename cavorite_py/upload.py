@@ -94,7 +94,19 @@ class Upload:
                 self._down, self.run.watch.down = down, None
         if self.run.plans:
             self.run.plan({artifact: file_size(artifact) for artifact in artifacts})
-        return self.run.each(artifacts, self.one, lambda p: p, self.push)
+        return self.run.each(artifacts, self.one, lambda p: p, self.push, self.known_stored)
+
+    def known_stored(self, artifact: Path) -> bool:
+        """Whether the file is known to be stored already, with no file read and no request:
+        its content remembered for its stat, its key shown by the listing at a remembered
+        version (its upload is then a few lookups, and a cfile written if missing)."""
+        if not self.push or self._down is not None:
+            return False
+        try:
+            sha = self.run.cache.lookup(artifact, os.lstat(artifact))
+            return sha is not None and self.index.settled(self.run.workspace.key_for(artifact, sha))
+        except (CavoriteError, OSError, ValueError):
+            return False
 
     def _keys(self, artifacts: Iterable[Path]) -> set[str]:
         keys = set()

@@ -34,7 +34,7 @@ from cavorite_py.errors import (
 )
 from cavorite_py.fsutil import TMP_MARK
 from cavorite_py.keys import KeyScheme
-from cavorite_py.results import FileResult, Outcome, Report
+from cavorite_py.results import FileResult, NullObserver, Outcome, Report
 from cavorite_py.state import StateDB
 from cavorite_py.stores.base import ObjectInfo, Progress, Store, StoreSettings
 from cavorite_py.upload import LIST_MIN_FILES
@@ -939,6 +939,54 @@ def test_a_large_batch_lists_once_instead_of_a_stat_per_new_file(
     assert {r.outcome for r in again.results} == {Outcome.ALREADY_STORED}
     assert recording.count("put") == 0
     assert recording.count("stat") == LIST_MIN_FILES
+
+
+class ListingRecording(Recording):
+    """A recording store whose listing tells each object's size and version."""
+
+    def list_info(self, prefix: str = "") -> Iterator[tuple[str, ObjectInfo | None]]:
+        self._record("list", prefix)
+        return self.inner.list_info(prefix)
+
+
+class Threads(NullObserver):
+    """Records the thread each file finished in."""
+
+    def __init__(self) -> None:
+        self.of: dict[Path, str] = {}
+
+    def finished(self, result: FileResult) -> None:
+        self.of[result.path] = threading.current_thread().name
+
+
+def test_files_known_stored_are_done_without_a_worker(local: LocalStore) -> None:
+    """A no-op upload's files (content remembered for their stat, key listed at a remembered
+    version) are done in the calling thread, with no request; a changed file still goes to a
+    worker and is stored under its new key."""
+    recording = ListingRecording(local)
+    ws = Workspace(local.settings.root, key_scheme=KeyScheme.VERSIONED)
+    (ws.root / ".cavorite").mkdir()  # where the state cache is kept
+    files = [write(ws.root / "quick" / f"{i:03d}.bin", b"q%d" % i) for i in range(LIST_MIN_FILES)]
+    for f in files:
+        # older than their hashing: a file changed in the second it was hashed is not trusted
+        os.utime(f, (time.time() - 10, time.time() - 10))
+    state = StateDB(ws.root)
+    assert Engine(ws, lambda: local, jobs=4, cache=state).upload(files).ok
+    state.close()
+    write(files[0], b"changed")
+    threads = Threads()
+    state = StateDB(ws.root)
+    report = Engine(ws, lambda: recording, jobs=4, cache=state, observer=threads).upload(files)
+    state.close()
+    outcomes = [r.outcome for r in report.results]
+    assert outcomes == [Outcome.UPLOADED] + [Outcome.ALREADY_STORED] * (LIST_MIN_FILES - 1)
+    assert threads.of[files[0]].startswith("cavorite")
+    main = threading.current_thread().name
+    assert {threads.of[f] for f in files[1:]} == {main}
+    # one listing and the changed file's put: nothing asked of the unchanged ones
+    assert recording.count("stat") == 0
+    assert recording.count("list") == 1
+    assert recording.count("put") == 1
 
 
 def test_a_key_stored_after_the_listing_is_still_not_overwritten(
