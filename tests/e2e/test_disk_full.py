@@ -7,6 +7,7 @@ left on device" comes from the kernel, not from a stand-in.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -63,8 +64,9 @@ COUNT = 300
 @pytest.mark.parametrize(
     ("small_fs", "message"),
     [
-        # 300 files of 16 KiB: 4.7 MiB into 2 MiB; each download is refused before it starts
-        (f"size={SMALL}", "not enough space: 16.0 KiB to download"),
+        # 300 files of 16 KiB: 4.7 MiB into 2 MiB; a download is refused before it starts, or
+        # (two in flight, both seeing the last 16 KiB free) the kernel's ENOSPC stops the run
+        (f"size={SMALL}", r"not enough space: 16\.0 KiB to download|no space left on device"),
         # room for the bytes, not for the files: the kernel's own ENOSPC, as the files are created
         (f"size={8 * SMALL},nr_inodes={COUNT + 40}", "no space left on device"),
     ],
@@ -86,7 +88,7 @@ def test_many_files_into_a_full_disk_stop_after_a_few_lines(
     # the files in flight when the disk filled, and one line for all the others
     assert 1 < len(errors) <= 20, result.stderr
     assert any("files not attempted" in line and "free some space" in line for line in errors)
-    assert message in result.stderr
+    assert re.search(message, result.stderr), result.stderr
     # no partial file under a real name, no temporary file left
     for path in (clone / "data").iterdir():
         assert path.name.endswith(".cfile") or path.read_bytes() == files[f"data/{path.name}"]
