@@ -3,8 +3,10 @@
 Every figure is taken from the outside, the way a user experiences the command:
 
 - wall time from ``Popen`` to the child's exit;
-- peak memory as the child's own maximum resident set size, from ``os.wait4`` (the rusage of
-  that one child, not a running maximum over all children as ``RUSAGE_CHILDREN`` would give);
+- peak memory as the command's own maximum resident set size, written by GNU time
+  (``/usr/bin/time -f %M``), which runs it as its child: a direct child of this process would
+  inherit this process's size in its ``ru_maxrss`` (see :data:`TIME`); without GNU time, the
+  ``ru_maxrss`` of ``os.wait4``, an upper bound;
 - bytes read from ``/proc/<pid>/io`` (``rchar``: bytes returned by read-like system calls,
   page cache or not; ``read_bytes``: bytes fetched from the block device), read after the child
   has exited but before it is reaped (``waitid(WNOWAIT)``), so nothing is missed. Children the
@@ -70,12 +72,21 @@ def run(
     check: bool = True,
 ) -> Sample:
     """Run ``cmd`` once, measured. Output goes to ``log`` (appended), never to a terminal."""
-    with open(log, "ab") as out, tempfile.TemporaryFile() as err:
+    with (
+        open(log, "ab") as out,
+        tempfile.TemporaryFile() as err,
+        tempfile.NamedTemporaryFile(prefix="peak-") as peak,
+    ):
         out.write(f"\n$ (cd {cwd} && {' '.join(map(str, cmd))})\n".encode())
         out.flush()
         started = time.perf_counter()
         proc = subprocess.Popen(
-            [str(c) for c in cmd], cwd=cwd, env=dict(env), stdout=subprocess.PIPE, stderr=err
+            [*_peak_prefix(peak.name), *(str(c) for c in cmd)],
+            cwd=cwd,
+            env=dict(env),
+            stdout=subprocess.PIPE,
+            stderr=err,
+            start_new_session=True,
         )
         timer = threading.Timer(timeout, lambda: _kill(proc.pid))
         timer.start()
@@ -89,6 +100,7 @@ def run(
         finally:
             timer.cancel()
         proc.returncode = os.waitstatus_to_exitcode(status)
+        maxrss = _peak_kib(peak.name, usage.ru_maxrss)
         proc.stdout.close()
         err.seek(0)
         errors = err.read()
@@ -104,7 +116,7 @@ def run(
             break
     sample = Sample(
         elapsed,
-        usage.ru_maxrss,
+        maxrss,
         usage.ru_utime + usage.ru_stime,
         io.get("rchar"),
         io.get("read_bytes"),
@@ -119,9 +131,31 @@ def run(
     return sample
 
 
+TIME = "/usr/bin/time"
+"""GNU time: runs the command as its own child and writes that child's peak RSS. A child of
+this process would inherit its RSS in ``ru_maxrss`` (Linux records the memory it had when the
+child's exec replaced it), so a child measured after the suite grew (the 1,000,000-file
+section) would show the suite's size, not its own."""
+
+
+def _peak_prefix(path: str) -> list[str]:
+    """The prefix that records the command's own peak RSS (KiB) in ``path``, if GNU time is
+    there (else none: ``ru_maxrss`` is used, an upper bound)."""
+    return [TIME, "-q", "-f", "%M", "-o", path] if os.access(TIME, os.X_OK) else []
+
+
+def _peak_kib(path: str, fallback: int) -> int:
+    try:
+        with open(path) as f:
+            return int(f.read().strip().splitlines()[-1])
+    except (OSError, ValueError, IndexError):
+        return fallback
+
+
 def _kill(pid: int) -> None:
+    """Kill the command's whole process group (GNU time and the command it runs)."""
     with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
+        os.killpg(pid, signal.SIGKILL)
 
 
 def combine(samples: Sequence[Sample]) -> Sample:
