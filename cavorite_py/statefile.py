@@ -12,6 +12,7 @@ import functools
 import logging
 import os
 import stat as statmod
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -102,6 +103,8 @@ class StateFile:
             db.close()
             raise
         self._reader = db
+        # closed with this object at the latest, for the callers that never call close()
+        weakref.finalize(self, db.close)
         return db
 
     def close(self) -> None:
