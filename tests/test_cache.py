@@ -107,13 +107,22 @@ def test_once_reflinks_failed_only_when_free_opens_nothing(cache: Cache, tmp_pat
     assert cache.path_of(sha2).stat().st_mtime > 1
 
 
-def test_a_mode_other_than_free_or_always_is_refused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def user_cache_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache: dict[str, object]
+) -> Path:
+    """A user config (under ``tmp_path``, named by ``XDG_CONFIG_HOME``) whose ``cache`` is this:
+    its path."""
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     config = tmp_path / "config" / "cavorite" / "config.json"
     config.parent.mkdir(parents=True)
-    config.write_text(json.dumps({"cache": {"local_store": "sometimes"}}))
+    config.write_text(json.dumps({"cache": cache}))
+    return config
+
+
+def test_a_mode_other_than_free_or_always_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = user_cache_config(tmp_path, monkeypatch, {"local_store": "sometimes"})
     with pytest.raises(ConfigError, match="'local_store' must be 'free' or 'always'"):
         load_settings({})
     config.write_text(json.dumps({"cache": {"local_store": "always", "upload": "always"}}))
@@ -306,11 +315,8 @@ def test_concurrent_processes_placing_and_evicting(tmp_path: Path) -> None:
 def test_settings_from_environment_then_user_config(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    config = tmp_path / "config" / "cavorite" / "config.json"
-    config.parent.mkdir(parents=True)
     settings = {"dir": str(tmp_path / "c"), "max_size": "2G", "max_objects": 7, "hardlink": True}
-    config.write_text(json.dumps({"cache": settings}))
+    user_cache_config(tmp_path, monkeypatch, settings)
     loaded = load_settings({"XDG_CACHE_HOME": str(tmp_path / "x")})
     assert loaded == CacheSettings(tmp_path / "c", 2 << 30, 7, hardlink=True)
     env = {
