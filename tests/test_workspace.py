@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -241,19 +244,55 @@ def test_a_directory_alone_is_chosen_as_it_is_used_and_says_what_it_skipped(
     assert [n.split(":")[0].endswith("d/link") for n in chosen.notes] == [True]
 
 
+UNLISTABLE_CHECK = """
+import sys
+from pathlib import Path
+from cavorite_py import selection
+from cavorite_py.errors import PathError
+from cavorite_py.workspace import Workspace
+
+ws = Workspace(Path(sys.argv[1]))
+for attempt in (
+    lambda: selection.upload_selection(ws, ["d"], ws.root),
+    lambda: next(iter(ws.walk_files(ws.root))),
+):
+    try:
+        attempt()
+        print("accepted")
+    except PathError as exc:
+        print(exc)
+"""
+
+
 def test_an_unlistable_directory_refuses_the_selection_at_once(ws: Workspace) -> None:
     touch(ws.root / "d" / "a.bin")
     touch(ws.root / "d" / "z" / "b.bin")
     (ws.root / "d" / "z").chmod(0)
     try:
         if os.access(ws.root / "d" / "z", os.R_OK):
-            pytest.skip("running as a user who can read any directory")
+            # root reads any directory: the check runs in a process without that capability
+            lines = _without_read_override(UNLISTABLE_CHECK, str(ws.root))
+            assert len(lines) == 2
+            assert all("cannot list this directory" in line for line in lines), lines
+            return
         with pytest.raises(PathError, match="cannot list this directory"):
             selection.upload_selection(ws, ["d"], ws.root)
         with pytest.raises(PathError, match="cannot list this directory"):
             next(iter(ws.walk_files(ws.root)))
     finally:
         (ws.root / "d" / "z").chmod(0o755)
+
+
+def _without_read_override(code: str, *args: str) -> list[str]:
+    """The lines ``code`` prints, run by Python without the capabilities that let root read
+    any directory (``setpriv`` drops them from the bounding set before the exec)."""
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without setpriv: cannot make a directory unlistable")
+    drop = "-dac_read_search,-dac_override"
+    command = [setpriv, "--bounding-set", drop, sys.executable, "-c", code, *args]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
+    return done.stdout.splitlines()
 
 
 def test_upload_needs_an_argument(ws: Workspace) -> None:
