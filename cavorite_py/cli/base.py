@@ -18,6 +18,9 @@ class Settings:
     def __init__(self) -> None:
         self.verbose = 0
         self.quiet = False
+        self.log_to: Callable[[str], None] | None = None
+        """where log lines go while a display draws on the terminal (see
+        :mod:`cavorite_py.cli.progress`): printed above it, never through it; None: stderr"""
 
 
 settings = Settings()
@@ -34,7 +37,20 @@ def configure_logging(verbose: int) -> None:
     quiet whatever -v says: their debug output dumps request headers, credentials included."""
     import logging
 
-    handler = logging.StreamHandler()
+    class Lines(logging.Handler):
+        """Each record a line on stderr, or through ``settings.log_to`` while it is set."""
+
+        def emit(self, record: logging.LogRecord) -> None:
+            try:
+                line = self.format(record)
+                if settings.log_to is not None:
+                    settings.log_to(line)
+                else:
+                    echo(line, err=True)
+            except Exception:
+                self.handleError(record)
+
+    handler = Lines()
     handler.setFormatter(logging.Formatter("cavorite: %(name)s: %(message)s"))
     ours = logging.getLogger("cavorite_py")
     ours.handlers[:] = [handler]

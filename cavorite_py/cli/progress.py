@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 NAME_WIDTH = 40
 """characters of a file's name shown on its line"""
+REDRAWS_PER_SECOND = 10
 
 
 def _columns() -> list[object]:
@@ -61,11 +62,17 @@ class RichObserver:
         self._ws = workspace
         self.result_lines = result_lines
         """whether each file's result line is printed as it finishes (then not again)"""
+        # redrawn by this class, not by a thread of rich's: every line printed and every redraw
+        # under one lock (see _print)
         self._progress: Progress = Progress(
             *_columns(),  # type: ignore[arg-type]
             console=Console(stderr=True),
             transient=True,
+            auto_refresh=False,
         )
+        self._drawing = threading.Lock()
+        self._stopping = threading.Event()
+        self._redraws: threading.Thread | None = None
         self._overall = self._progress.add_task("files", total=None)
         self._tasks: dict[Path, TaskID] = {}
         self._sizes: dict[Path, int | None] = {}
@@ -90,12 +97,30 @@ class RichObserver:
             if self._shown:
                 return
             self._shown = True
-        self._progress.start()
+        with self._drawing:
+            self._progress.start()
+        settings.log_to = self._print
+        self._redraws = threading.Thread(target=self._redraw, name="progress", daemon=True)
+        self._redraws.start()
+
+    def _redraw(self) -> None:
+        while not self._stopping.wait(1 / REDRAWS_PER_SECOND):
+            with self._drawing:
+                self._progress.refresh()
+
+    def _print(self, line: str) -> None:
+        """``line`` above the display. Rich works out where the display is when a line is
+        rendered but writes it later: two threads printing at once (a result line, a log line,
+        a redraw) would each erase the other's display in the wrong place."""
+        with self._drawing:
+            self._progress.console.print(line, markup=False, highlight=False)
 
     def started(self, path: Path, size: int | None) -> None:
         self._show()
         name = safe(path.name)[:NAME_WIDTH]
-        task = self._progress.add_task(f"  {name}", total=size)
+        # (rich redraws as it adds a task)
+        with self._drawing:
+            task = self._progress.add_task(f"  {name}", total=size)
         with self._lock:
             self._tasks[path] = task
             self._moved.setdefault(path, 0)
@@ -122,7 +147,7 @@ class RichObserver:
             self._progress.remove_task(task)
         self._progress.update(self._overall, total=total, description=count)
         if self.result_lines and not result.failed:
-            self._progress.console.print(file_line(self._ws, result), markup=False, highlight=False)
+            self._print(file_line(self._ws, result))
 
     def _count(self) -> str:
         return f"{self._done}/{self._files} files" if self._files else f"{self._done} files"
@@ -136,7 +161,12 @@ class RichObserver:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._progress.stop()
+        self._stopping.set()
+        if self._redraws is not None:
+            self._redraws.join()
+        settings.log_to = None
+        with self._drawing:
+            self._progress.stop()
 
 
 class _Quiet(NullObserver):

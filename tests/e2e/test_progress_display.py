@@ -16,6 +16,8 @@ import termios
 import time
 from pathlib import Path
 
+import pyte
+
 from tests.e2e.support import binary, write
 from tests.fixtures.consent import forwarded
 from tests.fixtures.repos import Cavorite
@@ -25,14 +27,23 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]")
 SIZE = r"([\d.]+ (?:B|KiB|MiB|GiB))"
 OVERALL = re.compile(rf"(\d+)/(\d+) files\b.*?{SIZE} / {SIZE}")
 UNITS = {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3}
+ROWS, COLUMNS = 40, 160
 
 
 def in_terminal(args: list[str], cwd: Path, env: dict[str, str], delay: float) -> list[str]:
     """Run the slowed command with a pseudo-terminal as stdout and stderr; every screen line
     it drew, in order (escape sequences removed, each redraw a line of its own)."""
+    out = terminal_output(args, cwd, env, delay)
+    text = ANSI.sub("\n", out.decode("utf-8", "replace")).replace("\r", "\n")
+    return [line.strip() for line in text.split("\n") if line.strip()]
+
+
+def terminal_output(args: list[str], cwd: Path, env: dict[str, str], delay: float) -> bytes:
+    """What the slowed command wrote to a pseudo-terminal (40 rows of 160 columns) as its
+    stdout and stderr, escape sequences included."""
     main, child = pty.openpty()
-    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
-    full = {**env, **forwarded(), "TERM": "xterm-256color", "COLUMNS": "160"}
+    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLUMNS, 0, 0))
+    full = {**env, **forwarded(), "TERM": "xterm-256color", "COLUMNS": str(COLUMNS)}
     full.update(CAVORITE_SLOW_DELAY=str(delay), CAVORITE_SLOW_CHUNK="65536")
     proc = subprocess.Popen(
         [sys.executable, str(SLOWCLI), *args],
@@ -59,8 +70,18 @@ def in_terminal(args: list[str], cwd: Path, env: dict[str, str], delay: float) -
             break
     proc.wait(timeout=10)
     os.close(main)
-    text = ANSI.sub("\n", out.decode("utf-8", "replace")).replace("\r", "\n")
-    return [line.strip() for line in text.split("\n") if line.strip()]
+    return bytes(out)
+
+
+def screen(out: bytes) -> list[str]:
+    """The lines a terminal of :data:`COLUMNS` columns shows once ``out`` is drawn (tall enough
+    that nothing scrolls away), without trailing blank lines."""
+    shown = pyte.Screen(COLUMNS, 1000)
+    pyte.ByteStream(shown).feed(out.replace(b"\n", b"\r\n"))
+    lines = [line.rstrip() for line in shown.display]
+    while lines and not lines[-1]:
+        lines.pop()
+    return lines
 
 
 def _bytes(text: str) -> int:
@@ -138,3 +159,31 @@ def test_nothing_animated_without_a_terminal(cavorite_repo: Path, cavorite: Cavo
     assert result.code == 0
     assert result.stderr == ""
     assert result.stdout.splitlines() == ["retrieved       a.bin  (1000 B)", "1 file: 1 retrieved"]
+
+
+def test_log_lines_print_above_the_display(
+    cavorite_repo: Path, cavorite: Cavorite, cli_env: dict[str, str]
+) -> None:
+    count = 24
+    for i in range(count):
+        write(cavorite_repo, f"data/f{i:02}.bin", binary(f"f{i}", 64 * 1024))
+    assert cavorite("upload", "data", cwd=cavorite_repo).code == 0
+    _clone(cavorite_repo)
+
+    out = terminal_output(["-vv", "retrieve", "-j", "4"], cavorite_repo, cli_env, delay=0.05)
+
+    # what the terminal shows in the end: every log line and result line whole, each once, and
+    # nothing left of the display (drawn below them and removed at the end; two threads
+    # printing at once used to leave pieces of it and lose lines)
+    lines = screen(out)
+    logged = [line for line in lines if " retrieved in " in line]
+    assert len(logged) == count, lines
+    assert all(
+        re.fullmatch(r"cavorite: cavorite_py\.run: data/f\d\d\.bin: retrieved in .* s", line)
+        for line in logged
+    ), logged
+    results = {line for line in lines if line.startswith("retrieved ")}
+    assert len(results) == count, lines
+    assert not [line for line in lines if OVERALL.search(line) or "━" in line], lines
+    assert lines[-2:] == [f"{count} files: {count} retrieved", lines[-1]]
+    assert re.fullmatch(r"cavorite: retrieve took .* s", lines[-1]), lines
