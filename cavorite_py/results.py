@@ -31,6 +31,10 @@ def human_size(n: int | None) -> str:
     return f"{n} B"
 
 
+COPIED = "copied"
+"""the detail of an ``uploaded`` result whose object the store copied from another key"""
+
+
 class Outcome(StrEnum):
     """What happened to a file, or what state it is in. Values are part of the JSON output."""
 
@@ -316,8 +320,11 @@ class Report:
 
     @property
     def transferred_bytes(self) -> int:
+        """Bytes of the files uploaded or retrieved; a copy inside the store sent none."""
         moved = (Outcome.UPLOADED, Outcome.RETRIEVED)
-        return sum(r.size or 0 for r in self.results if r.outcome in moved)
+        found = enumerate(self.results.outcomes())
+        files = (self.results[i] for i, o in found if o in moved)
+        return sum(r.size or 0 for r in files if r.detail != COPIED)
 
 
 class Observer(Protocol):

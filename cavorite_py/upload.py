@@ -35,15 +35,13 @@ from .errors import (
 )
 from .metadata import Metadata
 from .remote import RemoteIndex
-from .results import FileResult, Outcome, Report
+from .results import COPIED, FileResult, Outcome, Report
 from .run import Run
 from .state import signature
 from .stores.base import ObjectInfo
 
 LIST_MIN_FILES = 64
 """from this many files on, upload lists the store once instead of asking about each file"""
-COPIED = "copied"
-"""the detail of an ``uploaded`` result whose object the store copied from another key"""
 _ANY_SHA256 = "0" * 64
 """stands for the content when a key's form and length are checked before the file is read"""
 

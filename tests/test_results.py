@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cavorite_py.errors import CavoriteError
-from cavorite_py.results import FileResult, Outcome, Report, Results
+from cavorite_py.results import COPIED, FileResult, Outcome, Report, Results
 
 SHA = "ab" * 32
 
@@ -40,6 +40,10 @@ def test_report_counts_and_failures(tmp_path: Path) -> None:
     assert report.counts()[Outcome.UP_TO_DATE] == 1
     report.results.append(FileResult(tmp_path / "b", Outcome.RETRIEVED, "b", 5, SHA))
     assert report.transferred_bytes == 5
+    # a copy inside the store (a renamed file) sent nothing
+    report.results.append(FileResult(tmp_path / "c", Outcome.UPLOADED, "c", 7, SHA, detail=COPIED))
+    report.results.append(FileResult(tmp_path / "d", Outcome.UPLOADED, "d", 11, SHA))
+    assert report.transferred_bytes == 16
     assert Report().results == []
 
 
