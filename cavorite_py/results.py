@@ -330,9 +330,11 @@ class Report:
 class Observer(Protocol):
     """Progress callbacks from the engine; called from worker threads.
 
-    An observer may also have ``planned(sizes: Mapping[Path, int | None])``, called once
-    before the first file starts, with every file of the run and the bytes it may transfer
-    (0 for files already known to need nothing): a display then knows the totals up front.
+    An observer may also have ``planned(sizes: Mapping[Path, int | None], more: bool)``,
+    called before the files of each batch start (a run takes them 10,000 at a time), with the
+    batch's files and the bytes each may transfer (0 for files already known to need nothing),
+    and whether more batches follow: a display then knows the totals up front, or at least
+    those of the files the run has looked at so far.
     """
 
     def started(self, path: Path, size: int | None) -> None:

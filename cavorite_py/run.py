@@ -82,6 +82,7 @@ class Run:
     _store_name: str | None = field(default=None, init=False, repr=False)
     _opening: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
+    _more: bool = field(default=False, init=False, repr=False)
 
     @property
     def store(self) -> Store:
@@ -147,15 +148,16 @@ class Run:
         return getattr(self.observer, "planned", None) is not None
 
     def batches(self, paths: Iterable[Path]) -> Iterator[list[Path]]:
-        """``paths`` in lists of :data:`BATCH_FILES`, each run to its end before the next is
-        read (a million files are never held at once); all in one list if the observer plans
-        the whole run (it shows the totals up front)."""
-        if self.plans:
-            yield list(paths)
-            return
+        """``paths`` in lists of :data:`BATCH_FILES`, each run to its end before the one after
+        the next is read (a million files are never held at once). One list is read ahead, so
+        that :meth:`plan` can tell the observer whether more files follow."""
         it = iter(paths)
-        while batch := list(itertools.islice(it, BATCH_FILES)):
+        batch = list(itertools.islice(it, BATCH_FILES))
+        while batch:
+            following = list(itertools.islice(it, BATCH_FILES))
+            self._more = bool(following)
             yield batch
+            batch = following
 
     def attempt(self, artifact: Path, work: Callable[[], FileResult]) -> FileResult:
         """``work()``, or the failed result of ``artifact`` it raised."""
@@ -175,12 +177,18 @@ class Run:
         if self._stop.is_set():
             raise CavoriteError(f"{self.workspace.display(artifact)}: interrupted")
 
+    @property
+    def more(self) -> bool:
+        """Whether files follow the batch :meth:`batches` last handed out."""
+        return self._more
+
     def plan(self, sizes: Mapping[Path, int | None], done: Sequence[FileResult] = ()) -> None:
-        """Tell the observer (if it asks, see :class:`Observer`) the files of the run and the
-        bytes each may transfer, then report the results of ``done``, known already."""
+        """Tell the observer (if it asks, see :class:`Observer`) the files of this batch and
+        the bytes each may transfer, and whether more batches follow, then report the results
+        of ``done``, known already."""
         planned = getattr(self.observer, "planned", None)
         if planned is not None:
-            planned({**sizes, **{r.path: 0 for r in done}})
+            planned({**sizes, **{r.path: 0 for r in done}}, more=self._more)
         for result in done:
             log.debug("%s: %s, known already", self.workspace.display(result.path), result.outcome)
             self.observer.finished(result)

@@ -69,11 +69,11 @@ class Upload:
 
     def all(self, artifacts: Iterable[Path]) -> Report:
         batches = self.run.batches(artifacts)
-        first, second = next(batches, []), next(batches, None)
+        first = next(batches, [])
         # more than one batch: each lists the store by directory
-        by_directory = second is not None
+        by_directory = self.run.more
         report = Report()
-        for batch in itertools.chain([first], [second] if second else [], batches):
+        for batch in itertools.chain([first], batches):
             report.results.extend(self._batch(batch, by_directory).results)
         kept = report.counts()[Outcome.NOT_PUSHED]
         if self.push and kept:

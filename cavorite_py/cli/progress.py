@@ -80,15 +80,20 @@ class RichObserver:
         self._files = 0
         self._done = 0
         self._total: int | None = None
+        self._more = False
         self._shown = False
         self._lock = threading.Lock()
 
-    def planned(self, sizes: Mapping[Path, int | None]) -> None:
+    def planned(self, sizes: Mapping[Path, int | None], more: bool = False) -> None:
+        """The files of one more batch (see :class:`~cavorite_py.results.Observer`): the
+        totals grow by theirs, marked with a "+" while more follow."""
         with self._lock:
-            self._sizes = dict(sizes)
-            self._files = len(sizes)
-            self._total = total = sum(size or 0 for size in sizes.values())
-        self._progress.update(self._overall, total=total, description=self._count())
+            self._sizes.update(sizes)
+            self._files += len(sizes)
+            self._more = more
+            self._total = total = (self._total or 0) + sum(size or 0 for size in sizes.values())
+            count = self._count()
+        self._progress.update(self._overall, total=total, description=count)
         self._show()
 
     def _show(self) -> None:
@@ -150,7 +155,9 @@ class RichObserver:
             self._print(file_line(self._ws, result))
 
     def _count(self) -> str:
-        return f"{self._done}/{self._files} files" if self._files else f"{self._done} files"
+        if not self._files:
+            return f"{self._done} files"
+        return f"{self._done}/{self._files}{'+' if self._more else ''} files"
 
     def __enter__(self) -> RichObserver:
         return self
