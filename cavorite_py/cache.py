@@ -200,8 +200,12 @@ class Cache:
 
     def _clones(self, path: Path, fd: int) -> bool:
         """Whether the file at ``path`` can be cloned into ``fd`` (both empty: nothing copied);
-        a file system that cannot is remembered, as :meth:`_fill` does."""
-        src = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        a file system that cannot is remembered, as :meth:`_fill` does. A file that cannot be
+        opened to try is taken for one that cannot be cloned (the cache is not at fault)."""
+        try:
+            src = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return False
         try:
             failed = clone_error(src, fd)
             if failed in NO_CLONES:
