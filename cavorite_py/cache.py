@@ -175,6 +175,45 @@ class Cache:
         self.stats["added"] += 1
         return True
 
+    def incoming(self, sha256: str, beside: Path) -> Incoming | None:
+        """A new entry for ``sha256``, to be written as its content arrives (a download into the
+        empty file at ``beside``, hashed by its receiver); :meth:`Incoming.keep` once verified.
+        None when no copy is needed: the entry is present (now marked as used), or ``beside``'s
+        file system can clone into the cache, so that :meth:`add` costs nothing once the file
+        is complete."""
+        entry = self.path_of(sha256)
+        self.pin([sha256])
+        if self._touch(entry):
+            return None
+        tmp = self._temp(sha256)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            if not self._reflink_fails(beside) and self._clones(beside, fd):
+                os.close(fd)
+                tmp.unlink()
+                return None
+        except BaseException:
+            os.close(fd)
+            tmp.unlink(missing_ok=True)
+            raise
+        return Incoming(self, entry, tmp, fd)
+
+    def _clones(self, path: Path, fd: int) -> bool:
+        """Whether the file at ``path`` can be cloned into ``fd`` (both empty: nothing copied);
+        a file system that cannot is remembered, as :meth:`_fill` does. A file that cannot be
+        opened to try is taken for one that cannot be cloned (the cache is not at fault)."""
+        try:
+            src = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return False
+        try:
+            failed = clone_error(src, fd)
+            if failed in NO_CLONES:
+                self._no_reflink.add(os.fstat(src).st_dev)
+        finally:
+            os.close(src)
+        return failed is None
+
     def usage(self) -> cacheevict.Usage:
         """Size and count of the entries, pending ones, and the limits."""
         return cacheevict.usage(self.root, self.settings, self.pending)
@@ -293,6 +332,62 @@ class Cache:
             fcntl.flock(fd, mode)
             yield
         finally:
+            os.close(fd)
+
+
+class Incoming:
+    """A new entry being written, under a temporary name of the cache, from the buffers of a
+    download as they arrive (see :meth:`Cache.incoming`). Its receiver hashes the bytes:
+    :meth:`keep` gives the entry its sha256 name once they are verified; anything else
+    (:meth:`drop`, or leaving a ``with`` block) removes it. Never a partial or unverified
+    entry under a sha256 name."""
+
+    def __init__(self, cache: Cache, entry: Path, tmp: Path, fd: int) -> None:
+        self._cache, self._entry, self._tmp = cache, entry, tmp
+        self._fd: int | None = fd
+        self.size = 0
+
+    def __enter__(self) -> Incoming:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.drop()
+
+    def write(self, data: memoryview) -> None:
+        """Append all of ``data``; an ``OSError`` (a full disk) leaves the entry to be dropped."""
+        assert self._fd is not None, "written after keep or drop"
+        rest = data
+        while rest:
+            rest = rest[os.write(self._fd, rest) :]
+        self.size += len(data)
+
+    def keep(self, size: int) -> bool:
+        """Put the entry in place, read-only, if it holds the ``size`` bytes verified; whoever
+        came first wins (a link never replaces an entry). Returns whether the cache holds it."""
+        if self._fd is None:
+            return False
+        try:
+            self._close()
+            if self.size != size:
+                return False
+            os.chmod(self._tmp, 0o444)
+            self._entry.parent.mkdir(parents=True, exist_ok=True)
+            with suppress(FileExistsError):
+                os.link(self._tmp, self._entry)
+        finally:
+            self._tmp.unlink(missing_ok=True)
+        self._cache.stats["added"] += 1
+        return True
+
+    def drop(self) -> None:
+        """Remove the entry unless kept (nothing of it stays)."""
+        if self._fd is not None:
+            self._close()
+            self._tmp.unlink(missing_ok=True)
+
+    def _close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
             os.close(fd)
 
 

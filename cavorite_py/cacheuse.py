@@ -11,13 +11,15 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable
+from contextlib import suppress
 from pathlib import Path
 from typing import TypeVar
 
-from .cache import Cache
+from .cache import Cache, Incoming
 from .cachepending import Pending
 from .cachesettings import CacheSettings
 from .errors import CavoriteError
+from .hashing import Sink
 from .stores.base import Progress
 
 log = logging.getLogger(__name__)
@@ -81,6 +83,13 @@ class RunCache:
         """Keep ``path``'s content (see :meth:`Cache.add`); False when not kept."""
         return self._guarded(lambda: self.cache.add(sha256, path, always=always), False)
 
+    def receiving(self, sha256: str, file: Sink, path: Path, copy: bool) -> Receiving:
+        """Where a download of ``sha256`` into ``file`` (open on the empty ``path``) writes: the
+        file and, if ``copy`` and the cache would otherwise have to copy the file once complete
+        (no reflink, see :meth:`Cache.incoming`), a new entry written from the same buffers."""
+        entry = self._guarded(lambda: self.cache.incoming(sha256, path), None) if copy else None
+        return Receiving(self, file, entry)
+
     def keep_pending(self, sha256: str, path: Path, key: str, rel: str) -> Pending:
         """Keep ``path``'s content for a later ``cavorite push`` to this run's store under
         ``key``; a :class:`CavoriteError` naming ``rel`` when it cannot be kept."""
@@ -131,15 +140,65 @@ class RunCache:
         try:
             return work()
         except OSError as exc:
-            with self._lock:
-                if not self._broken:
-                    self._broken = True
-                    log.warning(
-                        "the cache %s cannot be used (%s); carrying on without it",
-                        self.describe(),
-                        exc.strerror or exc,
-                    )
+            self.failed(exc)
             return otherwise
+
+    def failed(self, exc: OSError) -> None:
+        """The cache failed with ``exc``: off for the rest of the run, with one warning."""
+        with self._lock:
+            if not self._broken:
+                self._broken = True
+                log.warning(
+                    "the cache %s cannot be used (%s); carrying on without it",
+                    self.describe(),
+                    exc.strerror or exc,
+                )
+
+
+class Receiving:
+    """A download's file, every write also copied into a new cache entry when there is one
+    (:meth:`RunCache.receiving`): the bytes are hashed once, by the download's own sink, instead
+    of read, hashed and written again once the file is complete. A write the cache refuses (a
+    full disk) drops the entry and turns the cache off for the run; the download goes on. The
+    entry enters the cache only through :meth:`keep`, once the download is verified; leaving
+    the ``with`` block drops it otherwise."""
+
+    def __init__(self, run: RunCache, file: Sink, entry: Incoming | None) -> None:
+        self._run, self._file, self._entry = run, file, entry
+
+    def __enter__(self) -> Receiving:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._drop()
+
+    @property
+    def name(self) -> object:
+        """The file's ``name`` (see :attr:`HashingWriter.name`)."""
+        return getattr(self._file, "name", None)
+
+    def write(self, data: bytes | bytearray | memoryview, /) -> int | None:
+        n = self._file.write(data)
+        if self._entry is not None:
+            view = memoryview(data).cast("B")
+            try:
+                self._entry.write(view if n is None else view[:n])
+            except OSError as exc:
+                self._drop()
+                self._run.failed(exc)
+        return n
+
+    def keep(self, size: int) -> bool:
+        """Put the entry in the cache, the download having been verified as ``size`` bytes of
+        its sha256; whether the cache now holds it (False without an entry)."""
+        entry, self._entry = self._entry, None
+        return entry is not None and self._run._guarded(lambda: entry.keep(size), False)
+
+    def _drop(self) -> None:
+        entry, self._entry = self._entry, None
+        if entry is not None:
+            with suppress(OSError):
+                entry.drop()
 
 
 NO_CACHE = RunCache(None)

@@ -171,7 +171,7 @@ class Retrieve:
         try:
             progress = self.run.progress(artifact)
             cached = self.run.content.place(meta.checksum, meta.size, tmp, progress)
-            got = meta.checksum if cached else self._from_store(meta, tmp, artifact)
+            got, kept = (meta.checksum, True) if cached else self._from_store(meta, tmp, artifact)
             _backdate(tmp)
             if replace:
                 self._check_unchanged(artifact, unchanged)
@@ -183,12 +183,16 @@ class Retrieve:
             tmp.unlink(missing_ok=True)
         # remembered after the temporary name is gone: unlinking it changed the file's ctime
         self.run.cache.remember(artifact, os.stat(artifact), got)
-        if not cached:
-            # verified and in place: the next clone or checkout need not download it; from a
-            # store on this machine, by default only where no second copy is written (a reflink)
-            content = self.run.content
-            local = self.run.store.objects_on_this_machine and not content.local_store_always
-            content.add(got, artifact, always=not local)
+        if not kept:
+            # verified and in place: the next clone or checkout need not download it (a
+            # reflink, where the file system can clone, or an entry present: no copy)
+            self.run.content.add(got, artifact, always=self._cache_copies())
+
+    def _cache_copies(self) -> bool:
+        """Whether a download is copied into the content cache where a reflink cannot add it:
+        from a store on this machine, by default not (no second copy of what is at hand)."""
+        content = self.run.content
+        return not (self.run.store.objects_on_this_machine and not content.local_store_always)
 
     def _check_unchanged(self, artifact: Path, seen: os.stat_result | None) -> None:
         """Refuse to replace ``artifact`` if it changed since it was seen as ``seen``."""
@@ -201,19 +205,27 @@ class Retrieve:
                 "left alone; retrieve again (with --force to discard the change)"
             )
 
-    def _from_store(self, meta: Metadata, tmp: Path, artifact: Path) -> str:
-        """Download the object into ``tmp``; return its sha256 once verified."""
-        with open(tmp, "xb") as f:
+    def _from_store(self, meta: Metadata, tmp: Path, artifact: Path) -> tuple[str, bool]:
+        """Download the object into ``tmp``; return its sha256 once verified, and whether it
+        entered the content cache: written there too as it arrived (where a copy would be
+        made once the file is complete), kept only once verified."""
+        content = self.run.content
+        with (
+            open(tmp, "xb") as f,
+            content.receiving(meta.checksum, f, tmp, self._cache_copies()) as target,
+        ):
             # no more than the cfile's size: a store cannot fill the disk
             # the file's name as shown, worked out only for an error
             shown = functools.partial(self.run.workspace.display, artifact)
-            sink = HashingWriter(f, self.run.progress(artifact), limit=meta.size, label=shown)
+            sink = HashingWriter(target, self.run.progress(artifact), limit=meta.size, label=shown)
             version = self._get(meta.name, sink, artifact)
-        got = self._verified(meta, sink, artifact)
+            f.close()
+            got = self._verified(meta, sink, artifact)
+            kept = target.keep(sink.size)
         if version is not None:
             # what the store holds at this version: a later upload need not download it
             self.index.remember(meta.name, ObjectInfo(sink.size, got, version))
-        return got
+        return got, kept
 
     def _get(self, key: str, sink: HashingWriter, artifact: Path) -> str | None:
         store = self.run.store

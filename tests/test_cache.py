@@ -410,3 +410,59 @@ def test_reflink_place_and_free_add(cow_dir: Path) -> None:
         spoil(cache, sha, data[:-1] + b"!")
         assert not cache.place(sha, len(data), cow_dir / "bad")
         assert not (cow_dir / "bad").exists()
+
+
+def test_an_incoming_entry_enters_the_cache_only_once_kept(cache: Cache, tmp_path: Path) -> None:
+    data, sha = content("incoming", 3 << 20)
+    download = tmp_path / "download"
+    download.touch()
+    if _reflink_works(tmp_path):
+        pytest.skip("this file system clones files: a download is added by reflink instead")
+    incoming = cache.incoming(sha, download)
+    assert incoming is not None
+    with incoming:
+        for start in range(0, len(data), 1 << 20):
+            incoming.write(memoryview(data)[start : start + (1 << 20)])
+        # never under its name before it is kept
+        assert not cache.has(sha)
+        assert incoming.keep(len(data))
+    entry = cache.path_of(sha)
+    assert entry.read_bytes() == data
+    assert entry.stat().st_mode & 0o777 == 0o444
+    assert os.listdir(cache.root / "tmp") == []
+    assert cache.stats["added"] == 1
+    # present: nothing more to write, the entry is marked as used
+    os.utime(entry, (1, 1))
+    assert cache.incoming(sha, download) is None
+    assert entry.stat().st_mtime > 1
+
+
+@pytest.mark.parametrize("end", ["dropped", "left", "short"])
+def test_an_incoming_entry_not_kept_leaves_nothing(cache: Cache, tmp_path: Path, end: str) -> None:
+    data, sha = content("unkept", 1 << 20)
+    (tmp_path / "download").touch()
+    if _reflink_works(tmp_path):
+        pytest.skip("this file system clones files: a download is added by reflink instead")
+    incoming = cache.incoming(sha, tmp_path / "download")
+    assert incoming is not None
+    with incoming:
+        incoming.write(memoryview(data)[:-1])
+        if end == "dropped":
+            incoming.drop()
+        elif end == "short":
+            # fewer bytes than the verified download: not an entry
+            assert not incoming.keep(len(data))
+    assert not cache.has(sha)
+    assert os.listdir(cache.root / "tmp") == []
+
+
+def test_no_incoming_entry_where_the_file_system_clones(cow_dir: Path) -> None:
+    with make_cache(cow_dir) as cache:
+        data, sha = content("cow-incoming", 1 << 20)
+        (cow_dir / "download").touch()
+        assert cache.incoming(sha, cow_dir / "download") is None
+        assert os.listdir(cache.root / "tmp") == []
+        # once complete, the download is added by a clone: no second write
+        (cow_dir / "download").write_bytes(data)
+        assert cache.add(sha, cow_dir / "download", always=False)
+        assert cache.path_of(sha).read_bytes() == data

@@ -3,6 +3,7 @@ the local store; the command-line and S3 cases are in tests/e2e/test_offline.py)
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import cavorite_py
-from cavorite_py.cache import Cache, reflink
+from cavorite_py.cache import Cache, Incoming, reflink
 from cavorite_py.cachesettings import load_settings
 from cavorite_py.cacheuse import RunCache
 from cavorite_py.engine import Engine
@@ -128,6 +129,73 @@ def test_all_cached_never_opens_the_store(repo: cavorite_py.Repo) -> None:
     report = engine.retrieve([repo.root / "a.bin.cfile", repo.root / "b.bin.cfile"])
     assert report.counts()[Outcome.RETRIEVED] == 2, report.results
     assert (repo.root / "b.bin").read_bytes() == B
+
+
+@pytest.mark.usefixtures("local_store_cached")
+def test_a_download_is_written_into_the_cache_as_it_arrives(
+    repo: cavorite_py.Repo, cache: Cache, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if _reflinks(repo.root, tmp_path):
+        pytest.skip("this file system clones files: a download is added by reflink instead")
+
+    def no_second_copy(*args: object) -> bool:
+        raise AssertionError("the complete file was copied into the cache")
+
+    assert repo.upload(["a.bin", "b.bin"], cwd=repo.root).ok
+    (repo.root / "a.bin").unlink()
+    monkeypatch.setattr(Cache, "_fill", no_second_copy)
+    report = repo.retrieve(cwd=repo.root)
+    assert report.counts()[Outcome.RETRIEVED] == 1, report.results
+    entry = cache.path_of(sha(A))
+    assert entry.read_bytes() == A
+    assert entry.stat().st_mode & 0o777 == 0o444
+    # a copy of its own, not the artifact's inode
+    assert entry.stat().st_ino != (repo.root / "a.bin").stat().st_ino
+    assert os.listdir(cache.root / "tmp") == []
+
+
+@pytest.mark.usefixtures("local_store_cached")
+def test_a_download_that_fails_verification_leaves_nothing_in_the_cache(
+    repo: cavorite_py.Repo, cache: Cache, objects: Path
+) -> None:
+    assert repo.upload(["a.bin"], cwd=repo.root).ok
+    (stored,) = objects.rglob("a.bin")
+    stored.write_bytes(b"X" + A[1:])
+    (repo.root / "a.bin").unlink()
+    report = repo.retrieve(cwd=repo.root)
+    assert report.counts()[Outcome.FAILED] == 1
+    assert "does not match its cfile" in str(report.results[0].error)
+    assert not (repo.root / "a.bin").exists()
+    assert not cache.has(sha(A)) and not cache.has(sha(b"X" + A[1:]))
+    assert os.listdir(cache.root / "tmp") == []
+
+
+@pytest.mark.usefixtures("local_store_cached")
+def test_a_cache_that_cannot_be_written_does_not_fail_the_retrieve(
+    repo: cavorite_py.Repo,
+    cache: Cache,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    if _reflinks(repo.root, tmp_path):
+        pytest.skip("this file system clones files: a download is added by reflink instead")
+
+    def full(self: Incoming, data: memoryview) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    assert repo.upload(["a.bin", "b.bin"], cwd=repo.root).ok
+    for name in ("a.bin", "b.bin"):
+        (repo.root / name).unlink()
+    monkeypatch.setattr(Incoming, "write", full)
+    with caplog.at_level(logging.WARNING, logger="cavorite_py"):
+        report = repo.retrieve(cwd=repo.root)
+    assert report.counts()[Outcome.RETRIEVED] == 2, report.results
+    assert (repo.root / "a.bin").read_bytes() == A
+    assert (repo.root / "b.bin").read_bytes() == B
+    assert caplog.text.count("cannot be used") == 1, caplog.text
+    assert not cache.has(sha(A)) and not cache.has(sha(B))
+    assert os.listdir(cache.root / "tmp") == []
 
 
 def test_local_store_downloads_enter_the_cache_only_when_free(

@@ -3,8 +3,8 @@
 Every download starts with one GetObject of the whole object; its response decides the rest:
 
 - An object of at most ``download_threshold`` bytes (most files) is written from that response's
-  body, :data:`PIECE` bytes at a time (:func:`stream`): one request, no HeadObject, and botocore
-  still checks the object's checksum, when S3 has a full-object one, as the body ends.
+  body, :data:`PIECE` bytes at a time (:func:`stream`): one request, no HeadObject, and the
+  object's checksum, when S3 has a full-object one, still checked once the body ends.
 - A larger object's body is closed unread. Its size and ETag, as a HeadObject would have told
   them, go to s3transfer (:class:`Known`), whose ranged GETs fetch it several at a time within the
   store's read-ahead budget (:class:`ReadAhead`) and hand it over in order (:class:`InOrder`).
@@ -12,10 +12,17 @@ Every download starts with one GetObject of the whole object; its response decid
 Either way a body that breaks off is fetched again from its first byte not yet written, with
 ``If-Match`` the ETag of the first response: no byte reaches the file twice (the engine hashes all
 it receives), and an object replaced meanwhile stops the download instead of mixing two versions.
+
+Where S3 keeps a SHA256 of the whole object (single-part uploads: cavorite's send it), the first
+response tells it, and the bytes written are compared with it once all are there
+(:class:`WholeSha256`), whichever way they came: by the sha256 the engine's sink computes anyway,
+not by botocore's own second pass over every byte (:func:`no_second_sha256`).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -30,6 +37,8 @@ from s3transfer.manager import TransferManager
 from s3transfer.subscribers import BaseSubscriber
 from s3transfer.utils import S3_RETRYABLE_DOWNLOAD_ERRORS
 
+from ..hashing import HashingWriter
+
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import GetObjectOutputTypeDef
@@ -42,7 +51,9 @@ __all__ = [
     "Inconsistent",
     "Known",
     "ReadAhead",
+    "WholeSha256",
     "download_config",
+    "no_second_sha256",
     "ranged",
     "stream",
 ]
@@ -70,8 +81,9 @@ def stream(
     yet written, up to :data:`ATTEMPTS` responses in all; then ``RetriesExceededError`` from
     s3transfer, as its own ranges do. botocore retries a request that fails before its body, never
     a body: this is the retry it does not make. A resumed body carries no checksum (S3 sends none
-    for a range); the engine's sha256 still covers every byte. Anything else (a checksum that
-    does not match, a write that raises: Ctrl-C) ends the download at once.
+    for a range); S3's SHA256 of the whole object, where it has one, and the engine's sha256 still
+    cover every byte. Anything else (a checksum that does not match, a write that raises: Ctrl-C)
+    ends the download at once.
     """
     size, etag = response["ContentLength"], response.get("ETag")
     written = 0
@@ -241,3 +253,63 @@ class Abandoning(ThreadPoolExecutor):
         if isinstance(fn, GetObjectTask) and coordinator is not None and coordinator.done():
             raise Abandoned("the download has ended")
         return super().submit(fn, *args, **kwargs)
+
+
+def no_second_sha256(context: dict[str, Any], **_: Any) -> None:
+    """``before-call`` of GetObject: botocore would check a whole-object body against S3's
+    SHA256 by hashing every byte in the thread that reads them, a second sha256 beside the
+    engine's (with the same value, for the objects cavorite uploads); :class:`WholeSha256`
+    makes that check with the sink's sha256 instead. Other algorithms (a CRC32 that another
+    client had S3 keep) are still checked by botocore. (Returns None: a value returned here
+    would be taken for the response.)"""
+    checksum = context.get("checksum", {})
+    algorithms = checksum.get("response_algorithms")
+    if algorithms:
+        checksum["response_algorithms"] = [a for a in algorithms if a != "sha256"]
+
+
+class WholeSha256:
+    """S3's SHA256 of the whole object, from a GetObject of all of it, to compare with what was
+    written into ``fileobj``: through :attr:`sink`, which hashes only where ``fileobj`` does not
+    (the engine's :class:`HashingWriter` does, for its own check against the cfile)."""
+
+    def __init__(self, expected: bytes, fileobj: BinaryIO) -> None:
+        self.expected = expected
+        self.sink: BinaryIO = fileobj
+        self._sha256: Callable[[], str]
+        own: object = fileobj
+        if isinstance(own, HashingWriter):
+            self._sha256 = own.hexdigest
+        else:
+            digest = hashlib.sha256()
+            self._sha256 = digest.hexdigest
+            self.sink = cast(BinaryIO, _Hashing(fileobj, digest))
+
+    @classmethod
+    def of(cls, response: GetObjectOutputTypeDef, fileobj: BinaryIO) -> WholeSha256 | None:
+        """The check of ``response``'s object; None where S3 keeps no SHA256 of all of it (a
+        multipart upload's checksum is one of its parts' checksums: ``...-N``)."""
+        value = response.get("ChecksumSHA256")
+        if not value or "-" in value:
+            return None
+        return cls(base64.b64decode(value), fileobj)
+
+    def verify(self) -> None:
+        """Raise botocore's ``FlexibleChecksumError`` if the bytes written are not the object's
+        (damaged on the way), as its own check of the body does."""
+        if bytes.fromhex(self._sha256()) != self.expected:
+            raise bex.FlexibleChecksumError(
+                error_msg="the bytes received do not match the object's SHA256 checksum"
+            )
+
+
+class _Hashing:
+    """``fileobj``, hashing what it accepts into ``digest``."""
+
+    def __init__(self, fileobj: BinaryIO, digest: Any) -> None:
+        self._fileobj, self._digest = fileobj, digest
+
+    def write(self, data: bytes) -> int:
+        n = self._fileobj.write(data)
+        self._digest.update(memoryview(data)[:n])
+        return n

@@ -42,7 +42,15 @@ from .. import places
 from ..errors import AccessDenied, ObjectNotFound, StoreDown, StoreError
 from . import _errors
 from ._addresses import int_option, parse_s3, seconds_option
-from ._s3_download import Inconsistent, ReadAhead, download_config, ranged, stream
+from ._s3_download import (
+    Inconsistent,
+    ReadAhead,
+    WholeSha256,
+    download_config,
+    no_second_sha256,
+    ranged,
+    stream,
+)
 from ._s3_upload import SmallReadsOSUtils, whole_file
 from .base import ObjectInfo, Progress, Store, StoreSettings, check_version, expect_size
 
@@ -75,12 +83,14 @@ _HEAD_FIRST: dict[str, Any] = (
     if "response_checksum_validation" in Config.OPTION_DEFAULTS
     else {}
 )
-"""botocore's default, pinned. It checks the body of a whole-object GET against S3's checksum of
-the object, where S3 has one. And it keeps s3transfer's ranged downloads on the path that takes
-the size it is given (or asks it with a HeadObject): with ``when_required`` (from
-AWS_RESPONSE_CHECKSUM_VALIDATION or ~/.aws/config) it requests the first range instead and
-queues the others from that range's completion, before its place in the window is given back:
-with a window smaller than the object's ranges, the download waits for itself forever."""
+"""botocore's default, pinned. It has S3 send its checksum of the object with a whole-object GET,
+checked against the body (a SHA256 by :class:`._s3_download.WholeSha256`, with the engine's own
+sha256 of the bytes, not by botocore's second pass). And it keeps s3transfer's ranged downloads
+on the path that takes the size it is given (or asks it with a HeadObject): with
+``when_required`` (from AWS_RESPONSE_CHECKSUM_VALIDATION or ~/.aws/config) it requests the first
+range instead and queues the others from that range's completion, before its place in the window
+is given back: with a window smaller than the object's ranges, the download waits for itself
+forever."""
 
 _CHECKSUMS_SENT: dict[str, Any] = (
     {"request_checksum_calculation": "when_supported"}
@@ -167,6 +177,7 @@ class S3Store(Store):
                 )
                 # after botocore's own handler of the same event, which adds the header
                 client.meta.events.register_last("before-call.s3", _no_expect_for_small_bodies)
+                client.meta.events.register("before-call.s3.GetObject", no_second_sha256)
                 if conditional:
                     for op in ("PutObject", "CompleteMultipartUpload"):
                         event = f"before-parameter-build.s3.{op}"
@@ -253,14 +264,19 @@ class S3Store(Store):
             etag: str | None = response.get("ETag")
             # a size other than the cfile's is refused before any byte or range
             _expect(response, fileobj)
+            # S3's SHA256 of the object, if it has one, compared with all the bytes written
+            check = WholeSha256.of(response, fileobj)
+            sink = fileobj if check is None else check.sink
             if size <= self.download_threshold:
-                stream(client, bucket, name, response, fileobj)
-                return etag
-            response["Body"].close()  # unread, its connection dropped: the ranges fetch it
-            ranges = -(-size // self.download_chunksize)
-            with self.read_ahead.lend(min(self.download_window, ranges) - 1) as ahead:
-                config = self.download_config(window=1 + ahead)
-                ranged(client, config, bucket, name, fileobj, size, etag)
+                stream(client, bucket, name, response, sink)
+            else:
+                response["Body"].close()  # unread, its connection dropped: the ranges fetch it
+                ranges = -(-size // self.download_chunksize)
+                with self.read_ahead.lend(min(self.download_window, ranges) - 1) as ahead:
+                    config = self.download_config(window=1 + ahead)
+                    ranged(client, config, bucket, name, sink, size, etag)
+            if check is not None:
+                check.verify()
             return etag
         except _DOWNLOAD_ERRORS as exc:
             raise self._translate(exc, key) from exc

@@ -75,6 +75,51 @@ def test_sha256_is_metadata_and_single_part_uploads_carry_s3s_checksum(
     assert s3_store.stat("small.bin") == info
 
 
+@pytest.mark.parametrize("sink", ["hashing", "plain"])
+@pytest.mark.parametrize("threshold", [8 * MIB, MIB], ids=["one-get", "ranges"])
+def test_s3s_sha256_of_the_object_is_checked_against_the_bytes_written(
+    s3_emulator: S3Emulator,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    sink: str,
+    threshold: int,
+) -> None:
+    """S3's SHA256 of the whole object comes with its first GET and is compared with what was
+    written, whether it came as one body or as ranges: with the engine's own sha256 where the
+    sink keeps one (botocore does not hash the body a second time), else hashed by the store.
+    moto stores the checksum an upload declares without checking it: a wrong one stands for
+    bytes damaged on the way."""
+    isolated_env(monkeypatch, s3_emulator)
+    bucket = s3_emulator.new_bucket()
+    store = open_s3(
+        f"{s3_emulator.endpoint}/{bucket}",
+        tmp_path,
+        download_chunksize=MIB,
+        download_threshold=threshold,
+    )
+    data = os.urandom(3 * MIB + 5)
+    store.put("right.bin", *make(tmp_path, data))
+    wrong = base64.b64encode(hashlib.sha256(b"other bytes").digest()).decode()
+    s3_emulator.client().put_object(
+        Bucket=bucket, Key="wrong.bin", Body=data, ChecksumAlgorithm="SHA256", ChecksumSHA256=wrong
+    )
+
+    def target() -> _Sink | HashingWriter:
+        return HashingWriter(_Sink()) if sink == "hashing" else _Sink()
+
+    right = target()
+    store.get("right.bin", right)  # type: ignore[arg-type]
+    if isinstance(right, HashingWriter):
+        assert right.hexdigest() == hashlib.sha256(data).hexdigest()
+    with pytest.raises(StoreError) as exc:
+        store.get("wrong.bin", target())  # type: ignore[arg-type]
+    assert "do not match the object's checksum" in one_line(exc)
+    body = store._client().get_object(Bucket=bucket, Key="right.bin")["Body"]
+    with body:
+        # the body as sent: no second sha256 of it by botocore
+        assert type(body).__name__ == "StreamingBody"
+
+
 def test_large_uploads_are_multipart_and_still_conditional(
     s3_store: Store, s3_emulator: S3Emulator, tmp_path: Path
 ) -> None:
