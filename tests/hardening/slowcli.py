@@ -30,7 +30,7 @@ DELAY = float(os.environ.get("CAVORITE_SLOW_DELAY", "0.05"))
 GITIGNORE_PAUSE = float(os.environ.get("CAVORITE_SLOW_GITIGNORE", "0"))
 
 
-def slow_copy_fd(fin: int, fout: int, size: int) -> None:
+def slow_copy_fd(fin: int, fout: int) -> None:
     """The local store's copy into its new temporary file, a chunk at a time."""
     while chunk := os.read(fin, CHUNK):
         os.write(fout, chunk)

@@ -137,7 +137,7 @@ class LocalStore(Store):
         placed = False
         try:
             self._make_parent(target)
-            written = _copy_new(path, tmp, info)
+            written = _copy_new(path, tmp, info.sha256)
             if overwrite:
                 os.replace(tmp, target)
                 placed = True
@@ -303,20 +303,17 @@ def _link_new(tmp: Path | str, target: Path | str, key: str, directory: Path) ->
         raise ObjectExists(f"object {key!r} already exists in {directory}") from exc
 
 
-def _copy_new(source: Path, target: str, info: ObjectInfo) -> os.stat_result:
+def _copy_new(source: Path, target: str, sha256: str | None) -> os.stat_result:
     """Copy ``source`` to the new file ``target`` (never over an existing one), labelled with
-    its sha256 before anyone can see it under its final name; return the new file's stat.
-
-    No more than ``info.size`` bytes, the size that was hashed: a file that grew since is
-    caught by the engine's check that it did not change while it was sent."""
+    its sha256 before anyone can see it under its final name; return the new file's stat."""
     fin = os.open(source, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
     try:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
         fout = os.open(target, flags | getattr(os, "O_BINARY", 0), 0o666)
         try:
-            _copy_fd(fin, fout, info.size)
-            if info.sha256 is not None:
-                _set_sha256(fout, info.sha256)
+            _copy_fd(fin, fout)
+            if sha256 is not None:
+                _set_sha256(fout, sha256)
             return os.fstat(fout)
         finally:
             os.close(fout)
@@ -324,11 +321,11 @@ def _copy_new(source: Path, target: str, info: ObjectInfo) -> os.stat_result:
         os.close(fin)
 
 
-def _copy_fd(fin: int, fout: int, size: int) -> None:
-    """Copy up to ``size`` bytes from ``fin`` to ``fout``: in the kernel where it can."""
+def _copy_fd(fin: int, fout: int) -> None:
+    """Copy the file open as ``fin`` to ``fout``: in the kernel where it can."""
     offset = 0
     try:
-        while offset < size and (sent := os.sendfile(fout, fin, offset, _SENDFILE_MAX)):
+        while sent := os.sendfile(fout, fin, offset, _SENDFILE_MAX):
             offset += sent
         return
     except OSError as exc:  # a file system (or platform) without sendfile to files
@@ -336,11 +333,10 @@ def _copy_fd(fin: int, fout: int, size: int) -> None:
             raise
     except AttributeError:  # no os.sendfile at all
         pass
-    while offset < size and (chunk := os.read(fin, min(_CHUNK, size - offset))):
+    while chunk := os.read(fin, _CHUNK):
         view = memoryview(chunk)
         while view:
             view = view[os.write(fout, view) :]
-        offset += len(chunk)
 
 
 def _read_small(fd: int, size: int) -> bytes:
