@@ -23,11 +23,12 @@ import os
 import re
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from io import FileIO
 from pathlib import Path
 from types import TracebackType
+from typing import TypeVar
 
 from . import cacheevict
 from .cachepending import PendingEntries
@@ -45,6 +46,7 @@ NO_CLONES = frozenset(
 )
 """what a reflink fails with where the file systems cannot clone at all (not one file alone)"""
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+T = TypeVar("T")
 
 
 class Cache:
@@ -65,6 +67,8 @@ class Cache:
         self._pin_lock = threading.Lock()
         self._no_reflink: set[int] = set()
         """devices whose files were found unable to be reflinked into the cache"""
+        self._no_clone_into: set[str] = set()
+        """directories entries were found unable to be reflinked into"""
 
     def __enter__(self) -> Cache:
         return self
@@ -88,14 +92,17 @@ class Cache:
 
     def path_of(self, sha256: str) -> Path:
         """Where the entry for ``sha256`` lives (whether or not it is there)."""
+        return Path(self._entry(sha256))
+
+    def _entry(self, sha256: str) -> str:
+        """:meth:`path_of` as a string (a Path costs more to build than the work it names)."""
         if not _SHA256.fullmatch(sha256):
             raise ValueError(f"not a lowercase hex sha256: {sha256!r}")
-        # one Path from a string: joining three parts costs three times as much, per call
-        return Path(f"{self._objects}{os.sep}{sha256[:2]}{os.sep}{sha256[2:]}")
+        return f"{self._objects}{os.sep}{sha256[:2]}{os.sep}{sha256[2:]}"
 
     def has(self, sha256: str) -> bool:
         """Whether an entry for ``sha256`` is present (its content is checked only on use)."""
-        return self.path_of(sha256).is_file()
+        return os.path.isfile(self._entry(sha256))
 
     def pin(self, sha256s: Iterable[str]) -> None:
         """Keep these entries from eviction by any process until :meth:`close` (or this process
@@ -105,7 +112,7 @@ class Cache:
             if not new:
                 return
             for sha256 in new:
-                self.path_of(sha256)
+                self._entry(sha256)
             with self._lock(fcntl.LOCK_SH):
                 os.write(self._pin_descriptor(), "".join(f"{s}\n" for s in new).encode())
             self._pinned.update(new)
@@ -128,7 +135,7 @@ class Cache:
         by hard link (``target`` shares the read-only entry) when ``hardlink``, default the
         ``hardlink`` setting. Every placed byte is hashed once."""
         self.pin([sha256])
-        entry = self.path_of(sha256)
+        entry = self._entry(sha256)
         try:
             source = open(entry, "rb", buffering=0)  # noqa: SIM115 - closed below
         except FileNotFoundError:
@@ -246,21 +253,31 @@ class Cache:
 
     def _write(
         self,
-        entry: Path,
+        entry: str,
         source: FileIO,
         target: Path,
         hardlink: bool,
         progress: Progress | None,
     ) -> tuple[str, str, int]:
         """Put ``entry``, open as ``source``, at ``target``; return (method, sha256, size)."""
-        target.unlink(missing_ok=True)
-        if hardlink and _hard_link(entry, target):
+        if hardlink and _fresh(lambda: _hard_link(entry, target), target):
             return ("hardlink", *hash_file(target))
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+        fd = _fresh(lambda: os.open(target, flags, 0o666), target)
         with open(fd, "wb", buffering=0) as dst:
-            if reflink(source.fileno(), dst.fileno()):
+            if self._reflink(source, dst, os.path.dirname(target)):
                 return ("reflink", *hash_file(target))
             return ("copy", *copy_hashing(source, dst, progress))
+
+    def _reflink(self, source: FileIO, dst: FileIO, directory: str) -> bool:
+        """:func:`reflink`, not tried again into a directory whose file system refused one
+        (it does not gain reflinks while a run goes)."""
+        if directory in self._no_clone_into:
+            return False
+        failed = clone_error(source.fileno(), dst.fileno())
+        if failed in NO_CLONES:
+            self._no_clone_into.add(directory)
+        return failed is None
 
     def _fill(self, tmp: Path, sha256: str, path: Path, always: bool) -> bool:
         """Write ``path``'s content to the new file ``tmp``: by reflink, else (when ``always``)
@@ -287,16 +304,16 @@ class Cache:
         except OSError:
             return False
 
-    def _discard(self, entry: Path, source: FileIO, target: Path, found: str) -> None:
+    def _discard(self, entry: str, source: FileIO, target: Path, found: str) -> None:
         """Remove a corrupted ``entry`` (only if its name still holds the file we read)."""
         target.unlink(missing_ok=True)
         self.stats["corrupt"] += 1
         log.warning("removed corrupted cache entry %s (%s)", entry, found)
         with suppress(FileNotFoundError):
             if os.stat(entry).st_ino == os.fstat(source.fileno()).st_ino:
-                entry.unlink()
+                os.unlink(entry)
 
-    def _touch(self, entry: Path) -> bool:
+    def _touch(self, entry: Path | str) -> bool:
         """Mark ``entry`` as just used (its mtime orders eviction); False if it is absent."""
         try:
             os.utime(entry)
@@ -406,7 +423,17 @@ def clone_error(src_fd: int, dst_fd: int) -> int | None:
     return None
 
 
-def _hard_link(entry: Path, target: Path) -> bool:
+def _fresh(create: Callable[[], T], target: Path) -> T:
+    """``create()`` of the new file ``target``; a file left there (the caller owns the name) is
+    removed first only when found in the way, which spares a removal per file."""
+    try:
+        return create()
+    except FileExistsError:
+        target.unlink(missing_ok=True)
+        return create()
+
+
+def _hard_link(entry: Path | str, target: Path) -> bool:
     try:
         os.link(entry, target)
     except OSError as exc:

@@ -7,12 +7,13 @@ fields; ``size`` is ours and optional; any other field is kept when the file is 
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import os
 import re
 import stat
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -169,7 +170,8 @@ def read(path: Path) -> Metadata:
 def read_with_stat(path: Path) -> tuple[Metadata, os.stat_result]:
     """:func:`read`, and the stat of the file that was read."""
     raw, st = _read_head(path)
-    return parse(raw, shown_path(path)), st
+    # the name as shown is worked out only for an error (it costs a getcwd per cfile)
+    return parse(raw, functools.partial(shown_path, path)), st
 
 
 def shown_path(path: Path) -> str:
@@ -182,29 +184,35 @@ def shown_path(path: Path) -> str:
     return str(path) if rel == os.pardir or rel.startswith(os.pardir + os.sep) else rel
 
 
-def parse(raw: bytes, path: str) -> Metadata:
-    """Validate a cfile's bytes; ``path`` names it in errors."""
+def parse(raw: bytes, path: str | Callable[[], str]) -> Metadata:
+    """Validate a cfile's bytes; ``path`` names it in errors (or, called, returns that name:
+    worked out only for an error)."""
     if len(raw) > MAX_CFILE_BYTES:
-        raise MetadataError(f"{path}: too large to be a metadata file")
+        raise MetadataError(f"{_name(path)}: too large to be a metadata file")
     try:
         data = json.loads(raw.decode("utf-8"))
         return Metadata.from_dict(data)
     except UnicodeDecodeError:
-        raise MetadataError(f"{path}: not UTF-8 text; is it a metadata file?") from None
+        raise MetadataError(f"{_name(path)}: not UTF-8 text; is it a metadata file?") from None
     except json.JSONDecodeError as exc:
         what = "empty" if not raw.strip() else f"not valid JSON ({exc.msg})"
-        raise MetadataError(f"{path}: {what}; restore it from version control") from None
+        raise MetadataError(f"{_name(path)}: {what}; restore it from version control") from None
     except RecursionError:
         raise MetadataError(
-            f"{path}: nested too deeply to be a metadata file; restore it from version control"
+            f"{_name(path)}: nested too deeply to be a metadata file; restore it from version "
+            "control"
         ) from None
     except ValueError as exc:  # e.g. an integer beyond Python's digit limit for conversions
         raise MetadataError(
-            f"{path}: not a metadata file ({str(exc).partition(':')[0]}); "
+            f"{_name(path)}: not a metadata file ({str(exc).partition(':')[0]}); "
             "restore it from version control"
         ) from None
     except MetadataError as exc:
-        raise MetadataError(f"{path}: {exc}; restore it from version control") from None
+        raise MetadataError(f"{_name(path)}: {exc}; restore it from version control") from None
+
+
+def _name(path: str | Callable[[], str]) -> str:
+    return path if isinstance(path, str) else path()
 
 
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)

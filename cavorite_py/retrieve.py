@@ -31,7 +31,7 @@ from .hashing import HashingWriter
 from .metadata import Metadata
 from .remote import RemoteIndex
 from .results import FileResult, Outcome, Report
-from .run import Run, check_room
+from .run import RoomCheck, Run
 from .state import signature
 from .stores.base import ObjectInfo
 
@@ -61,6 +61,7 @@ class Retrieve:
     index: RemoteIndex = field(init=False)
     _ready_dirs: set[Path] = field(default_factory=set, init=False, repr=False)
     """directories this run created or found in place for downloads"""
+    _room: RoomCheck = field(default_factory=RoomCheck, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.index = RemoteIndex(self.run)
@@ -166,7 +167,7 @@ class Retrieve:
             artifact.parent.mkdir(parents=True, exist_ok=True)
             self._ready_dirs.add(artifact.parent)
         tmp = temp_path_for(artifact)
-        check_room(artifact.parent, meta.size)
+        self._room.check(artifact.parent, meta.size)
         self.run.observer.started(artifact, meta.size)
         try:
             progress = self.run.progress(artifact)

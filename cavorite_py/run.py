@@ -229,21 +229,49 @@ def disk_full(exc: CavoriteError | OSError) -> DiskFull | None:
     return full
 
 
-def check_room(directory: Path, size: int | None) -> None:
-    """Refuse, before it starts, a download of ``size`` bytes into ``directory`` that its file
-    system cannot hold (:class:`DiskFull`)."""
-    if not size:
-        return
+def _room_left(directory: Path, size: int) -> int | None:
+    """The free space of ``directory``'s file system once ``size`` bytes are written there;
+    None when unknown (some network file systems do not say). :class:`DiskFull` if they do not
+    fit."""
     try:
         free = shutil.disk_usage(directory).free
     except OSError:
-        # no answer (some network file systems): the write says so if it comes to that
-        return
+        # no answer: the write says so if it comes to that
+        return None
     if free < size:
         raise DiskFull(
             f"not enough space: {human_size(size)} to download, {human_size(free)} free on the "
             f"file system holding {directory}; free some space and run the command again"
         )
+    return free - size
+
+
+@dataclass
+class RoomCheck:
+    """Refuse, before it starts, a download that the file system cannot hold
+    (:class:`DiskFull`). For the many downloads of one run, the file system is asked once per
+    directory, and again only when the space it reported, less what this run downloaded into
+    the directory since, runs short. A download is refused only on the file system's own,
+    fresh answer; space others take meanwhile is the write's to find (as after any check)."""
+
+    _left: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def check(self, directory: Path, size: int | None) -> None:
+        if not size:
+            return
+        key = str(directory)
+        with self._lock:
+            left = self._left.get(key)
+            if left is not None and left >= size:
+                self._left[key] = left - size
+                return
+        left = _room_left(directory, size)
+        with self._lock:
+            if left is None:
+                self._left.pop(key, None)
+            else:
+                self._left[key] = left
 
 
 def naming(exc: E, where: str) -> E:

@@ -30,15 +30,11 @@ DELAY = float(os.environ.get("CAVORITE_SLOW_DELAY", "0.05"))
 GITIGNORE_PAUSE = float(os.environ.get("CAVORITE_SLOW_GITIGNORE", "0"))
 
 
-def slow_copy_new(source: Path, target: Path, sha256: str | None) -> None:
+def slow_copy_fd(fin: int, fout: int) -> None:
     """The local store's copy into its new temporary file, a chunk at a time."""
-    with open(source, "rb") as fin, open(target, "xb") as fout:
-        while chunk := fin.read(CHUNK):
-            fout.write(chunk)
-            fout.flush()
-            time.sleep(DELAY)
-    if sha256 is not None:
-        cavorite_localstore._set_sha256(target, sha256)
+    while chunk := os.read(fin, CHUNK):
+        os.write(fout, chunk)
+        time.sleep(DELAY)
 
 
 class _SlowWriter:
@@ -71,7 +67,7 @@ def slow_write_bytes(path: Path, data: bytes) -> None:
 
 if __name__ == "__main__":
     gitignore.atomic_write_bytes = slow_write_bytes  # type: ignore[attr-defined]
-    cavorite_localstore._copy_new = slow_copy_new
+    cavorite_localstore._copy_fd = slow_copy_fd
     LocalStore.get = slow_get  # type: ignore[method-assign]
     sys.argv[0] = str(Path(sys.argv[0]).with_name("cavorite"))
     main(sys.argv[1:])

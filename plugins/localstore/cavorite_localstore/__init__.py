@@ -17,7 +17,6 @@ import contextlib
 import errno
 import io
 import os
-import shutil
 import stat
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -104,7 +103,8 @@ class LocalStore(Store):
         # a directory outside the repository and cavorite's data directory is the user's to
         # approve: a repository must not read from or write to any place it likes
         places.require_directory(self.directory, settings.root)
-        self._made: set[Path] = set()  # directories known to exist
+        self._root = str(self.directory)
+        self._made: set[str] = set()  # directories known to exist
 
     def describe(self) -> str:
         # an absolute path: redact() leaves it as it is, and keeps a store that shows an
@@ -112,9 +112,15 @@ class LocalStore(Store):
         return redact(str(self.directory))
 
     def _path(self, key: str) -> Path:
+        return Path(self._place(key))
+
+    def _place(self, key: str) -> str:
+        """The object's path, as a string (one string built: a path joined part by part costs
+        several times as much, per object)."""
         # the engine checked the key already; a store that maps keys to paths checks again,
-        # with the same rule (a StoreError here)
-        return self.directory.joinpath(*check_key(key).split("/"))
+        # with the same rule (a StoreError here), which also leaves no way out of the directory
+        rel = check_key(key)
+        return f"{self._root}{os.sep}{rel if os.sep == '/' else rel.replace('/', os.sep)}"
 
     def put(
         self,
@@ -124,14 +130,14 @@ class LocalStore(Store):
         overwrite: bool = False,
         progress: Progress | None = None,
     ) -> ObjectInfo | None:
-        target = self._path(key)
+        target = self._place(key)
         # no look first: the engine puts only keys it found absent, and a key stored since is
         # caught by the link below, which never replaces anything
-        tmp = target.with_name(f"{TMP_MARK}{os.urandom(16).hex()}")
+        tmp = os.path.join(os.path.dirname(target), f"{TMP_MARK}{os.urandom(16).hex()}")
         placed = False
         try:
             self._make_parent(target)
-            _copy_new(path, tmp, info.sha256)
+            written = _copy_new(path, tmp, info.sha256)
             if overwrite:
                 os.replace(tmp, target)
                 placed = True
@@ -149,9 +155,8 @@ class LocalStore(Store):
                     os.unlink(tmp)
         if progress is not None:
             progress(info.size)
-        with contextlib.suppress(OSError):
-            return _info(os.lstat(target), info.sha256)
-        return None
+        # the file written, now under the key: a link or a rename keeps its inode and mtime
+        return _info(written, info.sha256)
 
     def copy(self, source: str, key: str, info: ObjectInfo) -> None:
         """A hard link of the object file: no byte copied, its sha256 attribute shared (an
@@ -169,28 +174,32 @@ class LocalStore(Store):
             # no hard links here (another file system, too many links): the engine uploads
             raise NotImplementedError(f"cannot link {target}: {exc.strerror or exc}") from exc
 
-    def _make_parent(self, target: Path) -> None:
+    def _make_parent(self, target: Path | str) -> None:
         """Create the object's directory, once per directory and run."""
-        parent = target.parent
+        parent = os.path.dirname(target)
         if parent not in self._made:
-            parent.mkdir(parents=True, exist_ok=True)
+            os.makedirs(parent, exist_ok=True)
             self._made.add(parent)
 
     def get(self, key: str, fileobj: BinaryIO) -> None:
         source = self._path(key)
         try:
-            with self._open(key, source) as f:
-                size = os.fstat(f.fileno()).st_size
+            fd, size = self._open_fd(key, source)
+            try:
                 expect_size(fileobj, size)
                 if size <= _CHUNK:
-                    # a small object: one read, one write
-                    fileobj.write(f.read())
-                else:
+                    # a small object: one read, one write (an object file is never written
+                    # again once in place, so its size does not change while it is read)
+                    fileobj.write(_read_small(fd, size))
+                    return
+                with io.FileIO(fd, "rb", closefd=False) as f:
                     # one buffer for the whole object, written out as it fills
                     buf = bytearray(_CHUNK)
                     view = memoryview(buf)
                     while n := f.readinto(buf):
                         fileobj.write(view[:n])
+            finally:
+                os.close(fd)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
             raise ObjectNotFound(f"object {key!r} is not in {self.directory}") from exc
         except PermissionError as exc:
@@ -207,7 +216,14 @@ class LocalStore(Store):
             raise AccessDenied(f"cannot read {path}: permission denied") from exc
 
     def _open(self, key: str, path: Path) -> io.FileIO:
-        """The object at ``path``, open for reading, if it is a regular file of its own.
+        """The object at ``path``, open for reading (see :meth:`_open_fd`)."""
+        fd, _ = self._open_fd(key, path)
+        # returned open: the caller closes it
+        return io.FileIO(fd, "rb")
+
+    def _open_fd(self, key: str, path: Path) -> tuple[int, int]:
+        """The object at ``path``, open for reading, and its size, if it is a regular file of
+        its own.
 
         Never through a symbolic link (which could lead anywhere, ``/dev/zero`` included) and
         never waiting (a FIFO opens at once, then is refused). A directory is no object
@@ -219,15 +235,13 @@ class LocalStore(Store):
             if exc.errno in _LINK_ERRNOS:
                 raise self._not_regular(key, "a symbolic link") from exc
             raise
-        # returned open: the caller closes it
-        f = io.FileIO(fd, "rb")
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISREG(mode):
-            return f
-        f.close()
-        if stat.S_ISDIR(mode):
+        st = os.fstat(fd)
+        if stat.S_ISREG(st.st_mode):
+            return fd, st.st_size
+        os.close(fd)
+        if stat.S_ISDIR(st.st_mode):
             raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
-        raise self._not_regular(key, _KINDS.get(stat.S_IFMT(mode), "not a regular file"))
+        raise self._not_regular(key, _KINDS.get(stat.S_IFMT(st.st_mode), "not a regular file"))
 
     def _not_regular(self, key: str, what: str) -> StoreError:
         return StoreError(
@@ -281,7 +295,7 @@ def _version(st: os.stat_result) -> str:
     return f"{st.st_ino}-{st.st_mtime_ns}"
 
 
-def _link_new(tmp: Path, target: Path, key: str, directory: Path) -> None:
+def _link_new(tmp: Path | str, target: Path | str, key: str, directory: Path) -> None:
     """Move ``tmp`` to ``target`` only if ``target`` does not exist, atomically."""
     try:
         os.link(tmp, target)
@@ -289,22 +303,48 @@ def _link_new(tmp: Path, target: Path, key: str, directory: Path) -> None:
         raise ObjectExists(f"object {key!r} already exists in {directory}") from exc
 
 
-def _copy_new(source: Path, target: Path, sha256: str | None) -> None:
+def _copy_new(source: Path, target: str, sha256: str | None) -> os.stat_result:
     """Copy ``source`` to the new file ``target`` (never over an existing one), labelled with
-    its sha256 before anyone can see it under its final name."""
-    with open(source, "rb", buffering=0) as fin, open(target, "xb", buffering=0) as fout:
+    its sha256 before anyone can see it under its final name; return the new file's stat."""
+    fin = os.open(source, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+        fout = os.open(target, flags | getattr(os, "O_BINARY", 0), 0o666)
         try:
-            offset = 0
-            while sent := os.sendfile(fout.fileno(), fin.fileno(), offset, _SENDFILE_MAX):
-                offset += sent
-        except OSError as exc:  # a file system (or platform) without sendfile to files
-            if offset or exc.errno not in _NO_SENDFILE:
-                raise
-            shutil.copyfileobj(fin, fout, _CHUNK)
-        except AttributeError:  # no os.sendfile at all
-            shutil.copyfileobj(fin, fout, _CHUNK)
-        if sha256 is not None:
-            _set_sha256(fout.fileno(), sha256)
+            _copy_fd(fin, fout)
+            if sha256 is not None:
+                _set_sha256(fout, sha256)
+            return os.fstat(fout)
+        finally:
+            os.close(fout)
+    finally:
+        os.close(fin)
+
+
+def _copy_fd(fin: int, fout: int) -> None:
+    """Copy the file open as ``fin`` to ``fout``: in the kernel where it can."""
+    offset = 0
+    try:
+        while sent := os.sendfile(fout, fin, offset, _SENDFILE_MAX):
+            offset += sent
+        return
+    except OSError as exc:  # a file system (or platform) without sendfile to files
+        if offset or exc.errno not in _NO_SENDFILE:
+            raise
+    except AttributeError:  # no os.sendfile at all
+        pass
+    while chunk := os.read(fin, _CHUNK):
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(fout, view) :]
+
+
+def _read_small(fd: int, size: int) -> bytes:
+    """The ``size`` bytes of the file open as ``fd`` (fewer if it ends sooner)."""
+    data = os.read(fd, size)
+    while len(data) < size and (more := os.read(fd, size - len(data))):
+        data += more
+    return data
 
 
 def _set_sha256(file: int | Path, sha256: str) -> None:
