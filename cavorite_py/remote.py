@@ -135,11 +135,6 @@ class RemoteIndex:
         self.remember(key, remote)
         return remote
 
-    def settled(self, key: str) -> bool:
-        """Whether :meth:`lookup` answers for ``key`` from the listing and the state cache,
-        with no request: the listing shows the key, at a version whose content is remembered."""
-        return self.known(key) is not None
-
     def known(self, key: str) -> ObjectInfo | None:
         """What :meth:`lookup` answers for ``key`` when it needs no request (the listing shows
         the key at a version whose content is remembered); None otherwise."""

@@ -68,10 +68,11 @@ class Upload:
     _name_max: dict[Path, int] = field(default_factory=dict, init=False, repr=False)
     _path_keys: dict[Path, str] = field(default_factory=dict, init=False, repr=False)
     """the path key of each file of the batch whose keys the store was listed for"""
-    _known: dict[Path, tuple[os.stat_result, str, str]] = field(
+    _known: dict[Path, tuple[os.stat_result, str, str, ObjectInfo]] = field(
         default_factory=dict, init=False, repr=False
     )
-    """a file :meth:`known_stored` found stored: its stat, sha256 and key, for :meth:`_one`"""
+    """a file :meth:`known_stored` found stored: its stat, sha256, key and what the store holds
+    under the key, for :meth:`_one`"""
 
     def __post_init__(self) -> None:
         self.index = RemoteIndex(self.run)
@@ -116,11 +117,12 @@ class Upload:
             if sha is None:
                 return False
             key = self._key(artifact, sha)
-            if not self.index.settled(key):
+            remote = self.index.known(key)
+            if remote is None:
                 return False
         except (CavoriteError, OSError, ValueError):
             return False
-        self._known[artifact] = (st, sha, key)
+        self._known[artifact] = (st, sha, key, remote)
         return True
 
     def _one(self, artifact: Path) -> FileResult:
@@ -131,15 +133,14 @@ class Upload:
         return done if done is not None else self.one(artifact)
 
     def unchanged(
-        self, artifact: Path, st: os.stat_result, sha: str, key: str
+        self, artifact: Path, st: os.stat_result, sha: str, key: str, remote: ObjectInfo
     ) -> FileResult | None:
-        """The result of :meth:`one` for a file with this stat and content, stored under
-        ``key``, when it is known without a read or a request: the listing shows ``key`` at a
-        version remembered holding this content, and the cfile, a regular file unchanged since
-        it was last read, says so already (nothing to send, nothing to write). None when any
-        of that is not known: :meth:`one` then looks at everything."""
-        remote = self.index.known(key)
-        if remote is None or match(remote, st.st_size, sha) is not Match.SAME:
+        """The result of :meth:`one` for a file with this stat and content, when it is known
+        without a read or a request: ``remote``, what the listing and the state cache tell of
+        ``key``, holds this content, and the cfile, a regular file unchanged since it was last
+        read, says so already (nothing to send, nothing to write). None when any of that is
+        not so: :meth:`one` then looks at everything."""
+        if match(remote, st.st_size, sha) is not Match.SAME:
             return None
         cfile = self.run.workspace.cfile_for(artifact)
         if not metadata.describes(self.run.cache.remembered_cfile(cfile), key, sha, st.st_size):
