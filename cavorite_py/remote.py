@@ -135,13 +135,13 @@ class RemoteIndex:
         self.remember(key, remote)
         return remote
 
-    def settled(self, key: str) -> bool:
-        """Whether :meth:`lookup` answers for ``key`` from the listing and the state cache,
-        with no request: the listing shows the key, at a version whose content is remembered."""
+    def known(self, key: str) -> ObjectInfo | None:
+        """What :meth:`lookup` answers for ``key`` when it needs no request (the listing shows
+        the key at a version whose content is remembered); None otherwise."""
         if self._listed is None or not self._covers(key):
-            return False
+            return None
         listed = self._listed.get(key)
-        return listed is not None and self._remembered(key, listed) is not None
+        return None if listed is None else self._remembered(key, listed)
 
     def holds(self, key: str, remote: ObjectInfo, info: ObjectInfo) -> bool:
         """Whether the stored object ``remote`` has exactly the content described by ``info``.

@@ -80,6 +80,10 @@ class StateCache(Protocol):
     def remember_placed(self, path: Path, sha256: str) -> None:
         """cavorite placed (retrieved) or uploaded content of this sha256 at ``path``."""
 
+    def remembered_cfile(self, cfile: Path) -> Metadata | None:
+        """The cfile's content if it is a regular file unchanged since it was last read, with
+        no read; else None."""
+
 
 class NoStateCache:
     """Knows nothing: reads and hashes every time."""
@@ -112,6 +116,9 @@ class NoStateCache:
 
     def objects_holding(self, store: str, sha256: str) -> list[str]:
         return []
+
+    def remembered_cfile(self, cfile: Path) -> Metadata | None:
+        return None
 
 
 K = TypeVar("K")
@@ -400,6 +407,18 @@ class StateDB:
     def close(self) -> None:
         self.flush()
         self._file.close()
+
+    def remembered_cfile(self, cfile: Path) -> Metadata | None:
+        """The cfile's content if it is a regular file unchanged since it was last read (as
+        :meth:`cfile` would give it without reading); else None, and nothing is read."""
+        rel = self._rel(cfile)
+        try:
+            st = os.lstat(cfile)
+        except OSError:
+            return None
+        if rel is None or not statmod.S_ISREG(st.st_mode):
+            return None
+        return self._trusted(self._cfiles, rel, st)
 
 
 # --------------------------------------------------------------------- rows

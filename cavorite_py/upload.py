@@ -33,8 +33,9 @@ from .errors import (
     StoreError,
     StoreUnreachable,
 )
+from .keys import KeyScheme
 from .metadata import Metadata
-from .remote import RemoteIndex
+from .remote import Match, RemoteIndex, match
 from .results import COPIED, FileResult, Outcome, Report
 from .run import Run
 from .state import signature
@@ -63,6 +64,13 @@ class Upload:
     _ready_dirs: set[Path] = field(default_factory=set, init=False, repr=False)
     """directories this run found it can create cfiles in"""
     _name_max: dict[Path, int] = field(default_factory=dict, init=False, repr=False)
+    _path_keys: dict[Path, str] = field(default_factory=dict, init=False, repr=False)
+    """the path key of each file of the batch whose keys the store was listed for"""
+    _known: dict[Path, tuple[os.stat_result, str, str, ObjectInfo]] = field(
+        default_factory=dict, init=False, repr=False
+    )
+    """a file :meth:`known_stored` found stored: its stat, sha256, key and what the store holds
+    under the key, for :meth:`_one`"""
 
     def __post_init__(self) -> None:
         self.index = RemoteIndex(self.run)
@@ -92,26 +100,66 @@ class Upload:
                 self._down, self.run.watch.down = down, None
         if self.run.plans:
             self.run.plan({artifact: file_size(artifact) for artifact in artifacts})
-        return self.run.each(artifacts, self.one, lambda p: p, self.push, self.known_stored)
+        return self.run.each(artifacts, self._one, lambda p: p, self.push, self.known_stored)
 
     def known_stored(self, artifact: Path) -> bool:
         """Whether the file is known to be stored already, with no file read and no request:
-        its content remembered for its stat, its key shown by the listing at a remembered
-        version (its upload is then a few lookups, and a cfile written if missing)."""
+        a regular file whose content is remembered for its stat, its key shown by the listing
+        at a remembered version (its upload is then a few lookups, and a cfile written if
+        missing)."""
         if not self.push or self._down is not None:
             return False
         try:
-            sha = self.run.cache.lookup(artifact, os.lstat(artifact))
-            return sha is not None and self.index.settled(self.run.workspace.key_for(artifact, sha))
+            st = os.lstat(artifact)
+            sha = self.run.cache.lookup(artifact, st) if statmod.S_ISREG(st.st_mode) else None
+            if sha is None:
+                return False
+            key = self._key(artifact, sha)
+            remote = self.index.known(key)
+            if remote is None:
+                return False
         except (CavoriteError, OSError, ValueError):
             return False
+        self._known[artifact] = (st, sha, key, remote)
+        return True
+
+    def _one(self, artifact: Path) -> FileResult:
+        """The file's upload: :meth:`unchanged` for a file :meth:`known_stored` just found
+        stored, when that tells; otherwise :meth:`one`."""
+        known = self._known.pop(artifact, None)
+        done = self.unchanged(artifact, *known) if known is not None else None
+        return done if done is not None else self.one(artifact)
+
+    def unchanged(
+        self, artifact: Path, st: os.stat_result, sha: str, key: str, remote: ObjectInfo
+    ) -> FileResult | None:
+        """The result of :meth:`one` for a file with this stat and content, when it is known
+        without a read or a request: ``remote``, what the listing and the state cache tell of
+        ``key``, holds this content, and the cfile, a regular file unchanged since it was last
+        read, says so already (nothing to send, nothing to write). None when any of that is
+        not so: :meth:`one` then looks at everything."""
+        if match(remote, st.st_size, sha) is not Match.SAME:
+            return None
+        cfile = self.run.workspace.cfile_for(artifact)
+        if not metadata.describes(self.run.cache.remembered_cfile(cfile), key, sha, st.st_size):
+            return None
+        self.run.content.forget_pending(sha, key)
+        return FileResult(artifact, Outcome.ALREADY_STORED, key, st.st_size, sha)
 
     def _keys(self, artifacts: Iterable[Path]) -> set[str]:
-        keys = set()
+        """The path keys of ``artifacts`` (remembered for :meth:`_key`)."""
+        self._path_keys.clear()
         for artifact in artifacts:
             with contextlib.suppress(CavoriteError, ValueError):
-                keys.add(self.run.workspace.path_key(artifact))
-        return keys
+                self._path_keys[artifact] = self.run.workspace.path_key(artifact)
+        return set(self._path_keys.values())
+
+    def _key(self, artifact: Path, sha: str) -> str:
+        """The object key of ``artifact`` holding content ``sha`` (as ``key_for`` gives it)."""
+        ws = self.run.workspace
+        if ws.key_scheme is KeyScheme.PATH and (key := self._path_keys.get(artifact)) is not None:
+            return key
+        return ws.key_for(artifact, sha)
 
     def one(self, artifact: Path) -> FileResult:
         ws = self.run.workspace

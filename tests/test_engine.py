@@ -989,6 +989,73 @@ def test_files_known_stored_are_done_without_a_worker(local: LocalStore) -> None
     assert recording.count("put") == 1
 
 
+def _stored_and_known(local: LocalStore, scheme: KeyScheme) -> tuple[Workspace, list[Path]]:
+    """:data:`LIST_MIN_FILES` files uploaded with a state cache, so that the next upload knows
+    each of them stored (done without a look at the file or a request per file)."""
+    ws = Workspace(local.settings.root, key_scheme=scheme)
+    (ws.root / ".cavorite").mkdir(exist_ok=True)
+    files = [write(ws.root / "known" / f"{i:03d}.bin", b"k%d" % i) for i in range(LIST_MIN_FILES)]
+    for f in files:
+        age(f)
+    with contextlib.closing(StateDB(ws.root)) as state:
+        assert Engine(ws, lambda: local, cache=state).upload(files).ok
+    return ws, files
+
+
+def _upload_known(ws: Workspace, store: Store, files: list[Path]) -> Report:
+    with contextlib.closing(StateDB(ws.root)) as state:
+        return Engine(ws, lambda: store, cache=state).upload(files)
+
+
+@pytest.mark.parametrize("scheme", [KeyScheme.PATH, KeyScheme.VERSIONED])
+def test_a_no_op_upload_sends_again_an_object_deleted_from_the_store(
+    local: LocalStore, scheme: KeyScheme
+) -> None:
+    """The listing is what tells a no-op upload that an object this clone remembers stored is
+    gone: it is uploaded again (the others cost nothing); its cfile stays as it was."""
+    ws, files = _stored_and_known(local, scheme)
+    cfile = ws.cfile_for(files[5]).read_bytes()
+    key = ws.key_for(files[5], sha(files[5].read_bytes()))
+    local.delete(key)
+    recording = ListingRecording(local)
+    report = _upload_known(ws, recording, files)
+    outcomes = [r.outcome for r in report.results]
+    assert outcomes[5] is Outcome.UPLOADED
+    assert outcomes[:5] + outcomes[6:] == [Outcome.ALREADY_STORED] * (LIST_MIN_FILES - 1)
+    assert [k for m, k in recording.calls if m == "put"] == [key]
+    assert recording.count("stat") == 0
+    assert local.stat(key) is not None
+    assert ws.cfile_for(files[5]).read_bytes() == cfile
+
+
+def test_a_no_op_upload_refuses_an_object_replaced_in_the_store(local: LocalStore) -> None:
+    """An object written again by someone else shows a new version in the listing: it is
+    looked at, and different content under the file's path key is refused as before."""
+    ws, files = _stored_and_known(local, KeyScheme.PATH)
+    cfile = ws.cfile_for(files[7]).read_bytes()
+    other = write(ws.root.parent / "other.bin", b"someone else's")
+    local.put("known/007.bin", other, ObjectInfo(14, sha(b"someone else's")), overwrite=True)
+    report = _upload_known(ws, local, files)
+    failed = [r for r in report.results if r.failed]
+    assert [r.path for r in failed] == [files[7]]
+    assert isinstance(failed[0].error, ConflictError)
+    assert ws.cfile_for(files[7]).read_bytes() == cfile
+    assert len(report.results) - len(failed) == LIST_MIN_FILES - 1
+
+
+def test_a_no_op_upload_writes_again_a_cfile_edited_since(local: LocalStore) -> None:
+    """A file known stored whose cfile no longer says so (edited by hand) gets the cfile an
+    upload writes; the others are left byte for byte."""
+    ws, files = _stored_and_known(local, KeyScheme.PATH)
+    before = {f: ws.cfile_for(f).read_bytes() for f in files}
+    edited = ws.cfile_for(files[3])
+    edited.write_text(edited.read_text().replace(sha(b"k3"), sha(b"other")))
+    report = _upload_known(ws, local, files)
+    assert {r.outcome for r in report.results} == {Outcome.ALREADY_STORED}
+    assert metadata.read(edited).checksum == sha(b"k3")
+    assert all(ws.cfile_for(f).read_bytes() == before[f] for f in files if f != files[3])
+
+
 def test_a_key_stored_after_the_listing_is_still_not_overwritten(
     ws: Workspace, local: LocalStore, tmp_path: Path
 ) -> None:

@@ -6,14 +6,17 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from cavorite_py import git as git_module
 from cavorite_py import selection
 from cavorite_py.errors import MetadataError, PathError
 from cavorite_py.fsutil import temp_path_for
 from cavorite_py.workspace import Workspace
+from tests.fixtures.repos import git
 
 
 @pytest.fixture
@@ -262,6 +265,63 @@ for attempt in (
     except PathError as exc:
         print(exc)
 """
+
+
+@pytest.fixture
+def asked(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
+    """The ``git ls-files`` questions a selection asks (real git answers them)."""
+    questions: list[tuple[str, ...]] = []
+    streamed = git_module.streamed
+
+    def recorded(top: Path, *args: str) -> Iterator[bytes]:
+        questions.append(args)
+        return streamed(top, *args)
+
+    monkeypatch.setattr(git_module, "streamed", recorded)
+    return questions
+
+
+def _untracked_asked(questions: list[tuple[str, ...]]) -> bool:
+    return any("--others" in q for q in questions)
+
+
+def test_git_lists_untracked_files_only_when_a_file_has_no_cfile(
+    ws: Workspace, asked: list[tuple[str, ...]]
+) -> None:
+    """Uploading tracked files again does not walk the tree through git (whose untracked list
+    decides only for files without a cfile); a new file makes it ask, and git's rules hold."""
+    git(ws.root, "init", "-q")
+    for rel in ["d/a.bin", "d/a.bin.cfile", "d/e/b.bin", "d/e/b.bin.cfile"]:
+        touch(ws.root / rel)
+    touch(ws.root / "d" / ".gitignore", b"/a.bin\n/ignored.bin\n")
+    chosen = selection.upload_targets(ws, ["d"], ws.root)
+    assert [ws.relative(p) for p in chosen] == ["d/a.bin", "d/e/b.bin"]
+    assert not _untracked_asked(asked)
+
+    touch(ws.root / "d" / "ignored.bin")
+    touch(ws.root / "d" / "e" / "new.bin")
+    chosen = selection.upload_targets(ws, ["d"], ws.root)
+    assert [ws.relative(p) for p in chosen] == ["d/a.bin", "d/e/b.bin", "d/e/new.bin"]
+    assert _untracked_asked(asked)
+
+
+@pytest.mark.parametrize("ignored", [False, True])
+def test_a_file_found_without_a_cfile_after_all_is_judged_by_git(
+    ws: Workspace, asked: list[tuple[str, ...]], ignored: bool
+) -> None:
+    """A cfile that is a broken link looks like one by its name: git is asked when the walk
+    finds the file has none after all, and chooses as before (untracked: uploaded)."""
+    git(ws.root, "init", "-q")
+    touch(ws.root / "d" / "a.bin")
+    touch(ws.root / "d" / "a.bin.cfile")
+    touch(ws.root / "d" / "b.bin")
+    (ws.root / "d" / "b.bin.cfile").symlink_to(ws.root / "nowhere")
+    if ignored:
+        touch(ws.root / "d" / ".gitignore", b"/b.bin\n")
+    chosen = selection.upload_targets(ws, ["d"], ws.root)
+    expected = ["d/a.bin"] if ignored else ["d/a.bin", "d/b.bin"]
+    assert [ws.relative(p) for p in chosen] == expected
+    assert _untracked_asked(asked)
 
 
 def test_an_unlistable_directory_refuses_the_selection_at_once(ws: Workspace) -> None:

@@ -250,26 +250,28 @@ class LocalStore(Store):
         )
 
     def list_info(self, prefix: str = "") -> Iterator[tuple[str, ObjectInfo | None]]:
-        for key in self.list(prefix):
+        for key, entry in self._entries(prefix):
             with contextlib.suppress(OSError):
-                st = os.lstat(self._path(key))
+                st = entry.stat(follow_symlinks=False)
                 if stat.S_ISREG(st.st_mode):
                     yield key, _info(st, None)
 
     def list(self, prefix: str = "") -> Iterator[str]:
+        for key, _ in self._entries(prefix):
+            yield key
+
+    def _entries(self, prefix: str) -> Iterator[tuple[str, os.DirEntry[str]]]:
+        """The key of every file under the directory (but temporary ones) that starts with
+        ``prefix``, with its directory entry: sorted by name in each directory, a directory's
+        files before its subdirectories', as ``os.walk`` goes (links to directories not
+        followed, a directory that cannot be listed skipped)."""
         # from the deepest directory the prefix names: a prefix of one directory of a large
         # store is not a walk of all of it
         start = self.directory.joinpath(*prefix.split("/")[:-1])
         if not start.is_relative_to(self.directory) or ".." in prefix.split("/"):
             start = self.directory
-        for dirpath, dirnames, filenames in os.walk(start):
-            dirnames.sort()
-            rel = Path(dirpath).relative_to(self.directory).as_posix()
-            base = "" if rel == "." else rel + "/"
-            for name in sorted(filenames):
-                key = base + name
-                if TMP_MARK not in name and key.startswith(prefix):
-                    yield key
+        rel = start.relative_to(self.directory).as_posix()
+        yield from _walk(str(start), "" if rel == "." else rel + "/", prefix)
 
     def delete(self, key: str, version: str | None = None) -> None:
         path = self._path(key)
@@ -282,6 +284,34 @@ class LocalStore(Store):
             path.unlink()
         except FileNotFoundError as exc:
             raise ObjectNotFound(f"object {key!r} is not in {self.directory}") from exc
+
+
+def _walk(directory: str, base: str, prefix: str) -> Iterator[tuple[str, os.DirEntry[str]]]:
+    """:meth:`LocalStore._entries` of ``directory``, whose keys start with ``base``."""
+    try:
+        with os.scandir(directory) as found:
+            entries = sorted(found, key=lambda e: e.name)
+    except OSError:
+        return
+    subdirectories = []
+    for entry in entries:
+        if _is_dir(entry):
+            subdirectories.append(entry)
+            continue
+        key = base + entry.name
+        if TMP_MARK not in entry.name and key.startswith(prefix):
+            yield key, entry
+    for entry in subdirectories:
+        if not entry.is_symlink():
+            yield from _walk(entry.path, f"{base}{entry.name}/", prefix)
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    """As ``os.walk`` tells a directory: a link to one included."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 def _info(st: os.stat_result, sha256: str | None) -> ObjectInfo:
