@@ -17,10 +17,10 @@ number of the files (see :mod:`._s3_download`).
 
 The clients are botocore's, made from botocore's own session: the credentials chain, the
 configuration (``AWS_PROFILE``, ``AWS_ENDPOINT_URL``, ``~/.aws/config``) and the client are
-those a boto3 session gives, which only wraps it; what boto3 adds (its resource layer, the
-transfer methods it attaches to every S3 client) costs each run tens of milliseconds of
-import and client set-up before the first byte, and the store uses none of it. boto3 and
-s3transfer's transfer manager are imported by the first file above the thresholds only.
+those a boto3 session gives, which only wraps it. What boto3 adds (its resource layer, the
+transfer methods it attaches to every S3 client) is not used, and boto3 and s3transfer's
+transfer manager are imported by the first file above the thresholds only: together 20-45 ms
+of CPU less before the first byte of every run (measured; docs/performance.md).
 
 The sha256 is kept as the object metadata ``x-amz-meta-sha256``; single-part uploads also send
 it as S3's own ``ChecksumSHA256``, so a body corrupted on the way is rejected.
@@ -152,7 +152,7 @@ class S3Store(Store):
         self.download_threshold = int_option(opts, "download_threshold", SINGLE_GET_MAX)
         self.download_window = int_option(opts, "max_in_memory_download_chunks", 3)
         self.read_ahead = ReadAhead(int_option(opts, "download_memory_chunks", 2, minimum=0))
-        self._download_concurrency = concurrency
+        self._concurrency = concurrency
         pool = int_option(opts, "max_pool_connections", self.default_jobs * concurrency)
         self._config = Config(
             region_name=self.region,
@@ -180,7 +180,7 @@ class S3Store(Store):
         return TransferConfig(
             multipart_threshold=self.multipart_threshold,
             multipart_chunksize=self.multipart_chunksize,
-            max_concurrency=self._download_concurrency,
+            max_concurrency=self._concurrency,
             preferred_transfer_client="classic",  # the CRT client would ignore all of this
         )
 
@@ -227,7 +227,7 @@ class S3Store(Store):
                 extra["ChecksumSHA256"] = base64.b64encode(bytes.fromhex(info.sha256)).decode()
         if single and not overwrite:
             # the condition as a parameter of the one request, through the shared client: an
-            # upload of such files makes no second client (its events copied, tens of ms)
+            # upload of such files makes no second client (~5 ms of CPU, measured)
             extra["IfNoneMatch"] = "*"
         client = self._client(conditional=not (overwrite or single))
         bucket, name = self.address.bucket, self.address.key(key)
@@ -308,7 +308,7 @@ class S3Store(Store):
 
     def download_config(self, window: int) -> TransferConfig:
         """The transfer settings of a ranged download that may fetch ``window`` ranges at once."""
-        return download_config(self.download_chunksize, window, self._download_concurrency)
+        return download_config(self.download_chunksize, window, self._concurrency)
 
     def stat(self, key: str) -> ObjectInfo | None:
         try:
