@@ -30,16 +30,14 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 import botocore.exceptions as bex
-from boto3.s3.transfer import TransferConfig
-from s3transfer.download import GetObjectTask
 from s3transfer.exceptions import RetriesExceededError
-from s3transfer.manager import TransferManager
 from s3transfer.subscribers import BaseSubscriber
 from s3transfer.utils import S3_RETRYABLE_DOWNLOAD_ERRORS
 
 from ..hashing import HashingWriter
 
 if TYPE_CHECKING:
+    from boto3.s3.transfer import TransferConfig
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import GetObjectOutputTypeDef
 
@@ -146,7 +144,12 @@ def download_config(chunk: int, window: int, concurrency: int) -> TransferConfig
     file holds at most ``(window - 1) * chunk`` plus the writer's queue (``_IO_QUEUE`` pieces of
     256 KiB). With ``window`` 1 the ranges are fetched one after the other, each written as it
     arrives.
+
+    boto3 (for its ``TransferConfig``) is imported here, by the first object large enough to be
+    fetched in ranges: a run of smaller files never imports it (see :mod:`.s3`).
     """
+    from boto3.s3.transfer import TransferConfig
+
     config = TransferConfig(
         multipart_threshold=1,
         multipart_chunksize=chunk,
@@ -228,6 +231,8 @@ def ranged(
     :func:`download_config`), written in order into ``fileobj``. A write that raises (the
     cfile's size passed, Ctrl-C) ends the download: the ranges under way stop at their next
     piece, and no other range is asked for (:class:`Abandoning`)."""
+    from s3transfer.manager import TransferManager
+
     with TransferManager(client, config, executor_cls=Abandoning) as manager:
         manager.download(
             bucket, key, cast(Any, InOrder(fileobj)), subscribers=[Known(size, etag)]
@@ -249,6 +254,8 @@ class Abandoning(ThreadPoolExecutor):
     """
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        from s3transfer.download import GetObjectTask
+
         coordinator = getattr(fn, "_transfer_coordinator", None)
         if isinstance(fn, GetObjectTask) and coordinator is not None and coordinator.done():
             raise Abandoned("the download has ended")

@@ -15,11 +15,17 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from s3transfer.utils import OSUtils, ReadFileChunk
 
-__all__ = ["PIECE", "SmallReads", "SmallReadsOSUtils", "whole_file"]
+if TYPE_CHECKING:
+    from boto3.s3.transfer import TransferConfig
+    from mypy_boto3_s3 import S3Client
+
+    from .base import Progress
+
+__all__ = ["PIECE", "SmallReads", "SmallReadsOSUtils", "multipart", "whole_file"]
 
 PIECE = 64 * 1024
 """The most one read of an uploaded body returns: four times what urllib3 sends at once."""
@@ -62,3 +68,24 @@ class SmallReadsOSUtils(OSUtils):
             enable_callbacks=False,
             close_callbacks=close_callbacks,
         )
+
+
+def multipart(
+    client: S3Client,
+    config: TransferConfig,
+    path: Path,
+    bucket: str,
+    key: str,
+    extra: dict[str, Any],
+    progress: Progress | None,
+) -> None:
+    """boto3's ``upload_file`` of ``path`` as ``key``: a multipart upload by s3transfer's
+    manager, its file read through :class:`SmallReads`. The manager (and boto3, for the
+    progress callback) is imported here, by the first file large enough: a run of smaller files
+    never imports them."""
+    from boto3.s3.transfer import ProgressCallbackInvoker
+    from s3transfer.manager import TransferManager
+
+    subscribers = [ProgressCallbackInvoker(progress)] if progress else None
+    with TransferManager(client, config, osutil=SmallReadsOSUtils()) as manager:
+        manager.upload(str(path), bucket, key, extra_args=extra, subscribers=subscribers).result()

@@ -15,6 +15,13 @@ being written wait in memory. All the downloads of a store share one budget of s
 (``download_memory_chunks``), so together they hold a few tens of MiB whatever the size and the
 number of the files (see :mod:`._s3_download`).
 
+The clients are botocore's, made from botocore's own session: the credentials chain, the
+configuration (``AWS_PROFILE``, ``AWS_ENDPOINT_URL``, ``~/.aws/config``) and the client are
+those a boto3 session gives, which only wraps it. What boto3 adds (its resource layer, the
+transfer methods it attaches to every S3 client) is not used, and boto3 and s3transfer's
+transfer manager are imported by the first file above the thresholds only: together 20-45 ms
+of CPU less before the first byte of every run (measured; docs/performance.md).
+
 The sha256 is kept as the object metadata ``x-amz-meta-sha256``; single-part uploads also send
 it as S3's own ``ChecksumSHA256``, so a body corrupted on the way is rejected.
 ``overwrite=False`` is a conditional write: ``If-None-Match: *`` on the PutObject or on the
@@ -24,19 +31,18 @@ CompleteMultipartUpload, so two writers racing for one key cannot both win.
 from __future__ import annotations
 
 import base64
+import functools
+import importlib.util
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, cast
 
-import boto3
 import botocore.exceptions as bex
-from boto3.exceptions import Boto3Error
-from boto3.s3.transfer import ProgressCallbackInvoker, TransferConfig
+import botocore.session
 from botocore.config import Config
 from botocore.utils import determine_content_length
 from s3transfer.exceptions import RetriesExceededError, S3DownloadFailedError, S3ValidationError
-from s3transfer.manager import TransferManager
 
 from .. import places
 from ..errors import AccessDenied, ObjectNotFound, StoreDown, StoreError
@@ -51,18 +57,24 @@ from ._s3_download import (
     ranged,
     stream,
 )
-from ._s3_upload import SmallReadsOSUtils, whole_file
+from ._s3_upload import multipart, whole_file
 from .base import ObjectInfo, Progress, Store, StoreSettings, check_version, expect_size
 
 if TYPE_CHECKING:
+    from boto3.s3.transfer import TransferConfig
     from botocore.config import _S3Dict
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import CopySourceTypeDef, GetObjectOutputTypeDef
 
 __all__ = ["S3Store"]
 
+if importlib.util.find_spec("boto3") is None:
+    # boto3 is imported only by the first file above the thresholds (its transfer settings and
+    # manager): a missing one is told now, as the store is loaded, not in the middle of a run
+    raise ModuleNotFoundError("No module named 'boto3'", name="boto3")
+
 _MIB = 1 << 20
-_SDK_ERRORS = (bex.BotoCoreError, bex.ClientError, Boto3Error, RetriesExceededError)
+_SDK_ERRORS = (bex.BotoCoreError, bex.ClientError, RetriesExceededError)
 _DOWNLOAD_ERRORS = (*_SDK_ERRORS, Inconsistent, S3DownloadFailedError, S3ValidationError)
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 _DENIED = {
@@ -134,17 +146,13 @@ class S3Store(Store):
         opts = settings.options
         self.region = str(opts.get("region") or "us-east-1")
         concurrency = int_option(opts, "max_concurrency", 8)
-        self.transfer = TransferConfig(
-            multipart_threshold=int_option(opts, "multipart_threshold", SINGLE_PUT_MAX),
-            multipart_chunksize=int_option(opts, "multipart_chunksize", 16 * _MIB),
-            max_concurrency=concurrency,
-            preferred_transfer_client="classic",  # the CRT client would ignore all of this
-        )
+        self.multipart_threshold = int_option(opts, "multipart_threshold", SINGLE_PUT_MAX)
+        self.multipart_chunksize = int_option(opts, "multipart_chunksize", 16 * _MIB)
         self.download_chunksize = int_option(opts, "download_chunksize", 16 * _MIB)
         self.download_threshold = int_option(opts, "download_threshold", SINGLE_GET_MAX)
         self.download_window = int_option(opts, "max_in_memory_download_chunks", 3)
         self.read_ahead = ReadAhead(int_option(opts, "download_memory_chunks", 2, minimum=0))
-        self._download_concurrency = concurrency
+        self._concurrency = concurrency
         pool = int_option(opts, "max_pool_connections", self.default_jobs * concurrency)
         self._config = Config(
             region_name=self.region,
@@ -157,23 +165,40 @@ class S3Store(Store):
             **_CHECKSUMS_SENT,
         )
         self._clients: dict[bool, S3Client] = {}
-        self._session: boto3.session.Session | None = None
+        self._session: botocore.session.Session | None = None
         self._lock = threading.Lock()
         self._probe = _errors.BucketProbe(self._bucket_exists)
 
     def describe(self) -> str:
         return self.address.describe()
 
+    @functools.cached_property
+    def transfer(self) -> TransferConfig:
+        """The settings of a multipart upload, made (and boto3 imported) only for the first."""
+        from boto3.s3.transfer import TransferConfig
+
+        return TransferConfig(
+            multipart_threshold=self.multipart_threshold,
+            multipart_chunksize=self.multipart_chunksize,
+            max_concurrency=self._concurrency,
+            preferred_transfer_client="classic",  # the CRT client would ignore all of this
+        )
+
     def _client(self, conditional: bool = False) -> S3Client:
-        """The shared client; the ``conditional`` one adds ``If-None-Match: *`` to every write."""
+        """The shared client; the ``conditional`` one adds ``If-None-Match: *`` to every write
+        (for multipart uploads, whose last request s3transfer makes without a way to add it)."""
         with self._lock:
             client = self._clients.get(conditional)
             if client is None:
-                # both clients from one session, which loads S3's service model once (~0.1 s)
+                # both clients from one session, which loads S3's service model once (~0.1 s);
+                # botocore's own, not boto3's (see the module's docstring)
                 if self._session is None:
-                    self._session = boto3.session.Session()
-                client = self._session.client(
-                    "s3", endpoint_url=self.address.endpoint, config=self._config
+                    self._session = botocore.session.get_session()
+                client = cast(
+                    "S3Client",
+                    self._session.create_client(
+                        "s3", endpoint_url=self.address.endpoint, config=self._config
+                    ),
                 )
                 # after botocore's own handler of the same event, which adds the header
                 client.meta.events.register_last("before-call.s3", _no_expect_for_small_bodies)
@@ -194,15 +219,20 @@ class S3Store(Store):
         progress: Progress | None = None,
     ) -> ObjectInfo | None:
         extra: dict[str, Any] = {}
+        single = info.size < self.multipart_threshold
         if info.sha256 is not None:
             extra["Metadata"] = {"sha256": info.sha256}
-            if info.size < self.transfer.multipart_threshold:
+            if single:
                 extra["ChecksumAlgorithm"] = "SHA256"  # with the value below: sent, not computed
                 extra["ChecksumSHA256"] = base64.b64encode(bytes.fromhex(info.sha256)).decode()
-        client = self._client(conditional=not overwrite)
+        if single and not overwrite:
+            # the condition as a parameter of the one request, through the shared client: an
+            # upload of such files makes no second client (~5 ms of CPU, measured)
+            extra["IfNoneMatch"] = "*"
+        client = self._client(conditional=not (overwrite or single))
         bucket, name = self.address.bucket, self.address.key(key)
         try:
-            if info.size < self.transfer.multipart_threshold:
+            if single:
                 # one request, without the transfer manager's threads and futures: most of the
                 # cost of a small file
                 with whole_file(path) as body:
@@ -213,12 +243,7 @@ class S3Store(Store):
                     progress(info.size)
                 return ObjectInfo(info.size, info.sha256, sent.get("ETag"))
             else:
-                # boto3's upload_file, with file reads in small pieces (see _s3_upload)
-                subscribers = [ProgressCallbackInvoker(progress)] if progress else None
-                with TransferManager(client, self.transfer, osutil=SmallReadsOSUtils()) as manager:
-                    manager.upload(
-                        str(path), bucket, name, extra_args=extra, subscribers=subscribers
-                    ).result()
+                multipart(client, self.transfer, path, bucket, name, extra, progress)
                 return None  # the transfer manager does not tell the ETag
         except _SDK_ERRORS as exc:
             raise self._translate(exc, key) from exc
@@ -283,7 +308,7 @@ class S3Store(Store):
 
     def download_config(self, window: int) -> TransferConfig:
         """The transfer settings of a ranged download that may fetch ``window`` ranges at once."""
-        return download_config(self.download_chunksize, window, self._download_concurrency)
+        return download_config(self.download_chunksize, window, self._concurrency)
 
     def stat(self, key: str) -> ObjectInfo | None:
         try:

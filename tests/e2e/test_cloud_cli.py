@@ -136,7 +136,7 @@ def test_upload_retrieve_and_refuse_corruption(
 
 
 SDK_MODULES = {
-    "s3": "boto3",
+    "s3": "botocore",
     "gcs": "google.cloud.storage",
     "azure": "azure.storage.blob",
     "fsspec": "fsspec",

@@ -12,6 +12,8 @@ import errno
 import hashlib
 import io
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -1108,3 +1110,46 @@ def test_files_looked_up_at_once_probe_the_bucket_once(
         found = list(pool.map(store.stat, [f"absent{i}.bin" for i in range(8)]))
     assert found == [None] * 8
     assert sent == Counter({"HeadObject": 8, "HeadBucket": 1})
+
+
+SMALL_ONLY = """
+import io, sys
+from pathlib import Path
+from cavorite_py.stores.base import StoreSettings
+from cavorite_py.stores.s3 import S3Store
+from tests.stores.support import make
+
+def loaded():
+    return sorted(m for m in ("boto3", "s3transfer.manager") if m in sys.modules)
+
+tmp = Path(sys.argv[1])
+store = S3Store(StoreSettings(sys.argv[2], {"multipart_threshold": 1 << 20}, tmp))
+store.put("small.bin", *make(tmp, b"small" * 1000))
+store.get("small.bin", io.BytesIO())
+store.stat("small.bin")
+print(loaded())
+store.put("large.bin", *make(tmp, bytes(1 << 20)))
+print(loaded())
+"""
+
+
+def test_objects_below_the_thresholds_import_no_boto3(
+    s3_emulator: S3Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """boto3 (its session, resource layer and the methods it attaches to every S3 client) and
+    s3transfer's manager cost a run tens of milliseconds before its first byte: objects below
+    the thresholds are moved with botocore alone; the first multipart upload imports them."""
+    isolated_env(monkeypatch, s3_emulator)
+    address = f"{s3_emulator.endpoint}/{s3_emulator.new_bucket()}"
+    env = {**os.environ, "CAVORITE_ALLOW_ENDPOINT": s3_emulator.endpoint}
+    result = subprocess.run(
+        [sys.executable, "-c", SMALL_ONLY, str(tmp_path), address],
+        cwd=Path(__file__).parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["[]", "['boto3', 's3transfer.manager']"]
