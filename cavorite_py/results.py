@@ -160,7 +160,8 @@ class Results(Sequence[FileResult]):
     ) -> None:
         """Append ``FileResult(directory / name, outcome, key, size, checksum)`` without
         making it first (``directory``: absolute; ``name``: a file name, without "/")."""
-        text = os.path.join(str(directory), name)
+        base = str(directory)
+        text = base + name if base.endswith(os.sep) else base + os.sep + name
         if self._pack(outcome, directory, name, text, key, size, checksum):
             self._ends.append(len(self._data))
         else:

@@ -477,7 +477,7 @@ def _signature_of(path: object, numbers: Sequence[object]) -> Signature | None:
 
 
 def _hash_row(row: Row) -> tuple[str, tuple[Signature, int, str]] | None:
-    path, *numbers, sha = row
+    path, numbers, sha = row[0], row[1:7], row[-1]
     sig = _signature_of(path, numbers)
     if sig is None or not isinstance(sha, str) or not _SHA256.fullmatch(sha):
         return None
@@ -485,7 +485,7 @@ def _hash_row(row: Row) -> tuple[str, tuple[Signature, int, str]] | None:
 
 
 def _cfile_row(row: Row) -> tuple[str, tuple[Signature, int, Metadata]] | None:
-    path, *numbers, name, checksum, modified, size, extra = row
+    path, numbers, (name, checksum, modified, size, extra) = row[0], row[1:-5], row[-5:]
     sig = _signature_of(path, numbers)
     if sig is None:
         return None
