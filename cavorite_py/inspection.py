@@ -135,11 +135,15 @@ class Inspector:
     def _ignored_without_cfile(self, gitignore: Path, directory: str) -> Iterable[tuple[Path, int]]:
         """The regular files the exact lines of ``gitignore`` name that have no cfile."""
         ws = self.workspace
+        listed = _Listings(ws.root)
         for rel in named_paths(gitignore, directory):
-            path = ws.root / rel
-            name = path.name
+            name = rel.rpartition("/")[2]
             if rel.partition("/")[0] in SKIP_DIRS or is_temp_name(name) or ws.is_cfile_name(name):
                 continue
+            # the usual line names a tracked file, its cfile beside it: seen in the listing
+            if listed.holds(rel + ws.suffix):
+                continue
+            path = ws.root / rel
             with contextlib.suppress(OSError):
                 st = os.lstat(path)
                 if statmod.S_ISREG(st.st_mode) and not os.path.lexists(ws.cfile_for(path)):
@@ -220,6 +224,31 @@ class Inspector:
 
 
 UP_TO_DATE = Outcome.UP_TO_DATE
+
+
+class _Listings:
+    """The names in a directory below ``root``, listed when first asked about (the last
+    directory's only: a .gitignore's lines come directory by directory)."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+        self._directory: str | None = None
+        self._names: frozenset[str] = frozenset()
+
+    def holds(self, rel: str) -> bool:
+        """Whether the listing of the directory holds the file ``rel`` (repository-relative):
+        True only if it does; False for a path that is not plain (``//``, a ``.`` or ``..``
+        name) or a directory that cannot be listed."""
+        if "//" in rel or "/." in f"/{rel}":
+            return False
+        directory, _, name = rel.rpartition("/")
+        if directory != self._directory:
+            self._directory = directory
+            try:
+                self._names = frozenset(os.listdir(self._root / directory))
+            except OSError:
+                self._names = frozenset()
+        return name in self._names
 
 
 def _up_to_date(known: Known, base: str, cname: str, name: str) -> Metadata | None:
