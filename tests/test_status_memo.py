@@ -185,3 +185,13 @@ def test_known_cfile_trusts_what_cfile_would_read(root: Path, reads: list[Path])
     assert cache.known_cfile(cfile, os.lstat(cfile)) is None
     cache.close()
     assert reads == [cfile]
+
+
+def test_an_orphan_is_found_among_tracked_files_of_its_directory(root: Path) -> None:
+    """The .gitignore's directory is listed once: files whose cfile it holds are skipped, the
+    one whose cfile is gone is still orphaned."""
+    cfiles = [upload(root, b"content %d" % i, f"d/f{i}.bin") for i in range(4)]
+    cfiles[2].unlink()
+    found = status(root)
+    assert found["f2.bin"][0] is Outcome.ORPHANED
+    assert [found[f"f{i}.bin"][0] for i in (0, 1, 3)] == [Outcome.UP_TO_DATE] * 3
