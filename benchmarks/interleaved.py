@@ -30,10 +30,14 @@ def as_cavorite(source: str, args: list[str]) -> None:
     """Run ``cavorite args`` from the package in ``source``, not the installed one."""
     # an editable install's finder would answer before sys.path
     sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in repr(f).lower()]
-    sys.path.insert(0, os.path.abspath(source))
+    tree = os.path.abspath(source)
+    sys.path.insert(0, tree)
     sys.argv = ["cavorite", *args]
+    import cavorite_py
     from cavorite_py.__main__ import main
 
+    if not os.path.abspath(cavorite_py.__file__).startswith(tree + os.sep):
+        raise SystemExit(f"cavorite_py was imported from {cavorite_py.__file__}, not {tree}")
     main()
 
 
