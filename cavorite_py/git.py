@@ -92,12 +92,21 @@ def git_path(root: Path, name: str) -> Path:
     return path if path.is_absolute() else root / path
 
 
-def visible_files(root: Path) -> Iterator[str]:
+def visible_files(root: Path, but_suffix: str = "") -> Iterator[str]:
     """Every file git would consider committing under ``root``, tracked, or untracked and not
-    ignored: its path relative to ``root``, with "/" between names."""
-    args = ("ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", ".")
+    ignored: its path relative to ``root``, with "/" between names. With ``but_suffix``, none
+    whose name ends with it after at least one character (git leaves them out: a million
+    cfiles are never printed and read)."""
+    args = ["ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "."]
+    if but_suffix:
+        args.append(f":(exclude,glob)**/?*{_glob_literal(but_suffix)}")
     for rel in streamed(root, *args):
         yield rel.decode("utf-8", "surrogateescape")
+
+
+def _glob_literal(text: str) -> str:
+    """``text`` as a glob pathspec matches it, its wildcards escaped."""
+    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
 
 
 STREAM_CHUNK = 1 << 20

@@ -11,7 +11,7 @@ import dataclasses
 import functools
 import os
 import stat as statmod
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,9 +24,9 @@ from .guard import GuardSettings, read_head, reason_to_track
 from .metadata import Metadata
 from .parallel import bounded_map
 from .remote import Match, match, measure
-from .results import FileResult, Outcome, Report
+from .results import FileResult, Outcome, Report, Results
 from .run import RunWatch, named
-from .state import StateCache
+from .state import Known, StateCache
 from .stores.base import Store
 from .workspace import SKIP_DIRS, Workspace
 
@@ -65,6 +65,34 @@ class Inspector:
             return _result(artifact, meta, Outcome.OUTDATED, "retrieve replaces it")
         return _result(artifact, meta, Outcome.MODIFIED)
 
+    def local_tree(self, results: Results, pushed: Callable[[str, str], bool]) -> None:
+        """:meth:`local` of every cfile of the repository, in :meth:`Workspace.walk_cfiles`'
+        order, added to ``results``; an up-to-date artifact whose object the content cache
+        still holds for ``cavorite push`` (``pushed(checksum, key)`` is False) is not-pushed.
+
+        A directory at a time: a file whose cfile and artifact the state cache knows for their
+        ``lstat`` (the usual case) is answered without reading either, or making a
+        :class:`FileResult`; any other is looked at by :meth:`local`."""
+        ws = self.workspace
+        cut = -len(ws.suffix)
+        for directory, entries in ws.listings(ws.root):
+            names = ws.cfile_names(entries)
+            if not names:
+                continue
+            known = self.cache.directory(directory)
+            base = f"{directory}{os.sep}"
+            for cname in names:
+                name = cname[:cut]
+                meta = _up_to_date(known, base, cname, name)
+                if meta is None:
+                    result = self.local(directory / cname)
+                elif pushed(meta.checksum, meta.name):
+                    results.add(UP_TO_DATE, directory, name, meta.name, meta.size, meta.checksum)
+                    continue
+                else:
+                    result = _result(directory / name, meta, UP_TO_DATE)
+                results.append(not_pushed(result, pushed))
+
     def without_cfile(self, settings: GuardSettings) -> list[FileResult]:
         """Files with no cfile that need action: untracked ones, and in git orphaned ones."""
         ws = self.workspace
@@ -73,8 +101,9 @@ class Inspector:
         gitignores: list[str] = []
 
         def noting_gitignores() -> Iterator[str]:
-            # one pass over git's list, however long: the .gitignore files are kept for later
-            for rel in visible_files(ws.root):
+            # one pass over git's list, however long: the .gitignore files are kept for later;
+            # cfiles, which are never candidates, git leaves out itself
+            for rel in visible_files(ws.root, ws.suffix):
                 if rel.rpartition("/")[2] == ".gitignore":
                     gitignores.append(rel)
                 yield rel
@@ -106,11 +135,15 @@ class Inspector:
     def _ignored_without_cfile(self, gitignore: Path, directory: str) -> Iterable[tuple[Path, int]]:
         """The regular files the exact lines of ``gitignore`` name that have no cfile."""
         ws = self.workspace
+        listed = _Listings(ws.root)
         for rel in named_paths(gitignore, directory):
-            path = ws.root / rel
-            name = path.name
+            name = rel.rpartition("/")[2]
             if rel.partition("/")[0] in SKIP_DIRS or is_temp_name(name) or ws.is_cfile_name(name):
                 continue
+            # the usual line names a tracked file, its cfile beside it: seen in the listing
+            if listed.holds(rel + ws.suffix):
+                continue
+            path = ws.root / rel
             with contextlib.suppress(OSError):
                 st = os.lstat(path)
                 if statmod.S_ISREG(st.st_mode) and not os.path.lexists(ws.cfile_for(path)):
@@ -188,6 +221,58 @@ class Inspector:
             by_cfile = dict(bounded_map(remote, cfiles, jobs))
             results.extend(by_cfile[c] for c in cfiles)
         return Report(results)
+
+
+UP_TO_DATE = Outcome.UP_TO_DATE
+
+
+class _Listings:
+    """The names in a directory below ``root``, listed when first asked about (the last
+    directory's only: a .gitignore's lines come directory by directory)."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+        self._directory: str | None = None
+        self._names: frozenset[str] = frozenset()
+
+    def holds(self, rel: str) -> bool:
+        """Whether the listing of the directory holds the file ``rel`` (repository-relative):
+        True only if it does; False for a path that is not plain (``//``, a ``.`` or ``..``
+        name) or a directory that cannot be listed."""
+        if "//" in rel or "/." in f"/{rel}":
+            return False
+        directory, _, name = rel.rpartition("/")
+        if directory != self._directory:
+            self._directory = directory
+            try:
+                self._names = frozenset(os.listdir(self._root / directory))
+            except OSError:
+                self._names = frozenset()
+        return name in self._names
+
+
+def _up_to_date(known: Known, base: str, cname: str, name: str) -> Metadata | None:
+    """The content of the cfile ``base + cname`` if the state cache shows, from an ``lstat``
+    of it and of its artifact ``base + name``, that the artifact is up to date; else None."""
+    try:
+        meta = known.cfile(cname, os.lstat(base + cname))
+        if meta is None:
+            return None
+        st = os.lstat(base + name)
+    except OSError:
+        return None
+    if statmod.S_ISREG(st.st_mode) and known.sha256(name, st) == meta.checksum:
+        return meta
+    return None
+
+
+def not_pushed(result: FileResult, pushed: Callable[[str, str], bool]) -> FileResult:
+    """An up-to-date file whose object waits in the content cache is ``not-pushed``."""
+    if result.outcome is not UP_TO_DATE or result.checksum is None or result.key is None:
+        return result
+    if pushed(result.checksum, result.key):
+        return result
+    return dataclasses.replace(result, outcome=Outcome.NOT_PUSHED, detail="cavorite push sends it")
 
 
 def _result(

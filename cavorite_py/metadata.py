@@ -29,6 +29,10 @@ _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
 
 _BAD_SEGMENTS = frozenset({"", ".", ".."})
+_SEGMENT = r"(?!\.\.?(?:/|\Z))[\w.+-]+"
+_PLAIN_KEY = re.compile(rf"{_SEGMENT}(?:/{_SEGMENT})*", re.ASCII)
+"""the usual key (ASCII letters, digits and ``_.+-``; no "." or ".." segment), which none of
+:func:`check_key`'s rules refuses: checked with one match"""
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _DRIVE = re.compile(r"[A-Za-z]:")
 
@@ -38,6 +42,8 @@ def check_key(name: str) -> str:
 
     Returns the key unchanged. Raises ``MetadataError``.
     """
+    if _PLAIN_KEY.fullmatch(name):
+        return name
     if not name:
         raise MetadataError("object name is empty")
     if "\x00" in name:

@@ -12,8 +12,7 @@ import functools
 import itertools
 import logging
 import os
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import replace
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -23,7 +22,7 @@ from . import config as configmod
 from . import git, selection, tempfiles
 from .config import Config
 from .errors import CavoriteError, UsageError
-from .results import FileResult, NullObserver, Observer, Outcome, Report, Results
+from .results import NullObserver, Observer, Report, Results
 from .state import StateDB
 from .workspace import Workspace
 
@@ -242,26 +241,25 @@ class Repo:
         from concurrent.futures import ThreadPoolExecutor
 
         from .guard import GuardSettings
-        from .inspection import Inspector
+        from .inspection import Inspector, not_pushed
 
-        cfiles = selection.iter_retrieve_targets(self.workspace, targets, cwd)
         inspector = Inspector(self.workspace, self.state)
-        # asked once there is a cfile
+        # asked once there is an up-to-date file
         pending = functools.cache(self.pending)
 
-        def results() -> Iterator[FileResult]:
-            for cfile in cfiles:
-                result = inspector.local(cfile)
-                yield _pushed_or_not(result, pending) if result.outcome is UP_TO_DATE else result
+        def pushed(checksum: str, key: str) -> bool:
+            return (checksum, key) not in pending()
 
         if targets:
-            return Report(results())
+            cfiles = selection.iter_retrieve_targets(self.workspace, targets, cwd)
+            return Report(not_pushed(inspector.local(c), pushed) for c in cfiles)
         settings = GuardSettings.from_config(self.config)
+        results = Results()
         with ThreadPoolExecutor(1) as pool:  # git lists files while the cfiles are checked
             untracked = pool.submit(inspector.without_cfile, settings)
-            report = Report(results())
-            report.results.extend(untracked.result())
-        return report
+            inspector.local_tree(results, pushed)
+            results.extend(untracked.result())
+        return Report(results)
 
     def verify(
         self,
@@ -312,16 +310,6 @@ class Repo:
         settings = prunemod.PruneSettings(self.config.extension, self.config.key_prefix)
         remembered = self.state.object_keys(self.store.describe())
         return prunemod.prune(git.toplevel(self.root), self.store, settings, remembered, scope)
-
-
-UP_TO_DATE = Outcome.UP_TO_DATE
-
-
-def _pushed_or_not(result: FileResult, pending: Callable[[], set[tuple[str, str]]]) -> FileResult:
-    """An up-to-date file whose object waits in the content cache is ``not-pushed``."""
-    if result.outcome is not UP_TO_DATE or (result.checksum, result.key) not in pending():
-        return result
-    return replace(result, outcome=Outcome.NOT_PUSHED, detail="cavorite push sends it")
 
 
 def check_commit(

@@ -145,9 +145,31 @@ class Results(Sequence[FileResult]):
         self.extend(results)
 
     def append(self, result: FileResult) -> None:
-        if not self._pack(result):
+        r = result
+        packed = r.error is None and r.detail is None and r.path.name
+        if not packed or not self._pack(
+            r.outcome, r.path.parent, r.path.name, str(r.path), r.key, r.size, r.checksum
+        ):
             self._kept[len(self._ends)] = result
         self._ends.append(len(self._data))
+
+    def add(
+        self,
+        outcome: Outcome,
+        directory: Path,
+        name: str,
+        key: str | None = None,
+        size: int | None = None,
+        checksum: str | None = None,
+    ) -> None:
+        """Append ``FileResult(directory / name, outcome, key, size, checksum)`` without
+        making it first (``directory``: absolute; ``name``: a file name, without "/")."""
+        base = str(directory)
+        text = base + name if base.endswith(os.sep) else base + os.sep + name
+        if self._pack(outcome, directory, name, text, key, size, checksum):
+            self._ends.append(len(self._data))
+        else:
+            self.append(FileResult(_child(directory, name), outcome, key, size, checksum))
 
     def extend(self, results: Iterable[FileResult]) -> None:
         if isinstance(results, Results):
@@ -160,39 +182,45 @@ class Results(Sequence[FileResult]):
         for result in results:
             self.append(result)
 
-    def _pack(self, r: FileResult) -> bool:
-        if r.error is not None or r.detail is not None or not r.path.name:
-            return False
+    def _pack(
+        self,
+        outcome: Outcome,
+        parent: Path,
+        name: str,
+        text: str,
+        key: str | None,
+        size: int | None,
+        checksum: str | None,
+    ) -> bool:
+        """Append the record of a result with no error and no detail, if it can be packed
+        (``text``: its path as ``str`` gives it)."""
         sha = b""
-        if r.checksum is not None:
-            if len(r.checksum) != 2 * _SHA_BYTES or r.checksum != r.checksum.lower():
+        if checksum is not None:
+            if len(checksum) != 2 * _SHA_BYTES or checksum != checksum.lower():
                 return False
             try:
-                sha = bytes.fromhex(r.checksum)
+                sha = bytes.fromhex(checksum)
             except ValueError:
                 return False
-        parent = r.path.parent
         directory = self._dir_index.get(parent)
         if directory is None:
             with self._dir_lock:
                 directory = self._dir_index.setdefault(parent, len(self._dirs))
                 if directory == len(self._dirs):
                     self._dirs.append(parent)
-        name = os.fsencode(r.path.name)
-        flags = (_SIZED if r.size is not None else 0) | (_HASHED if sha else 0)
-        key = b""
-        if r.key is not None:
-            text = str(r.path)
-            if text.endswith(r.key) and len(r.key) < 0xFFFF:
+        flags = (_SIZED if size is not None else 0) | (_HASHED if sha else 0)
+        own = b""
+        if key is not None:
+            if text.endswith(key) and len(key) < 0xFFFF:
                 flags |= _KEY_SUFFIX
             else:
-                key = r.key.encode("utf-8", "surrogatepass")
+                own = key.encode("utf-8", "surrogatepass")
                 flags |= _KEY_OWN
-        length = len(r.key) if flags & _KEY_SUFFIX and r.key is not None else len(key)
+        length = len(key) if flags & _KEY_SUFFIX and key is not None else len(own)
         if length > 0xFFFF:
             return False
-        head = _HEAD.pack(_CODES[r.outcome], flags, directory, r.size or 0, length)
-        self._data += head + sha + key + name
+        head = _HEAD.pack(_CODES[outcome], flags, directory, size or 0, length)
+        self._data += head + sha + own + os.fsencode(name)
         return True
 
     def _unpack(self, i: int) -> FileResult:
@@ -250,22 +278,30 @@ class Results(Sequence[FileResult]):
 
     def done_paths(self) -> Iterator[Path]:
         """The path of each result but the failed ones, in order."""
-        failed = _CODES[Outcome.FAILED]
+        for outcome, directory, name, _, result in self.rows():
+            if result is not None:
+                if not result.failed:
+                    yield result.path
+            elif outcome is not Outcome.FAILED:
+                yield _child(directory, name)
+
+    def rows(self) -> Iterator[tuple[Outcome, Path, str, int | None, FileResult | None]]:
+        """Each result as its outcome, directory, file name and size, and the result itself
+        if it is kept whole (one with an error or a detail): the others are not made."""
         data, ends, kept, dirs = self._data, self._ends, self._kept, self._dirs
         skip = _HEAD.size
         for i in range(len(ends)):
             result = kept.get(i)
             if result is not None:
-                if not result.failed:
-                    yield result.path
+                path = result.path
+                yield result.outcome, path.parent, path.name, result.size, result
                 continue
             start = ends[i - 1] if i else 0
-            code, flags, directory, _, length = _HEAD.unpack_from(data, start)
-            if code == failed:
-                continue
+            code, flags, directory, size, length = _HEAD.unpack_from(data, start)
             at = start + skip + (_SHA_BYTES if flags & _HASHED else 0)
             at += length if flags & _KEY_OWN else 0
-            yield _child(dirs[directory], os.fsdecode(bytes(data[at : ends[i]])))
+            name = os.fsdecode(bytes(data[at : ends[i]]))
+            yield _OUTCOMES[code], dirs[directory], name, size if flags & _SIZED else None, None
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Results | list | tuple):

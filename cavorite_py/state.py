@@ -65,6 +65,12 @@ class StateCache(Protocol):
     def cfile(self, cfile: Path) -> Metadata:
         """The cfile's validated content, as :func:`metadata.read` gives it."""
 
+    def known_cfile(self, cfile: Path, st: os.stat_result) -> Metadata | None:
+        """The cfile's content if known, without reading it, for this stat (``lstat``'s)."""
+
+    def directory(self, path: Path) -> Known:
+        """What is known of the files right in the directory ``path`` (one lookup for all)."""
+
     def object_sha256(self, store: str, key: str, listed: ObjectInfo) -> str | None:
         """The sha256 of ``key`` if it was seen at the version and size ``listed`` shows."""
 
@@ -102,6 +108,12 @@ class NoStateCache:
     def cfile(self, cfile: Path) -> Metadata:
         return metadata.read(cfile)
 
+    def known_cfile(self, cfile: Path, st: os.stat_result) -> Metadata | None:
+        return None
+
+    def directory(self, path: Path) -> Known:
+        return Known("", {}, {})
+
     def object_sha256(self, store: str, key: str, listed: ObjectInfo) -> str | None:
         return None
 
@@ -123,6 +135,38 @@ class NoStateCache:
 
 K = TypeVar("K")
 V = TypeVar("V")
+Memo = dict[str, tuple[Signature, int, V]]
+"""remembered facts of files, by repository-relative path: signature, time read, the fact"""
+
+
+class Known:
+    """What the state cache knows of the files of one directory: their sha256 and, of cfiles,
+    their content, each for the stat it was remembered with (as :meth:`StateCache.lookup`
+    and :meth:`StateCache.known_cfile` trust it)."""
+
+    def __init__(self, prefix: str, cfiles: Memo[Metadata], hashes: Memo[str]) -> None:
+        self._prefix = prefix
+        self._cfiles = cfiles
+        self._hashes = hashes
+
+    def cfile(self, name: str, st: os.stat_result) -> Metadata | None:
+        """The content of the cfile ``name`` with this stat (``lstat``'s), if known."""
+        known = _trusted(self._cfiles.get(self._prefix + name), st)
+        return known if known is not None and statmod.S_ISREG(st.st_mode) else None
+
+    def sha256(self, name: str, st: os.stat_result) -> str | None:
+        """The sha256 of the file ``name`` with this stat, if known."""
+        return _trusted(self._hashes.get(self._prefix + name), st)
+
+
+def _trusted(entry: tuple[Signature, int, V] | None, st: os.stat_result) -> V | None:
+    """What ``entry`` remembers of a file if it still describes it: the same signature, and
+    modified clearly before it was read."""
+    if entry is None or entry[0] != signature(st) or st.st_mtime_ns >= entry[1] - RACY_NS:
+        return None
+    return entry[2]
+
+
 Chunk = tuple[str, ...]
 """the rows of one directory: its name (with the store's, for objects)"""
 Query = Callable[["_Table[K, V]", Chunk | None], list[Row]]
@@ -173,9 +217,12 @@ class _Table(Generic[K, V]):
 
     def get(self, key: K, query: Query[K, V]) -> V | None:
         """The entry of ``key``: its directory's rows are read on first use."""
+        return self.chunk(self._chunk_of(key), query).get(key)
+
+    def chunk(self, chunk: Chunk, query: Query[K, V]) -> dict[K, V]:
+        """The entries of one directory (or more: every entry once all were read)."""
         if self._loaded is not None:
-            return self._loaded.get(key)
-        chunk = self._chunk_of(key)
+            return self._loaded
         entries = self._chunks.get(chunk)
         if entries is None:
             entries = self._rows(query(self, chunk))
@@ -185,7 +232,7 @@ class _Table(Generic[K, V]):
                 self._chunks.popitem(last=False)
         else:
             self._chunks.move_to_end(chunk)
-        return entries.get(key)
+        return entries
 
     def put(self, key: K, value: V) -> None:
         chunk = self._chunk_of(key)
@@ -272,13 +319,29 @@ class StateDB:
                 # metadata.read says what is wrong
                 pass
             else:
-                known = self._trusted(self._cfiles, rel, st)
-                if known is not None and statmod.S_ISREG(st.st_mode):
+                known = self.known_cfile(cfile, st)
+                if known is not None:
                     return known
         started = time.time_ns()
         meta, st = metadata.read_with_stat(cfile)
         self._put(self._cfiles, rel, (signature(st), started, meta))
         return meta
+
+    def known_cfile(self, cfile: Path, st: os.stat_result) -> Metadata | None:
+        """The content of ``cfile``, whose ``lstat`` gave ``st``, if it was read before and is
+        unchanged since (by the rules of :meth:`lookup`); None when it must be read."""
+        return self.directory(cfile.parent).cfile(cfile.name, st)
+
+    def directory(self, path: Path) -> Known:
+        """What is remembered of the files right in ``path``, its rows read once for all."""
+        rel = self._rel(path)
+        if rel is None:
+            return Known("", {}, {})
+        chunk = (rel if rel != "." else "",)
+        with self._lock:
+            cfiles = self._cfiles.chunk(chunk, self._query)
+            hashes = self._hashes.chunk(chunk, self._query)
+        return Known(f"{chunk[0]}/" if chunk[0] else "", cfiles, hashes)
 
     def object_sha256(self, store: str, key: str, listed: ObjectInfo) -> str | None:
         """The sha256 of the object ``key`` of ``store`` (its ``describe()``) if it was seen at
@@ -345,13 +408,10 @@ class StateDB:
     def _trusted(
         self, table: _Table[str, tuple[Signature, int, V]], rel: str, st: os.stat_result
     ) -> V | None:
-        """What ``table`` remembers of the file ``rel`` if it still describes it: the same
-        signature, and modified clearly before it was read."""
+        """What ``table`` remembers of the file ``rel`` if it still describes it."""
         with self._lock:
             entry = table.get(rel, self._query)
-        if entry is None or entry[0] != signature(st) or st.st_mtime_ns >= entry[1] - RACY_NS:
-            return None
-        return entry[2]
+        return _trusted(entry, st)
 
     def _put(self, table: _Table[K, V], key: K | None, value: V) -> None:
         if key is None:
@@ -436,7 +496,7 @@ def _signature_of(path: object, numbers: Sequence[object]) -> Signature | None:
 
 
 def _hash_row(row: Row) -> tuple[str, tuple[Signature, int, str]] | None:
-    path, *numbers, sha = row
+    path, numbers, sha = row[0], row[1:7], row[-1]
     sig = _signature_of(path, numbers)
     if sig is None or not isinstance(sha, str) or not _SHA256.fullmatch(sha):
         return None
@@ -444,7 +504,7 @@ def _hash_row(row: Row) -> tuple[str, tuple[Signature, int, str]] | None:
 
 
 def _cfile_row(row: Row) -> tuple[str, tuple[Signature, int, Metadata]] | None:
-    path, *numbers, name, checksum, modified, size, extra = row
+    path, numbers, (name, checksum, modified, size, extra) = row[0], row[1:-5], row[-5:]
     sig = _signature_of(path, numbers)
     if sig is None:
         return None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -127,17 +127,30 @@ class Workspace:
 
     def walk_entries(self, top: Path, suffix: str = "") -> Iterator[tuple[Path, Listed]]:
         """:meth:`walk_files`, each file with what its directory's listing told of it."""
+        for base, entries in self.listings(top):
+            listed = Listed(entries, self.suffix)
+            for name in sorted(entries):
+                if name.endswith(suffix) and not is_temp_name(name):
+                    yield base / name, listed
+
+    def listings(self, top: Path) -> Iterator[tuple[Path, dict[str, os.DirEntry[str]]]]:
+        """Each directory :meth:`walk_files` goes through, in its order, with the entries of
+        its files (a directory that cannot be listed raises ``PathError`` before the first)."""
         for directory in self._directories(top):
-            base = Path(directory)
             try:
                 with os.scandir(directory) as found:
                     entries = {e.name: e for e in found if not _is_dir(e)}
             except OSError as exc:
                 self._unlistable(exc)
-            listed = Listed(entries, self.suffix)
-            for name in sorted(entries):
-                if name.endswith(suffix) and not is_temp_name(name):
-                    yield base / name, listed
+            yield Path(directory), entries
+
+    def cfile_names(self, names: Iterable[str]) -> list[str]:
+        """The names of cfiles among ``names`` of one directory, in :meth:`walk_cfiles`' order."""
+        suffix = self.suffix
+        cut = len(suffix)
+        return sorted(
+            n for n in names if n.endswith(suffix) and len(n) > cut and not is_temp_name(n)
+        )
 
     def _directories(self, top: Path) -> list[str]:
         """``top`` and the directories below it, in the order ``os.walk`` goes through them

@@ -83,3 +83,31 @@ def test_the_top_level_is_asked_once_per_directory(tmp_path: Path) -> None:
 def test_outside_a_work_tree_toplevel_says_so(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="not inside a git work tree"):
         git.toplevel(tmp_path)
+
+
+@pytest.mark.parametrize("suffix", [".cfile", ".c*f[i]le?"])
+def test_visible_files_leave_out_the_names_ending_with_a_suffix_after_a_character(
+    tmp_path: Path, suffix: str
+) -> None:
+    run_git(tmp_path, "init", "-q", ".")
+    names = [
+        f"a.bin{suffix}",
+        f"sub/b.bin{suffix}",
+        suffix,
+        f"sub/{suffix}",
+        f"dir{suffix}/inside.bin",
+        "sub/plain.bin",
+        "sub/a.bin.cfilex",
+        "sub/xcfile",
+    ]
+    for name in names:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    run_git(tmp_path, "add", f"sub/b.bin{suffix}", f"dir{suffix}/inside.bin")
+    every = set(git.visible_files(tmp_path))
+    assert every == set(names)
+    shown = set(git.visible_files(tmp_path, suffix))
+    assert shown == {
+        n for n in names if not (n.endswith(suffix) and len(n.rpartition("/")[2]) > len(suffix))
+    }
+    assert f"dir{suffix}/inside.bin" in shown and suffix in shown

@@ -328,3 +328,25 @@ def test_write_then_read_round_trips(
     meta = Metadata(name, checksum, "2022-10-05T10:56:17.051936728-07:00", size)
     metadata.write(path, meta)
     assert metadata.read(path) == meta
+
+
+def test_the_usual_keys_checked_at_once_are_keys_the_full_rules_accept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every key of up to 5 of these characters that the one-match check accepts passes every
+    rule of check_key, and each rule's example is refused either way."""
+    import itertools
+
+    plain = metadata._PLAIN_KEY
+    accepted = [
+        "".join(chars)
+        for length in range(1, 6)
+        for chars in itertools.product("a./:_\\é-", repeat=length)
+        if plain.fullmatch("".join(chars))
+    ]
+    assert "a/_.a" in accepted and "a/.." not in accepted and "a/..." in accepted
+    monkeypatch.setattr(metadata, "_PLAIN_KEY", re.compile("(?!)"))
+    for key in accepted:
+        assert metadata.check_key(key) == key
+    for bad in ("", "/a", "a//b", ".", "a/..", "./a", "C:x", "a\\b", "a\x00", "a\n"):
+        assert plain.fullmatch(bad) is None

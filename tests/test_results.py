@@ -32,6 +32,25 @@ def test_results_read_back_equal_in_order(tmp_path: Path) -> None:
     assert list(results.outcomes()) == [r.outcome for r in added]
 
 
+def test_results_added_by_their_fields_read_back_as_made_whole(tmp_path: Path) -> None:
+    fields = [
+        (Outcome.UP_TO_DATE, tmp_path / "d", "a.bin", "d/a.bin", 64, SHA),
+        (Outcome.UP_TO_DATE, tmp_path, "b.bin", "other/key", None, SHA),
+        (Outcome.UPLOADED, tmp_path, "c.bin", "c.bin", 0, "AB" * 32),
+        (Outcome.MISSING, tmp_path, "nön\udcff.bin", None, None, None),
+    ]
+    added, whole = Results(), Results()
+    for outcome, directory, name, key, size, checksum in fields:
+        added.add(outcome, directory, name, key, size, checksum)
+        whole.append(FileResult(directory / name, outcome, key, size, checksum))
+    assert added == whole
+    assert list(added.done_paths()) == [d / n for _, d, n, *_ in fields]
+    rows = [(o, d, n, size, r) for o, d, n, size, r in added.rows()]
+    assert rows == [(o, d, n, size, r) for o, d, n, size, r in whole.rows()]
+    assert rows[0] == (Outcome.UP_TO_DATE, tmp_path / "d", "a.bin", 64, None)
+    assert rows[2][4] is not None  # an upper-case checksum is kept whole
+
+
 def test_report_counts_and_failures(tmp_path: Path) -> None:
     bad = FileResult(tmp_path / "x", Outcome.FAILED, error=CavoriteError("x: no"))
     report = Report([FileResult(tmp_path / "a", Outcome.UP_TO_DATE, "a", 1, SHA), bad])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -36,12 +37,42 @@ safe = printable
 
 
 def file_line(ws: Workspace, result: FileResult) -> str:
-    size = (
-        human_size(result.size) if result.outcome in (Outcome.UPLOADED, Outcome.RETRIEVED) else ""
-    )
-    label = LABELS[result.outcome]
-    note = result.detail or size
-    return f"{label:<15} {safe(ws.display(result.path))}" + (f"  ({safe(note)})" if note else "")
+    return _line(result.outcome, ws.display(result.path), result.size, result.detail)
+
+
+def _line(outcome: Outcome, shown: str, size: int | None, detail: str | None) -> str:
+    """A file's line: its outcome, where it is (as shown), and its detail or the bytes moved."""
+    moved = human_size(size) if outcome in (Outcome.UPLOADED, Outcome.RETRIEVED) else ""
+    note = detail or moved
+    return f"{LABELS[outcome]:<15} {safe(shown)}" + (f"  ({safe(note)})" if note else "")
+
+
+class _Shown:
+    """:meth:`Workspace.display` of files, their directory's display worked out once."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self._ws = ws
+        self._directory: Path | None = None
+        self._shown = ""
+
+    def __call__(self, directory: Path, name: str) -> str:
+        if directory is not self._directory:
+            self._directory, self._shown = directory, self._ws.display(directory)
+        # as display(directory / name) gives it: relative to the current directory
+        return name if self._shown == os.curdir else os.path.join(self._shown, name)
+
+    def line(
+        self,
+        outcome: Outcome,
+        directory: Path,
+        name: str,
+        size: int | None,
+        result: FileResult | None,
+    ) -> str:
+        """The line of one of :meth:`Results.rows`."""
+        if result is not None:
+            return file_line(self._ws, result)
+        return _line(outcome, self(directory, name), size, None)
 
 
 def summary(report: Report) -> str:
@@ -61,13 +92,14 @@ def render(ws: Workspace, report: Report, command: str, as_json: bool, shown: bo
         return 0 if report.ok else 1
     lines, errors = [], []
     left: Counter[str] = Counter()  # files not attempted, by reason: one line each reason
-    for result in report.results:
-        if isinstance(result.error, NotAttempted):
+    where = _Shown(ws)
+    for outcome, directory, name, size, result in report.results.rows():
+        if result is not None and isinstance(result.error, NotAttempted):
             left[result.error.reason] += 1
-        elif result.failed:
+        elif result is not None and result.failed:
             errors.append(f"cavorite: error: {safe(str(result.error))}")
         elif not (settings.quiet or shown):
-            lines.append(file_line(ws, result))
+            lines.append(where.line(outcome, directory, name, size, result))
             _flush_full(lines, "\n")
     for reason, count in left.items():
         files = f"{count} file{'s' if count != 1 else ''}"
