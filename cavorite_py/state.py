@@ -471,14 +471,11 @@ class StateDB:
     def remembered_cfile(self, cfile: Path) -> Metadata | None:
         """The cfile's content if it is a regular file unchanged since it was last read (as
         :meth:`cfile` would give it without reading); else None, and nothing is read."""
-        rel = self._rel(cfile)
         try:
             st = os.lstat(cfile)
         except OSError:
             return None
-        if rel is None or not statmod.S_ISREG(st.st_mode):
-            return None
-        return self._trusted(self._cfiles, rel, st)
+        return self.known_cfile(cfile, st)
 
 
 # --------------------------------------------------------------------- rows
