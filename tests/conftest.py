@@ -1,8 +1,12 @@
 """Shared fixtures. Backend fixtures live in ``tests/fixtures``, one module per family."""
 
+import os
 from pathlib import Path
 
 import pytest
+
+from cavorite_py import metadata
+from cavorite_py.metadata import Metadata
 
 pytest_plugins = [
     "tests.fixtures.consent",
@@ -45,3 +49,17 @@ def _own_content_cache(
     directory = tmp_path_factory.mktemp("content-cache")
     monkeypatch.setenv("CAVORITE_CACHE_DIR", str(directory))
     return directory
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Every cfile actually read from disk."""
+    seen: list[Path] = []
+    real = metadata.read_with_stat
+
+    def counting(path: Path) -> tuple[Metadata, os.stat_result]:
+        seen.append(path)
+        return real(path)
+
+    monkeypatch.setattr(metadata, "read_with_stat", counting)
+    return seen

@@ -39,20 +39,6 @@ def write_cfile(path: Path, checksum: str, name: str = "data/a.bin", age_ns: int
     os.utime(path, ns=(then, then))
 
 
-@pytest.fixture
-def reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
-    """Every cfile actually read from disk."""
-    seen: list[Path] = []
-    real = metadata.read_with_stat
-
-    def counting(path: Path) -> tuple[Metadata, os.stat_result]:
-        seen.append(path)
-        return real(path)
-
-    monkeypatch.setattr(metadata, "read_with_stat", counting)
-    return seen
-
-
 def remembered(root: Path, cfile: Path) -> Metadata:
     """Read ``cfile`` through a fresh cache and save what it learnt, as one run does."""
     cache = StateDB(root)

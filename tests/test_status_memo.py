@@ -15,7 +15,6 @@ import pytest
 
 import cavorite_py
 from cavorite_py import metadata
-from cavorite_py.metadata import Metadata
 from cavorite_py.results import Outcome
 from cavorite_py.state import RACY_NS, StateDB
 from tests.fixtures.repos import git
@@ -41,20 +40,6 @@ def root(tmp_path: Path) -> Path:
     git(root, "config", "user.name", "t")
     cavorite_py.init(root, backend_address=(tmp_path / "objects").as_uri(), key_scheme="versioned")
     return root
-
-
-@pytest.fixture
-def reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
-    """Every cfile actually read from disk."""
-    seen: list[Path] = []
-    real = metadata.read_with_stat
-
-    def counting(path: Path) -> tuple[Metadata, os.stat_result]:
-        seen.append(path)
-        return real(path)
-
-    monkeypatch.setattr(metadata, "read_with_stat", counting)
-    return seen
 
 
 def upload(root: Path, data: bytes, name: str = "d/a.bin") -> Path:
