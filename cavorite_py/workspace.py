@@ -146,11 +146,7 @@ class Workspace:
 
     def cfile_names(self, names: Iterable[str]) -> list[str]:
         """The names of cfiles among ``names`` of one directory, in :meth:`walk_cfiles`' order."""
-        suffix = self.suffix
-        cut = len(suffix)
-        return sorted(
-            n for n in names if n.endswith(suffix) and len(n) > cut and not is_temp_name(n)
-        )
+        return sorted(n for n in names if self.is_cfile_name(n) and not is_temp_name(n))
 
     def _directories(self, top: Path) -> list[str]:
         """``top`` and the directories below it, in the order ``os.walk`` goes through them
