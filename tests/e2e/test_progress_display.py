@@ -105,14 +105,19 @@ def _clone(repo: Path) -> None:
         path.unlink()
 
 
+def _uploaded_then_gone(repo: Path, cavorite: Cavorite, count: int) -> None:
+    """``count`` files of 64 KiB in ``data/``, uploaded, then gone as in a fresh clone."""
+    for i in range(count):
+        write(repo, f"data/f{i:02}.bin", binary(f"f{i}", 64 * 1024))
+    assert cavorite("upload", "data", cwd=repo).code == 0
+    _clone(repo)
+
+
 def test_many_files_total_known_bytes_move_results_as_they_finish(
     cavorite_repo: Path, cavorite: Cavorite, cli_env: dict[str, str]
 ) -> None:
     count = 48
-    for i in range(count):
-        write(cavorite_repo, f"data/f{i:02}.bin", binary(f"f{i}", 64 * 1024))
-    assert cavorite("upload", "data", cwd=cavorite_repo).code == 0
-    _clone(cavorite_repo)
+    _uploaded_then_gone(cavorite_repo, cavorite, count)
 
     lines = in_terminal(["retrieve", "-j", "4"], cavorite_repo, cli_env, delay=0.1)
 
@@ -165,10 +170,7 @@ def test_log_lines_print_above_the_display(
     cavorite_repo: Path, cavorite: Cavorite, cli_env: dict[str, str]
 ) -> None:
     count = 24
-    for i in range(count):
-        write(cavorite_repo, f"data/f{i:02}.bin", binary(f"f{i}", 64 * 1024))
-    assert cavorite("upload", "data", cwd=cavorite_repo).code == 0
-    _clone(cavorite_repo)
+    _uploaded_then_gone(cavorite_repo, cavorite, count)
 
     out = terminal_output(["-vv", "retrieve", "-j", "4"], cavorite_repo, cli_env, delay=0.05)
 
