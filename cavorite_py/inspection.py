@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import itertools
 import os
 import stat as statmod
 from collections.abc import Callable, Iterable, Iterator
@@ -25,7 +26,7 @@ from .metadata import Metadata
 from .parallel import bounded_map
 from .remote import Match, match, measure
 from .results import FileResult, Outcome, Report, Results
-from .run import RunWatch, named
+from .run import BATCH_FILES, RunWatch, named
 from .state import Known, StateCache
 from .stores.base import Store
 from .workspace import SKIP_DIRS, Workspace
@@ -197,30 +198,44 @@ class Inspector:
         return _result(artifact, meta, Outcome.STORED)
 
     def verify(
-        self, cfiles: list[Path], store: Store | None, jobs: int, local: bool = True
+        self, cfiles: Iterable[Path], store: Store | None, jobs: int, local: bool = True
     ) -> Report:
-        """Local check of every cfile's artifact; plus the store's copy when ``store`` is given."""
-        results: list[FileResult] = [self.local(c) for c in cfiles] if local else []
-        if store is not None:
-            watch = RunWatch()
+        """Local check of every cfile's artifact; plus the store's copy when ``store`` is given.
+        The cfiles are taken :data:`BATCH_FILES` at a time and the results kept packed, so a
+        million cfiles are never held as paths and result objects at once; every local result
+        comes before every store result, each in the cfiles' order."""
+        checked, stored = Results(), Results()
+        remote = None if store is None else self._remote_check(store)
+        it = iter(cfiles)
+        while batch := list(itertools.islice(it, BATCH_FILES)):
+            if local:
+                checked.extend(map(self.local, batch))
+            if remote is not None:
+                by_cfile = dict(bounded_map(remote, batch, jobs))
+                stored.extend(by_cfile[c] for c in batch)
+        checked.extend(stored)
+        return Report(checked)
 
-            def remote(cfile: Path) -> tuple[Path, FileResult]:
-                artifact = self.workspace.artifact_for(cfile)
-                try:
-                    watch.check(self.workspace.display(artifact))
-                except NotAttempted as exc:
-                    return cfile, FileResult(artifact, Outcome.FAILED, error=exc)
-                result = self.remote(store, cfile)
-                watch.saw(result.error)
-                if result.error is not None:
-                    # a store's message names no file
-                    shown = self.workspace.display(artifact)
-                    result = dataclasses.replace(result, error=named(result.error, shown))
-                return cfile, result
+    def _remote_check(self, store: Store) -> Callable[[Path], tuple[Path, FileResult]]:
+        """The store check of one cfile, named by its artifact in any error; after a failure
+        that says the store cannot be used, the files after it are not attempted."""
+        watch = RunWatch()
 
-            by_cfile = dict(bounded_map(remote, cfiles, jobs))
-            results.extend(by_cfile[c] for c in cfiles)
-        return Report(results)
+        def remote(cfile: Path) -> tuple[Path, FileResult]:
+            artifact = self.workspace.artifact_for(cfile)
+            try:
+                watch.check(self.workspace.display(artifact))
+            except NotAttempted as exc:
+                return cfile, FileResult(artifact, Outcome.FAILED, error=exc)
+            result = self.remote(store, cfile)
+            watch.saw(result.error)
+            if result.error is not None:
+                # a store's message names no file
+                shown = self.workspace.display(artifact)
+                result = dataclasses.replace(result, error=named(result.error, shown))
+            return cfile, result
+
+        return remote
 
 
 UP_TO_DATE = Outcome.UP_TO_DATE

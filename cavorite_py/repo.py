@@ -274,7 +274,7 @@ class Repo:
         (size and sha256, downloading only from stores that keep no sha256)."""
         if not (remote or local):
             raise UsageError("nothing to verify: choose local files, the store, or both")
-        cfiles = selection.retrieve_targets(self.workspace, targets, cwd)
+        cfiles = selection.iter_retrieve_targets(self.workspace, targets, cwd)
         store = self.store if remote else None
         jobs = self._jobs(jobs) or (store.default_jobs if store else 1)
         from .inspection import Inspector
