@@ -29,6 +29,8 @@ class Usage:
     pending_size: int
     max_size: int
     max_objects: int
+    pending_gone: int = 0
+    """pending objects whose repository no longer exists (``cavorite cache pending``)"""
 
     @property
     def over_limit(self) -> bool:
@@ -89,6 +91,7 @@ def usage(root: Path, settings: CacheSettings, pending: PendingEntries) -> Usage
         pending_size=sum(e.size for e in held),
         max_size=settings.max_size,
         max_objects=settings.max_objects,
+        pending_gone=len({p.sha256 for p in pending.gone()} & {e.sha256 for e in held}),
     )
 
 

@@ -7,6 +7,10 @@ name, and one content pending under two keys of one store has two markers). It h
 
     {"store": "s3 s3://bucket/prefix", "sha256": "...", "key": "team/a.bin",
      "repo": "/home/me/project", "size": 123, "since": 1718000000.0, "path": "team/a.bin"}
+
+A marker stays until its object is pushed, from any clone of the same store. One whose
+repository no longer exists (deleted, or moved, with nothing pushed) would protect its object
+forever: ``cavorite cache pending`` lists such markers, and forgets them only when told to.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from .config import config_path
 from .fsutil import atomic_write_bytes, is_temp_name
 
 log = logging.getLogger(__name__)
@@ -39,6 +44,13 @@ class Pending:
     size: int
     since: float
     path: str = ""
+
+    @property
+    def repo_gone(self) -> bool:
+        """Whether the repository that asked no longer exists where it was: no cavorite
+        configuration there (deleted or moved, or on a disk that is not mounted). A marker that
+        names no repository is never counted gone."""
+        return bool(self.repo) and not config_path(Path(self.repo)).is_file()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -70,6 +82,11 @@ class PendingEntries:
         folders = [self.root / _short(store)] if store is not None else self._folders()
         found = [p for folder in folders for p in self._read_folder(folder)]
         return sorted(found, key=lambda p: p.since)
+
+    def gone(self) -> list[Pending]:
+        """The pending objects whose repository no longer exists (see :attr:`Pending.repo_gone`),
+        oldest first."""
+        return [p for p in self.entries() if p.repo_gone]
 
     def any_for(self, store: str) -> bool:
         """Whether any object is pending for ``store`` (a marker being written counts)."""

@@ -14,6 +14,7 @@ from .core import app
 
 if TYPE_CHECKING:
     from ..cacheevict import CleanReport, Usage
+    from ..cachepending import Pending
 
 cache_app = typer.Typer(
     name="cache",
@@ -58,6 +59,72 @@ def clean(
     return 0
 
 
+@cache_app.command("pending")
+def pending(
+    forget_gone: bool = typer.Option(
+        False,
+        "--forget-gone",
+        help="Forget the objects of repositories that no longer exist, so that cleaning can "
+        "remove them (with --yes; without it, only list them).",
+    ),
+    yes: bool = typer.Option(
+        False, "--yes", "-y", help="With --forget-gone: forget them (without it, only list)."
+    ),
+    as_json: bool = options.JSON,
+) -> int:
+    """List the objects not yet pushed: each one's file, size, store and repository, marking
+    those whose repository no longer exists."""
+    from ..cache import Cache
+    from ..errors import UsageError
+
+    if yes and not forget_gone:
+        raise UsageError(
+            "--yes only goes with --forget-gone: run 'cavorite cache pending --forget-gone' to "
+            "see what it would forget"
+        )
+    entries = Cache().pending
+    shown = entries.gone() if forget_gone else entries.entries()
+    if forget_gone and yes:
+        for entry in shown:
+            entries.clear(entry)
+    if as_json:
+        data = {
+            "pending": [{**e.to_dict(), "repo_gone": e.repo_gone} for e in shown],
+            "forget_gone": forget_gone,
+            "dry_run": forget_gone and not yes,
+        }
+        typer.echo(json.dumps(data, indent=2))
+    else:
+        lines = [pending_line(e) for e in shown]
+        typer.echo("\n".join([*lines, pending_summary(shown, forget_gone, yes)]))
+    return 0
+
+
+def pending_line(entry: Pending) -> str:
+    where = f"{entry.repo}/{entry.path}" if entry.repo and entry.path else entry.key
+    gone = " (repository gone)" if entry.repo_gone else ""
+    return f"{human_size(entry.size):>10}  {printable(where)}{gone}  for {printable(entry.store)}"
+
+
+def pending_summary(shown: list[Pending], forget_gone: bool, yes: bool) -> str:
+    total = f"{_objects(len(shown))} ({human_size(sum(e.size for e in shown))})"
+    if not forget_gone:
+        gone = sum(e.repo_gone for e in shown)
+        text = f"{total} not yet pushed"
+        if gone:
+            text += (
+                f"; {gone} for repositories that no longer exist: push them from another "
+                "clone of the same store, or forget them with --forget-gone"
+            )
+        return text
+    if yes:
+        return f"forgot {total}; 'cavorite cache clean' can now remove them"
+    return (
+        f"would forget {total} of repositories that no longer exist; push them from another "
+        "clone of the same store with 'cavorite push', or run again with --yes to forget them"
+    )
+
+
 def usage_text(usage: Usage) -> str:
     max_objects = str(usage.max_objects) if usage.max_objects else "none"
     max_size = human_size(usage.max_size) if usage.max_size else "none"
@@ -69,6 +136,11 @@ def usage_text(usage: Usage) -> str:
     if usage.pending_objects:
         size = human_size(usage.pending_size)
         lines.append(f"pending  {usage.pending_objects} not yet pushed ({size}, never removed)")
+    if usage.pending_gone:
+        lines.append(
+            f"         {usage.pending_gone} of them for repositories that no longer exist: "
+            "see 'cavorite cache pending'"
+        )
     if usage.over_limit:
         lines.append("over its limits: run 'cavorite cache clean'")
     return "\n".join(lines)

@@ -100,3 +100,47 @@ def test_showing_an_absent_cache_creates_nothing(
     code, out, _ = cavorite("cache", "--json", cwd=tmp_path, env=env)
     assert (code, json.loads(out)["objects"]) == (0, 0)
     assert not os.path.exists(tmp_path / "none")
+
+
+def test_pending_lists_and_forgets_only_objects_of_repositories_gone(
+    cavorite: Cavorite, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    cache, shas = fill(tmp_path / "c", tmp_path, 3)
+    live = tmp_path / "live"
+    (live / ".cavorite").mkdir(parents=True)
+    (live / ".cavorite" / "config").write_text("{}")
+    gone = tmp_path / "deleted"
+    cache.pending.mark(shas[0], store="s3 s3://b", key="a.bin", repo=str(live), path="a.bin")
+    cache.pending.mark(shas[1], store="s3 s3://b", key="b.bin", repo=str(gone), path="d/b.bin")
+    # one content pending for both: the live repository's marker keeps protecting it
+    cache.pending.mark(shas[2], store="s3 s3://b", key="c.bin", repo=str(gone), path="c.bin")
+    cache.pending.mark(shas[2], store="s3 s3://b", key="c2.bin", repo=str(live), path="c2.bin")
+    env = {"CAVORITE_CACHE_DIR": str(tmp_path / "c")}
+
+    code, out, _ = cavorite("cache", cwd=tmp_path, env=env)
+    assert "2 of them for repositories that no longer exist: see 'cavorite cache pending'" in out
+    code, out, _ = cavorite("cache", "pending", cwd=tmp_path, env=env)
+    assert code == 0
+    assert f"{gone}/d/b.bin (repository gone)  for s3 s3://b" in out
+    assert f"{live}/a.bin  for s3 s3://b" in out
+    assert out.splitlines()[-1].startswith("4 objects (3.9 KiB) not yet pushed; 2 for ")
+
+    # --yes alone is refused, and forgets nothing
+    code, _, err = cavorite("cache", "pending", "--yes", cwd=tmp_path, env=env)
+    assert code == 2
+    assert err.strip().startswith("cavorite: error: --yes only goes with --forget-gone")
+    # dry first: lists what it would forget, forgets nothing
+    code, out, _ = cavorite("cache", "pending", "--forget-gone", "--json", cwd=tmp_path, env=env)
+    shown = json.loads(out)
+    assert shown["dry_run"] is True
+    assert sorted(p["key"] for p in shown["pending"]) == ["b.bin", "c.bin"]
+    assert len(cache.pending.entries()) == 4
+
+    code, out, _ = cavorite("cache", "pending", "--forget-gone", "--yes", cwd=tmp_path, env=env)
+    assert (code, out.splitlines()[-1]) == (
+        0,
+        "forgot 2 objects (2.0 KiB); 'cavorite cache clean' can now remove them",
+    )
+    assert sorted(p.key for p in cache.pending.entries()) == ["a.bin", "c2.bin"]
+    code, out, _ = cavorite("cache", "clean", "--all", cwd=tmp_path, env=env)
+    assert [cache.has(s) for s in shas] == [True, False, True]
