@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import AccessDenied, ObjectExists, ObjectNotFound, StoreError, StoreUnavailable
@@ -148,21 +149,51 @@ def parse_stat(message: Mapping[str, Any]) -> ObjectInfo | None:
         return None
     if found is not True:
         raise ProtocolViolation("answered stat without a true or false 'found'")
-    size = message.get("size")
-    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-        raise ProtocolViolation(f"answered stat with a size that is not a byte count: {size!r}")
-    sha256 = message.get("sha256")
-    if sha256 is not None and not (isinstance(sha256, str) and _SHA256.fullmatch(sha256)):
-        raise ProtocolViolation(f"answered stat with a malformed sha256: {sha256!r}")
-    return ObjectInfo(size, sha256)
+    return _info(message, "stat")
 
 
-def parse_keys(message: Mapping[str, Any]) -> tuple[list[str], bool]:
-    """The keys of one list response, and whether more responses follow."""
-    keys = message.get("keys")
-    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
-        raise ProtocolViolation("answered list without a list of string 'keys'")
+def parse_listing(message: Mapping[str, Any]) -> tuple[list[tuple[str, ObjectInfo | None]], bool]:
+    """The objects of one list response (each key, with its size and times when the plugin
+    answered ``objects`` rather than ``keys``), and whether more responses follow."""
+    keys, objects = message.get("keys"), message.get("objects")
+    listed: list[tuple[str, ObjectInfo | None]]
+    if isinstance(objects, list) and keys is None:
+        listed = [(_key(o), _info(o, "list")) for o in objects]
+    elif isinstance(keys, list) and objects is None and all(isinstance(k, str) for k in keys):
+        listed = [(k, None) for k in keys]
+    else:
+        raise ProtocolViolation("answered list without a list of string 'keys' or of 'objects'")
     more = message.get("more", False)
     if not isinstance(more, bool):
         raise ProtocolViolation("answered list with a 'more' that is not true or false")
-    return keys, more
+    return listed, more
+
+
+def _key(entry: object) -> str:
+    key = entry.get("key") if isinstance(entry, dict) else None
+    if not isinstance(key, str):
+        raise ProtocolViolation(f"answered list with an object without a string 'key': {entry!r}")
+    return key
+
+
+def _info(message: Mapping[str, Any], op: str) -> ObjectInfo:
+    """An object's size, recorded sha256 (optional) and last-modified time (optional, an
+    RFC 3339 time; one without an offset is UTC) as a stat or list answer gives them."""
+    size = message.get("size")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise ProtocolViolation(f"answered {op} with a size that is not a byte count: {size!r}")
+    sha256 = message.get("sha256")
+    if sha256 is not None and not (isinstance(sha256, str) and _SHA256.fullmatch(sha256)):
+        raise ProtocolViolation(f"answered {op} with a malformed sha256: {sha256!r}")
+    modified = message.get("modified")
+    if modified is None:
+        return ObjectInfo(size, sha256)
+    try:
+        when = datetime.fromisoformat(modified) if isinstance(modified, str) else None
+    except ValueError:
+        when = None
+    if when is None:
+        raise ProtocolViolation(
+            f"answered {op} with a 'modified' that is not an RFC 3339 time: {modified!r}"
+        )
+    return ObjectInfo(size, sha256, modified=when if when.tzinfo else when.replace(tzinfo=UTC))

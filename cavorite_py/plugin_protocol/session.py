@@ -121,13 +121,14 @@ class Session:
             return None  # a plugin may answer not_found instead of found: false
         return self._parse(what, messages.parse_stat, reply)
 
-    def list_keys(self, prefix: str) -> list[str]:
+    def list_objects(self, prefix: str) -> list[tuple[str, ObjectInfo | None]]:
+        """The keys under ``prefix``, each with its size and times where the plugin told them."""
         what = f"list {prefix!r}"
-        keys: list[str] = []
+        listed: list[tuple[str, ObjectInfo | None]] = []
         for reply in self._exchange("list", {"prefix": prefix}, what, many=True):
-            chunk, _ = self._parse(what, messages.parse_keys, reply)
-            keys.extend(k for k in chunk if k.startswith(prefix))
-        return keys
+            chunk, _ = self._parse(what, messages.parse_listing, reply)
+            listed.extend(entry for entry in chunk if entry[0].startswith(prefix))
+        return listed
 
     def delete(self, key: str) -> None:
         self._exchange("delete", {"key": key}, f"delete {key!r}")

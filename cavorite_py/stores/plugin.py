@@ -111,9 +111,13 @@ class PluginStore(Store):
             return session.stat(key)
 
     def list(self, prefix: str = "") -> Iterator[str]:
+        for key, _ in self.list_info(prefix):
+            yield key
+
+    def list_info(self, prefix: str = "") -> Iterator[tuple[str, ObjectInfo | None]]:
         with self._session() as session:
-            keys = session.list_keys(prefix)
-        yield from keys
+            listed = session.list_objects(prefix)
+        yield from listed
 
     def delete(self, key: str, version: str | None = None) -> None:
         # the protocol has no conditional delete: look just before

@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
@@ -284,6 +285,20 @@ class StoreContract:
         data, got = _got(store, "v/a.bin")
         assert data == b"other"
         assert got in (None, again.version)
+
+    def test_written_times_are_aware_and_recent(self, store: Store, make_file: MakeFile) -> None:
+        """A store that tells when an object was written (prune deletes only objects older than
+        its grace age, and keeps every object whose age it cannot tell) must tell a
+        timezone-aware time near the moment of the put, from stat and from list_info alike."""
+        before = datetime.now(UTC)
+        path, info = make_file(b"dated")
+        store.put("t/a.bin", path, info)
+        told = [store.stat("t/a.bin"), dict(store.list_info("t/"))["t/a.bin"]]
+        for found in told:
+            if found is None or found.modified is None:
+                continue
+            assert found.modified.tzinfo is not None
+            assert abs(found.modified - before) < timedelta(hours=1)
 
     def test_delete_of_a_version_only_while_it_is_current(
         self, store: Store, make_file: MakeFile

@@ -22,6 +22,7 @@ import shutil
 import sys
 import uuid
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -110,17 +111,21 @@ class DirStore:
         except (OSError, UnicodeDecodeError):
             sha256 = ""
         valid = len(sha256) == 64 and all(c in "0123456789abcdef" for c in sha256)
-        return {"found": True, "size": target.stat().st_size, "sha256": sha256 if valid else None}
+        return {"found": True, **_described(target), "sha256": sha256 if valid else None}
 
     def list(self, request: Message, rid: int) -> Message:
         prefix = request.get("prefix") or ""
-        chunk: list[str] = []
+        chunk: list[Message] = []
         for key in self._keys(prefix):
-            chunk.append(key)
+            target, _ = self._paths(key)
+            try:
+                chunk.append({"key": key, **_described(target)})
+            except FileNotFoundError:
+                continue  # deleted while listed
             if len(chunk) == LIST_CHUNK:
-                send({"id": rid, "ok": True, "keys": chunk, "more": True})
+                send({"id": rid, "ok": True, "objects": chunk, "more": True})
                 chunk = []
-        return {"keys": chunk, "more": False}
+        return {"objects": chunk, "more": False}
 
     def _keys(self, prefix: str) -> Iterator[str]:
         objects = self.directory / "objects"
@@ -139,6 +144,14 @@ class DirStore:
         for path, top in ((target, "objects"), (sidecar, "sha256")):
             _remove_empty_parents(path, self.directory / top)
         return {}
+
+
+def _described(target: Path) -> Message:
+    """An object's size and last-modified time (RFC 3339, UTC): what lets prune judge its age."""
+    st = target.stat()
+    # timezone.utc: datetime.UTC needs Python 3.11
+    modified = datetime.fromtimestamp(st.st_mtime, timezone.utc).isoformat()  # noqa: UP017
+    return {"size": st.st_size, "modified": modified}
 
 
 def _may_hold(directory_key: str, prefix: str) -> bool:

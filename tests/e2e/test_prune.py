@@ -1,8 +1,9 @@
-"""``cavorite prune`` in real git repositories, on the local store and on the S3, GCS and Azure
-emulators: what any reference names survives (every branch, a tag, the index, a stash, another
-work tree); an object uploaded and never committed goes; the dry run lists exactly what --yes
-then deletes; every kept commit still retrieves in a fresh clone; a shallow clone refuses; and
-a repository sharing a store without a prefix never deletes the other repository's objects."""
+"""``cavorite prune`` in real git repositories, on the local store, through the example
+executable plugin, and on the S3, GCS and Azure emulators: what any reference names survives
+(every branch, a tag, the index, a stash, another work tree); an object uploaded and never
+committed goes; the dry run lists exactly what --yes then deletes; every kept commit still
+retrieves in a fresh clone; a shallow clone refuses; and a repository sharing a store without a
+prefix never deletes the other repository's objects."""
 
 from __future__ import annotations
 
@@ -16,10 +17,12 @@ from typing import Any
 import pytest
 from cavorite_localstore import LocalStore
 
+from cavorite_py.consent import ENV_VAR
 from cavorite_py.prune import Action, Entry, execute
 from cavorite_py.stores.base import StoreSettings
 from tests.fixtures.cloud import AZURE_TEST_OPTIONS, GCS_TEST_OPTIONS, S3_TEST_OPTIONS
 from tests.fixtures.emulators import AzureEmulator, GCSEmulator, S3Emulator, cli_cloud_env
+from tests.fixtures.plugins import DIRSTORE_PY
 from tests.fixtures.repos import Cavorite, git
 
 PREFIX = "store"
@@ -38,6 +41,8 @@ class Site:
     """every key in the store, as cavorite names them"""
     put: Callable[[str, bytes], None]
     """store an object under a key, through the backend itself"""
+    init_args: tuple[str, ...] = ()
+    """further options of ``cavorite init`` for this store"""
 
 
 def local_site(objects: Path) -> Site:
@@ -94,8 +99,26 @@ def azure_site(emulator: AzureEmulator) -> Site:
     return Site("azure", address, cli_cloud_env(emulator), AZURE_TEST_OPTIONS, keys, put)
 
 
-@pytest.fixture(params=["local", "s3", "gcs", "azure"])
+def plugin_site(directory: Path) -> Site:
+    """The example executable plugin, which tells each object's written time as it lists."""
+    objects = directory / "objects"
+
+    def keys() -> set[str]:
+        return {p.relative_to(objects).as_posix() for p in objects.rglob("*") if p.is_file()}
+
+    def put(key: str, data: bytes) -> None:
+        (objects / key).parent.mkdir(parents=True, exist_ok=True)
+        (objects / key).write_bytes(data)
+
+    env = {ENV_VAR: str(DIRSTORE_PY)}
+    init = ("--plugin-address", str(DIRSTORE_PY))
+    return Site("plugin", directory.as_uri(), env, {}, keys, put, init)
+
+
+@pytest.fixture(params=["local", "plugin", "s3", "gcs", "azure"])
 def site(request: pytest.FixtureRequest, tmp_path: Path) -> Site:
+    if request.param == "plugin":
+        return plugin_site(tmp_path / "plugin-store")
     if request.param == "s3":
         return s3_site(request.getfixturevalue("s3_emulator"))
     if request.param == "gcs":
@@ -120,6 +143,7 @@ class Repo:
             self.site.store_type,
             "--backend-address",
             self.site.address,
+            *self.site.init_args,
             *args,
         )
         config_path = self.path / ".cavorite" / "config"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -111,9 +112,44 @@ def test_parse_stat() -> None:
             messages.parse_stat(bad)
 
 
-def test_parse_keys() -> None:
-    assert messages.parse_keys({"keys": ["a"], "more": True}) == (["a"], True)
-    assert messages.parse_keys({"keys": []}) == ([], False)
-    for bad in ({}, {"keys": [1]}, {"keys": "a"}, {"keys": [], "more": 1}):
+def test_parse_listing_of_keys_or_of_objects() -> None:
+    assert messages.parse_listing({"keys": ["a"], "more": True}) == ([("a", None)], True)
+    assert messages.parse_listing({"keys": []}) == ([], False)
+    sha = "a" * 64
+    listed, more = messages.parse_listing(
+        {
+            "objects": [
+                {"key": "a", "size": 3, "modified": "2026-01-02T03:04:05Z"},
+                {"key": "b", "size": 0, "sha256": sha, "modified": "2026-01-02T03:04:05"},
+                {"key": "c", "size": 1},
+            ]
+        }
+    )
+    assert more is False
+    assert [key for key, _ in listed] == ["a", "b", "c"]
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert [(i.size, i.sha256, i.modified) for _, i in listed if i is not None] == [
+        (3, None, when),
+        (0, sha, when),  # a time without an offset is UTC
+        (1, None, None),
+    ]
+    bads: list[dict[str, object]] = [
+        {},
+        {"keys": [1]},
+        {"keys": "a"},
+        {"keys": [], "more": 1},
+        {"keys": [], "objects": []},
+        {"objects": ["a"]},
+        {"objects": [{"size": 1}]},
+        {"objects": [{"key": "a"}]},
+        {"objects": [{"key": "a", "size": 1, "modified": "yesterday"}]},
+        {"objects": [{"key": "a", "size": 1, "modified": 1700000000}]},
+    ]
+    for bad in bads:
         with pytest.raises(ProtocolViolation):
-            messages.parse_keys(bad)
+            messages.parse_listing(bad)
+
+
+def test_parse_stat_with_a_written_time() -> None:
+    found = messages.parse_stat({"found": True, "size": 1, "modified": "2026-01-02T04:04:05+01:00"})
+    assert found is not None and found.modified == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
