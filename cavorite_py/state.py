@@ -22,7 +22,7 @@ import stat as statmod
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar, cast
 
@@ -187,13 +187,16 @@ class _Table(Generic[K, V]):
         self,
         name: str,
         columns: str,
-        decode: Callable[[Row], tuple[K, V] | None],
+        typed: str,
+        load: Callable[[list[Row]], dict[K, V]],
         encode: Callable[[K, V], Row],
         chunk_of: Callable[[K], Chunk],
     ) -> None:
         self.name = name
         self.columns = columns
-        self._decode = decode
+        self.typed = typed
+        """the SQL condition of a row whose values are of the types this cache writes"""
+        self._load = load
         self._encode = encode
         self._chunk_of = chunk_of
         self._loaded: dict[K, V] | None = None
@@ -202,8 +205,9 @@ class _Table(Generic[K, V]):
         self.pending_rows = 0
 
     def _rows(self, rows: list[Row]) -> dict[K, V]:
-        """The valid rows (what this cache writes; others are left out)."""
-        return dict(e for e in map(self._decode, rows) if e is not None)
+        """The valid rows (what this cache writes; others are left out), of those ``typed``
+        selected."""
+        return self._load(rows)
 
     def entries(self, query: Query[K, V]) -> dict[K, V]:
         """Every entry, the file's rows read with ``query`` the first time."""
@@ -267,19 +271,32 @@ class StateDB:
         self._file = StateFile(self.path)
         self._lock = threading.Lock()
         self._hashes = _Table(
-            "hashes", f"{_STAT}, hashed_ns, sha256", _hash_row, _stat_row, _directory
+            "hashes",
+            f"{_STAT}, hashed_ns, sha256",
+            _HASHES_TYPED,
+            _load_hashes,
+            _stat_row,
+            _directory,
         )
         self._cfiles = _Table(
             "cfiles",
             f"{_STAT}, read_ns, name, checksum, date_modified, object_size, extra",
-            _cfile_row,
+            _CFILES_TYPED,
+            _load_cfiles,
             _cfile_values,
             _directory,
         )
         self._objects = _Table(
-            "objects", "store, key, version, size, sha256", _object_row, _join, _store_directory
+            "objects",
+            "store, key, version, size, sha256",
+            _OBJECTS_TYPED,
+            _load_objects,
+            _join,
+            _store_directory,
         )
-        self._placed = _Table("placed", "path, sha256s", _placed_row, _placed_values, _directory)
+        self._placed = _Table(
+            "placed", "path, sha256s", _PLACED_TYPED, _load_placed, _placed_values, _directory
+        )
         self._holding: dict[tuple[str, str], set[str]] | None = None
         """(store, sha256) -> keys: the objects table by content, built on first use"""
         self.hits = 0
@@ -443,10 +460,10 @@ class StateDB:
     def _query(self, table: _Table[K, V], chunk: Chunk | None) -> list[Row]:
         """The rows of ``table``: all, or those of one directory (of one store)."""
         if chunk is None:
-            return self._file.read(table.name, table.columns)
+            return self._file.read(table.name, table.columns, table.typed)
         *store, directory = chunk
         column = "key" if store else "path"
-        where = f"instr(substr({column}, ?), '/') = 0"
+        where = f"instr(substr({column}, ?), '/') = 0 AND {table.typed}"
         params: tuple[object, ...] = (len(directory) + 2,) if directory else (1,)
         if directory:
             # the rows below the directory, by the index; then only those right in it
@@ -479,61 +496,99 @@ class StateDB:
 
 
 # --------------------------------------------------------------------- rows
+#
+# SQLite stores any type anywhere: each table's query selects only the rows whose values are
+# of the types this cache writes (``typed``), and the loaders below check the rest: sha256s,
+# and a cfile's fields as a cfile's are checked.
 
 
-def _signature_of(path: object, numbers: Sequence[object]) -> Signature | None:
-    """The stat signature of a row (size, mtime, ctime, inode, device, then the time it was
-    read); None for a row with values of the wrong types (SQLite stores any type anywhere)."""
-    if not isinstance(path, str) or len(numbers) != 6:
-        return None
-    size, mtime, ctime, ino, dev, read = numbers
-    if type(size) is type(mtime) is type(ctime) is type(ino) is type(dev) is type(read) is int:
-        return (size, mtime, ctime, ino, dev)
-    return None
+def _typed(text: str, integer: str = "", nullable: str = "") -> str:
+    """The SQL condition of a row whose ``text`` columns hold text, ``integer`` ones integers,
+    and ``nullable`` ones either or NULL (each a list of names separated by ", ")."""
+    kinds = [("'text'", text), ("'integer'", integer), ("'text', 'integer', 'null'", nullable)]
+    return " AND ".join(
+        f"typeof({column}) IN ({kind})" for kind, columns in kinds for column in _names(columns)
+    )
+
+
+def _names(columns: str) -> list[str]:
+    return [c for c in columns.split(", ") if c]
+
+
+_SIGNED = "size, mtime_ns, ctime_ns, ino, dev"
+_HASHES_TYPED = _typed("path, sha256", f"{_SIGNED}, hashed_ns")
+_CFILES_TYPED = _typed(
+    "path, name, checksum", f"{_SIGNED}, read_ns", "date_modified, object_size, extra"
+)
+_OBJECTS_TYPED = _typed("store, key, version, sha256", "size")
+_PLACED_TYPED = _typed("path, sha256s")
+
+_SHA256_LINES = re.compile(r"(?:[0-9a-f]{64}\n)*")
+
+
+def _all_sha256(values: list[str]) -> bool:
+    """Whether every value is a lowercase hex sha256, in one match for all (the length
+    makes sure no value holds a line break of its own)."""
+    text = "".join([f"{v}\n" for v in values])
+    return len(text) == 65 * len(values) and _SHA256_LINES.fullmatch(text) is not None
+
+
+def _each(rows: list[Row], decode: Callable[[Row], tuple[K, V] | None]) -> dict[K, V]:
+    """The rows ``decode`` finds valid, one by one."""
+    return dict(e for e in map(decode, rows) if e is not None)
+
+
+HashRow = tuple[str, int, int, int, int, int, int, str]
+ObjectRow = tuple[str, str, str, int, str]
+
+
+def _load_hashes(rows: list[Row]) -> dict[str, tuple[Signature, int, str]]:
+    typed = cast(list[HashRow], rows)
+    if _all_sha256([r[7] for r in typed]):
+        return {r[0]: (r[1:6], r[6], r[7]) for r in typed}
+    return _each(rows, _hash_row)
 
 
 def _hash_row(row: Row) -> tuple[str, tuple[Signature, int, str]] | None:
-    path, numbers, sha = row[0], row[1:7], row[-1]
-    sig = _signature_of(path, numbers)
-    if sig is None or not isinstance(sha, str) or not _SHA256.fullmatch(sha):
-        return None
-    return cast(str, path), (sig, cast(int, numbers[-1]), sha)
+    r = cast(HashRow, row)
+    return (r[0], (r[1:6], r[6], r[7])) if _SHA256.fullmatch(r[7]) else None
+
+
+def _load_cfiles(rows: list[Row]) -> dict[str, tuple[Signature, int, Metadata]]:
+    return _each(rows, _cfile_row)
 
 
 def _cfile_row(row: Row) -> tuple[str, tuple[Signature, int, Metadata]] | None:
-    path, numbers, (name, checksum, modified, size, extra) = row[0], row[1:-5], row[-5:]
-    sig = _signature_of(path, numbers)
-    if sig is None:
-        return None
+    r = cast(tuple[str, int, int, int, int, int, int, str, str, object, object, str | None], row)
     try:
-        fields = {} if extra is None else json.loads(cast(str, extra))
+        fields = {} if r[11] is None else json.loads(r[11])
         if not isinstance(fields, dict):
             return None
-        meta = Metadata.checked(name, checksum, modified, size, fields)
+        meta = Metadata.checked(r[7], r[8], r[9], r[10], fields)
     except (CavoriteError, ValueError, TypeError, RecursionError):
         # not what this cache writes: read the cfile instead
         return None
-    return cast(str, path), (sig, cast(int, numbers[-1]), meta)
+    return r[0], (r[1:6], r[6], meta)
+
+
+def _load_objects(rows: list[Row]) -> dict[tuple[str, str], tuple[str, int, str]]:
+    typed = cast(list[ObjectRow], rows)
+    if _all_sha256([r[4] for r in typed]):
+        return {(r[0], r[1]): r[2:] for r in typed}
+    return _each(rows, _object_row)
 
 
 def _object_row(row: Row) -> tuple[tuple[str, str], tuple[str, int, str]] | None:
-    store, key, version, size, sha = row
-    if (
-        isinstance(store, str)
-        and isinstance(key, str)
-        and isinstance(version, str)
-        and type(size) is int
-        and isinstance(sha, str)
-        and _SHA256.fullmatch(sha)
-    ):
-        return (store, key), (version, size, sha)
-    return None
+    r = cast(ObjectRow, row)
+    return ((r[0], r[1]), r[2:]) if _SHA256.fullmatch(r[4]) else None
+
+
+def _load_placed(rows: list[Row]) -> dict[str, tuple[str, ...]]:
+    return _each(rows, _placed_row)
 
 
 def _placed_row(row: Row) -> tuple[str, tuple[str, ...]] | None:
-    path, sha256s = row
-    if not isinstance(path, str) or not isinstance(sha256s, str):
-        return None
+    path, sha256s = cast(tuple[str, str], row)
     found = tuple(s for s in sha256s.split() if _SHA256.fullmatch(s))
     return path, found[-PLACED_PER_PATH:]
 

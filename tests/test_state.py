@@ -222,6 +222,32 @@ def test_a_forged_object_row_is_ignored(root: Path) -> None:
     assert stored(root, "a.bin", ObjectInfo(3, None, '"etag-1"')) is None
 
 
+@pytest.mark.parametrize(
+    "forged",
+    [f"{SHA_A}\n{SHA_B}", SHA_A.upper(), SHA_A[:-1], SHA_A.encode(), 7, None],
+    ids=["two-lines", "upper-case", "short", "blob", "integer", "null"],
+)
+def test_one_forged_row_leaves_out_only_itself(root: Path, forged: object) -> None:
+    """A directory's rows are checked together: one that is not a sha256 is left out, and
+    the others of the directory are still used."""
+    files = [root / f"{i}.bin" for i in range(4)]
+    with contextlib.closing(StateDB(root)) as cache:
+        for i, path in enumerate(files):
+            path.write_bytes(b"x")
+            then = time.time_ns() - HOUR_NS
+            os.utime(path, ns=(then, then))
+            cache.remember(path, path.stat(), f"{i}" * 64)
+            cache.remember_object(STORE, path.name, ObjectInfo(1, f"{i}" * 64, f"v{i}"))
+    with contextlib.closing(sqlite3.connect(root / ".cavorite" / "state.db")) as db, db:
+        db.execute("UPDATE hashes SET sha256 = ? WHERE path = '2.bin'", (forged,))
+        db.execute("UPDATE objects SET sha256 = ? WHERE key = '2.bin'", (forged,))
+    with contextlib.closing(StateDB(root)) as cache:
+        hashes = [cache.lookup(path, path.stat()) for path in files]
+        listed = [ObjectInfo(1, None, f"v{i}") for i in range(4)]
+        objects = [cache.object_sha256(STORE, p.name, seen) for p, seen in zip(files, listed)]
+    assert hashes == objects == ["0" * 64, "1" * 64, None, "3" * 64]
+
+
 def test_a_cache_written_before_objects_were_remembered_keeps_its_hashes(
     root: Path, reads: list[Path]
 ) -> None:
