@@ -6,6 +6,8 @@ does not stop the others.
 
 from __future__ import annotations
 
+import itertools
+import operator
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,9 +70,10 @@ class Engine:
     def _placed(self, report: Report) -> Report:
         """Remember the contents this run uploaded or retrieved at their paths: a file that
         still holds one of them when its cfile changes is outdated, not edited."""
-        results = report.results
-        for i, outcome in enumerate(results.outcomes()):
-            # (an up-to-date result is not even built)
-            if outcome in _PLACED and (result := results[i]).checksum is not None:
-                self.cache.remember_placed(result.path, result.checksum)
+        rows = report.results.sums()
+        # a directory's files follow each other: remembered together
+        for directory, files in itertools.groupby(rows, key=operator.itemgetter(1)):
+            placed = [(name, sha) for o, _, name, sha in files if o in _PLACED and sha is not None]
+            if placed:
+                self.cache.remember_placed_in(directory, placed)
         return report

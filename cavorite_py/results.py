@@ -288,20 +288,35 @@ class Results(Sequence[FileResult]):
     def rows(self) -> Iterator[tuple[Outcome, Path, str, int | None, FileResult | None]]:
         """Each result as its outcome, directory, file name and size, and the result itself
         if it is kept whole (one with an error or a detail): the others are not made."""
+        return ((o, d, n, size, r) for o, d, n, size, _, r in self._records(False))
+
+    def sums(self) -> Iterator[tuple[Outcome, Path, str, str | None]]:
+        """Each result as its outcome, directory, file name and sha256, without making it."""
+        return ((o, d, n, sha) for o, d, n, _, sha, _ in self._records(True))
+
+    def _records(
+        self, sums: bool
+    ) -> Iterator[tuple[Outcome, Path, str, int | None, str | None, FileResult | None]]:
+        """:meth:`rows`, each with its sha256 too when ``sums`` (else None)."""
         data, ends, kept, dirs = self._data, self._ends, self._kept, self._dirs
         skip = _HEAD.size
         for i in range(len(ends)):
             result = kept.get(i)
             if result is not None:
                 path = result.path
-                yield result.outcome, path.parent, path.name, result.size, result
+                yield result.outcome, path.parent, path.name, result.size, result.checksum, result
                 continue
             start = ends[i - 1] if i else 0
             code, flags, directory, size, length = _HEAD.unpack_from(data, start)
-            at = start + skip + (_SHA_BYTES if flags & _HASHED else 0)
+            at = start + skip
+            sha = None
+            if flags & _HASHED:
+                sha = data[at : at + _SHA_BYTES].hex() if sums else None
+                at += _SHA_BYTES
             at += length if flags & _KEY_OWN else 0
             name = os.fsdecode(bytes(data[at : ends[i]]))
-            yield _OUTCOMES[code], dirs[directory], name, size if flags & _SIZED else None, None
+            sized = size if flags & _SIZED else None
+            yield _OUTCOMES[code], dirs[directory], name, sized, sha, None
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Results | list | tuple):

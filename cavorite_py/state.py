@@ -22,7 +22,7 @@ import stat as statmod
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar, cast
 
@@ -86,6 +86,9 @@ class StateCache(Protocol):
     def remember_placed(self, path: Path, sha256: str) -> None:
         """cavorite placed (retrieved) or uploaded content of this sha256 at ``path``."""
 
+    def remember_placed_in(self, directory: Path, placed: Iterable[tuple[str, str]]) -> None:
+        """:meth:`remember_placed` of files of ``directory``: (file name, sha256) each."""
+
     def remembered_cfile(self, cfile: Path) -> Metadata | None:
         """The cfile's content if it is a regular file unchanged since it was last read, with
         no read; else None."""
@@ -124,6 +127,9 @@ class NoStateCache:
         return frozenset()
 
     def remember_placed(self, path: Path, sha256: str) -> None:
+        pass
+
+    def remember_placed_in(self, directory: Path, placed: Iterable[tuple[str, str]]) -> None:
         pass
 
     def objects_holding(self, store: str, sha256: str) -> list[str]:
@@ -409,15 +415,28 @@ class StateDB:
     def remember_placed(self, path: Path, sha256: str) -> None:
         """Remember ``sha256`` as the most recent content cavorite put at ``path``."""
         rel = self._rel(path)
-        if rel is None or not _SHA256.fullmatch(sha256):
-            return
+        if rel is not None:
+            self._remember_placed([(rel, sha256)])
+
+    def remember_placed_in(self, directory: Path, placed: Iterable[tuple[str, str]]) -> None:
+        """:meth:`remember_placed` of files of ``directory`` (a file name and a sha256 each),
+        the directory's place worked out once."""
+        rel = self._rel(directory)
+        if rel is not None:
+            prefix = f"{rel}/" if rel != "." else ""
+            self._remember_placed((prefix + name, sha) for name, sha in placed if _utf8(name))
+
+    def _remember_placed(self, placed: Iterable[tuple[str, str]]) -> None:
         with self._lock:
-            known = self._placed.get(rel, self._query) or ()
-            if known and known[-1] == sha256:
-                # the most recent already: nothing to write
-                return
-            recent = (*(s for s in known if s != sha256), sha256)[-PLACED_PER_PATH:]
-            self._placed.put(rel, recent)
+            for rel, sha256 in placed:
+                if not _SHA256.fullmatch(sha256):
+                    continue
+                known = self._placed.get(rel, self._query) or ()
+                if known and known[-1] == sha256:
+                    # the most recent already: nothing to write
+                    continue
+                recent = (*(s for s in known if s != sha256), sha256)[-PLACED_PER_PATH:]
+                self._placed.put(rel, recent)
         self._flush_if_full(self._placed)
 
     # ----------------------------------------------------------------- entries
@@ -448,12 +467,7 @@ class StateDB:
             rel = relative_posix(path, self.root)
         except ValueError:
             return None
-        if not rel.isascii():
-            try:
-                rel.encode("utf-8")
-            except UnicodeEncodeError:
-                return None
-        return rel
+        return rel if _utf8(rel) else None
 
     # ----------------------------------------------------------------- storage
 
@@ -493,6 +507,17 @@ class StateDB:
         except OSError:
             return None
         return self.known_cfile(cfile, st)
+
+
+def _utf8(text: str) -> bool:
+    """Whether ``text`` is valid UTF-8 (a file name may not be), which SQLite needs of text."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 # --------------------------------------------------------------------- rows

@@ -38,7 +38,7 @@ from .metadata import Metadata
 from .remote import Match, RemoteIndex, match
 from .results import COPIED, FileResult, Outcome, Report
 from .run import Run
-from .state import signature
+from .state import Known, signature
 from .stores.base import ObjectInfo
 
 LIST_MIN_FILES = 64
@@ -66,11 +66,14 @@ class Upload:
     _name_max: dict[Path, int] = field(default_factory=dict, init=False, repr=False)
     _path_keys: dict[Path, str] = field(default_factory=dict, init=False, repr=False)
     """the path key of each file of the batch whose keys the store was listed for"""
-    _known: dict[Path, tuple[os.stat_result, str, str, ObjectInfo]] = field(
+    _known: dict[Path, tuple[os.stat_result, str, str, ObjectInfo, Known]] = field(
         default_factory=dict, init=False, repr=False
     )
-    """a file :meth:`known_stored` found stored: its stat, sha256, key and what the store holds
-    under the key, for :meth:`_one`"""
+    """a file :meth:`known_stored` found stored: its stat, sha256, key, what the store holds
+    under the key and what the state cache knows of its directory, for :meth:`_one`"""
+    _here: tuple[str, Known] | None = field(default=None, init=False, repr=False)
+    """the directory of the file :meth:`known_stored` last looked at, and what the state cache
+    knows of its files (asked once while the files of one directory follow each other)"""
 
     def __post_init__(self) -> None:
         self.index = RemoteIndex(self.run)
@@ -111,7 +114,10 @@ class Upload:
             return False
         try:
             st = os.lstat(artifact)
-            sha = self.run.cache.lookup(artifact, st) if statmod.S_ISREG(st.st_mode) else None
+            if not statmod.S_ISREG(st.st_mode):
+                return False
+            here = self._known_here(artifact)
+            sha = here.sha256(artifact.name, st)
             if sha is None:
                 return False
             key = self._key(artifact, sha)
@@ -120,8 +126,15 @@ class Upload:
                 return False
         except (CavoriteError, OSError, ValueError):
             return False
-        self._known[artifact] = (st, sha, key, remote)
+        self._known[artifact] = (st, sha, key, remote, here)
         return True
+
+    def _known_here(self, artifact: Path) -> Known:
+        """What the state cache knows of the files of ``artifact``'s directory."""
+        directory = str(artifact).rpartition(os.sep)[0]
+        if self._here is None or self._here[0] != directory:
+            self._here = (directory, self.run.cache.directory(artifact.parent))
+        return self._here[1]
 
     def _one(self, artifact: Path) -> FileResult:
         """The file's upload: :meth:`unchanged` for a file :meth:`known_stored` just found
@@ -131,17 +144,29 @@ class Upload:
         return done if done is not None else self.one(artifact)
 
     def unchanged(
-        self, artifact: Path, st: os.stat_result, sha: str, key: str, remote: ObjectInfo
+        self,
+        artifact: Path,
+        st: os.stat_result,
+        sha: str,
+        key: str,
+        remote: ObjectInfo,
+        here: Known,
     ) -> FileResult | None:
         """The result of :meth:`one` for a file with this stat and content, when it is known
         without a read or a request: ``remote``, what the listing and the state cache tell of
         ``key``, holds this content, and the cfile, a regular file unchanged since it was last
-        read, says so already (nothing to send, nothing to write). None when any of that is
-        not so: :meth:`one` then looks at everything."""
+        read (as ``here``, the state cache's knowledge of the directory, tells), says so
+        already (nothing to send, nothing to write). None when any of that is not so:
+        :meth:`one` then looks at everything."""
         if match(remote, st.st_size, sha) is not Match.SAME:
             return None
-        cfile = self.run.workspace.cfile_for(artifact)
-        if not metadata.describes(self.run.cache.remembered_cfile(cfile), key, sha, st.st_size):
+        suffix = self.run.workspace.suffix
+        try:
+            cfile_st = os.lstat(f"{artifact}{suffix}")
+        except OSError:
+            return None
+        remembered = here.cfile(artifact.name + suffix, cfile_st)
+        if not metadata.describes(remembered, key, sha, st.st_size):
             return None
         self.run.content.forget_pending(sha, key)
         return FileResult(artifact, Outcome.ALREADY_STORED, key, st.st_size, sha)

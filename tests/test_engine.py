@@ -1056,6 +1056,38 @@ def test_a_no_op_upload_writes_again_a_cfile_edited_since(local: LocalStore) -> 
     assert all(ws.cfile_for(f).read_bytes() == before[f] for f in files if f != files[3])
 
 
+def test_a_no_op_upload_does_not_trust_a_cfile_replaced_by_a_link(local: LocalStore) -> None:
+    """What the state cache remembers of a directory is used only for a cfile that is still
+    the regular file it read: one replaced by a link to the same content is refused, as
+    without a cache, and the link is left in place; the others are done as known."""
+    ws, files = _stored_and_known(local, KeyScheme.PATH)
+    cfile = ws.cfile_for(files[9])
+    copy = write(ws.root.parent / "copy.cfile", cfile.read_bytes())
+    cfile.unlink()
+    cfile.symlink_to(copy)
+    report = _upload_known(ws, local, files)
+    failed = [r for r in report.results if r.failed]
+    assert [r.path for r in failed] == [files[9]]
+    assert "symbolic link" in str(failed[0].error)
+    assert cfile.is_symlink()
+    assert len(report.results) - len(failed) == LIST_MIN_FILES - 1
+
+
+def test_an_upload_remembers_the_contents_it_placed_in_every_directory(
+    local: LocalStore,
+) -> None:
+    """The contents of a run's files are remembered as placed at their paths, directory by
+    directory, the repository's root included."""
+    ws = Workspace(local.settings.root)
+    (ws.root / ".cavorite").mkdir()
+    names = ["top.bin", "a/one.bin", "a/two.bin", "a/b/three.bin", "c/four.bin"]
+    files = [write(ws.root / name, name.encode()) for name in names]
+    with contextlib.closing(StateDB(ws.root)) as state:
+        assert Engine(ws, lambda: local, cache=state).upload(files).ok
+    with contextlib.closing(StateDB(ws.root)) as state:
+        assert [state.placed(f) for f in files] == [{sha(n.encode())} for n in names]
+
+
 def test_a_key_stored_after_the_listing_is_still_not_overwritten(
     ws: Workspace, local: LocalStore, tmp_path: Path
 ) -> None:

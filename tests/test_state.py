@@ -243,8 +243,8 @@ def test_one_forged_row_leaves_out_only_itself(root: Path, forged: object) -> No
         db.execute("UPDATE objects SET sha256 = ? WHERE key = '2.bin'", (forged,))
     with contextlib.closing(StateDB(root)) as cache:
         hashes = [cache.lookup(path, path.stat()) for path in files]
-        listed = [ObjectInfo(1, None, f"v{i}") for i in range(4)]
-        objects = [cache.object_sha256(STORE, p.name, seen) for p, seen in zip(files, listed)]
+        listed = [(p.name, ObjectInfo(1, None, f"v{i}")) for i, p in enumerate(files)]
+        objects = [cache.object_sha256(STORE, key, seen) for key, seen in listed]
     assert hashes == objects == ["0" * 64, "1" * 64, None, "3" * 64]
 
 
@@ -362,6 +362,24 @@ def test_placed_contents_are_remembered_per_path_and_bounded(root: Path) -> None
     (root / ".cavorite" / "state.db").unlink()
     with contextlib.closing(StateDB(root)) as cache:
         assert cache.placed(artifact) == frozenset()
+
+
+def test_contents_placed_in_a_directory_are_remembered_as_one_by_one(root: Path) -> None:
+    """remember_placed_in (a directory's files at once) remembers what remember_placed does
+    for each file: in the root and below it; a name SQLite cannot hold or a value that is not
+    a sha256 is left out."""
+    (root / "d").mkdir()
+    odd = os.fsdecode(b"odd-\xff.bin")
+    with contextlib.closing(StateDB(root)) as cache:
+        cache.remember_placed_in(root, [("a.bin", SHA_A), ("b.bin", "not a sha256")])
+        cache.remember_placed_in(root / "d", [("a.bin", SHA_B), (odd, SHA_A), ("a.bin", SHA_A)])
+    with contextlib.closing(StateDB(root)) as cache:
+        assert cache.placed(root / "a.bin") == {SHA_A}
+        assert cache.placed(root / "b.bin") == frozenset()
+        assert cache.placed(root / "d" / "a.bin") == {SHA_A, SHA_B}
+        assert cache.placed(root / "d" / odd) == frozenset()
+        cache.remember_placed(root / "d" / "a.bin", SHA_B)
+        assert cache.placed(root / "d" / "a.bin") == {SHA_A, SHA_B}
 
 
 def test_objects_are_found_by_content_with_or_without_a_version(root: Path) -> None:
