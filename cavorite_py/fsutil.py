@@ -56,6 +56,13 @@ def relative_posix(path: Path, root: Path) -> str:
     return rel if os.sep == "/" else rel.replace(os.sep, "/")
 
 
+def child(directory: Path, name: str) -> Path:
+    """``directory / name`` for a plain file name (no "/"), without parsing it again where
+    pathlib can (``_make_child_relpath``, which its own directory walks use)."""
+    make = getattr(directory, "_make_child_relpath", None)
+    return make(name) if make is not None else directory / name
+
+
 def is_temp_name(name: str) -> bool:
     return TMP_MARK in name
 

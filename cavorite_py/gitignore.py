@@ -99,13 +99,16 @@ def _ignore(root: Path, relative_paths: Iterable[str]) -> list[Entry]:
         return []
     root_file = root / ".gitignore"
     root_text = _read(root_file)
-    old_lines = _lines(root_text)  # full-path lines of earlier versions
+    # full-path lines of earlier versions (a line of the root's own files has no "/" but its first)
+    old_lines = {line for line in _lines(root_text) if "/" in line[1:]}
     added: list[Entry] = []
     failures: list[OSError] = []
     for directory, names in names_by_dir.items():
         if directory:
             path, text = root / directory / ".gitignore", None
-            new = [n for n in names if pattern_for(f"{directory}/{n}") not in old_lines]
+            new = names
+            if old_lines:
+                new = [n for n in names if pattern_for(f"{directory}/{n}") not in old_lines]
         else:
             path, text, new = root_file, root_text, names
         try:

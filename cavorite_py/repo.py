@@ -165,10 +165,10 @@ class Repo:
         from . import gitignore
 
         failure: OSError | None = None
-        paths = results.done_paths()
+        paths = results.done_relative(self.root)
         while batch := list(itertools.islice(paths, IGNORE_BATCH)):
             try:
-                gitignore.ignore(self.root, map(self.workspace.relative, batch))
+                gitignore.ignore(self.root, batch)
             except OSError as exc:
                 failure = failure or exc
         if failure is not None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol, overload
 
 from .errors import CavoriteError
+from .fsutil import child, relative_posix
 
 UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
 """binary units, in every size cavorite prints: file lines, summaries and progress bars"""
@@ -169,7 +170,7 @@ class Results(Sequence[FileResult]):
         if self._pack(outcome, directory, name, text, key, size, checksum):
             self._ends.append(len(self._data))
         else:
-            self.append(FileResult(_child(directory, name), outcome, key, size, checksum))
+            self.append(FileResult(child(directory, name), outcome, key, size, checksum))
 
     def extend(self, results: Iterable[FileResult]) -> None:
         if isinstance(results, Results):
@@ -236,7 +237,7 @@ class Results(Sequence[FileResult]):
         if flags & _KEY_OWN:
             key_bytes = bytes(record[at : at + length])
             at += length
-        path = _child(self._dirs[directory], os.fsdecode(bytes(record[at:])))
+        path = child(self._dirs[directory], os.fsdecode(bytes(record[at:])))
         key = None
         if flags & _KEY_SUFFIX:
             key = str(path)[len(str(path)) - length :]
@@ -278,12 +279,32 @@ class Results(Sequence[FileResult]):
 
     def done_paths(self) -> Iterator[Path]:
         """The path of each result but the failed ones, in order."""
+        for directory, name, result in self._done():
+            yield result.path if result is not None else child(directory, name)
+
+    def done_relative(self, root: Path) -> Iterator[str]:
+        """:meth:`done_paths` relative to ``root`` (POSIX, as ``relative_posix`` gives
+        them), each directory's worked out once."""
+        directory: Path | None = None
+        prefix = ""
+        for where, name, result in self._done():
+            if result is not None:
+                yield relative_posix(result.path, root)
+                continue
+            if where is not directory:
+                directory, rel = where, relative_posix(where, root)
+                prefix = "" if rel == "." else f"{rel}/"
+            yield prefix + name
+
+    def _done(self) -> Iterator[tuple[Path, str, FileResult | None]]:
+        """The directory and name of each result but the failed ones (and the result itself
+        when it is kept whole)."""
         for outcome, directory, name, _, result in self.rows():
             if result is not None:
                 if not result.failed:
-                    yield result.path
+                    yield directory, name, result
             elif outcome is not Outcome.FAILED:
-                yield _child(directory, name)
+                yield directory, name, None
 
     def rows(self) -> Iterator[tuple[Outcome, Path, str, int | None, FileResult | None]]:
         """Each result as its outcome, directory, file name and size, and the result itself
@@ -327,13 +348,6 @@ class Results(Sequence[FileResult]):
 
     def __repr__(self) -> str:
         return f"Results({list(self)!r})"
-
-
-def _child(directory: Path, name: str) -> Path:
-    """``directory / name`` for a plain file name (no "/"), without parsing it again where
-    pathlib can (``_make_child_relpath``, which its own directory walks use)."""
-    make = getattr(directory, "_make_child_relpath", None)
-    return make(name) if make is not None else directory / name
 
 
 @dataclass(init=False)

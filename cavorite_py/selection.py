@@ -18,7 +18,7 @@ from pathlib import Path
 
 from . import git
 from .errors import ConfigError, PathError
-from .fsutil import is_temp_name
+from .fsutil import child, is_temp_name
 from .workspace import SKIP_DIRS, Listed, Workspace
 
 
@@ -158,7 +158,7 @@ def _directory(ws: Workspace, top: Path, patterns: Patterns, notes: list[str]) -
     # cfiles are never chosen: git's list of them is not kept
     tracked = _git_listed(ws, top, "--cached") if in_git else set()
     untracked = _Untracked(ws, top, patterns, tracked) if in_git else None
-    files = ws.walk_entries(top)
+    files = _candidates(ws, top)
     first = next(files, None)
     return _chosen(
         ws, itertools.chain([first] if first else [], files), patterns, notes, untracked, tracked
@@ -210,6 +210,16 @@ def _without_cfile(ws: Workspace, top: Path, patterns: Patterns, tracked: set[Pa
     return bool(unlistable)
 
 
+def _candidates(ws: Workspace, top: Path) -> Iterator[tuple[Path, Listed]]:
+    """:meth:`Workspace.walk_entries` but for cfiles and .gitignore files (left out by name,
+    before a path is made for them)."""
+    for base, entries in ws.listings(top):
+        listed = Listed(entries, ws.suffix)
+        for name in sorted(entries):
+            if not (is_temp_name(name) or ws.is_cfile_name(name) or name == ".gitignore"):
+                yield child(base, name), listed
+
+
 def _chosen(
     ws: Workspace,
     files: Iterable[tuple[Path, Listed]],
@@ -220,12 +230,11 @@ def _chosen(
 ) -> Iterator[Path]:
     links: list[Path] = []
     skipped: list[Path] = []
+    narrows = patterns.narrows
     for path, listed in files:
-        if ws.is_cfile(path) or path.name == ".gitignore":
-            continue
         if listed.is_symlink(path):
             links.append(path)
-        elif patterns.narrows and not patterns.covers(ws.relative(path)):
+        elif narrows and not patterns.covers(ws.relative(path)):
             continue
         elif tracked and path in tracked:
             skipped.append(path)

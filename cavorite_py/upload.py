@@ -174,9 +174,13 @@ class Upload:
     def _keys(self, artifacts: Iterable[Path]) -> set[str]:
         """The path keys of ``artifacts`` (remembered for :meth:`_key`)."""
         self._path_keys.clear()
+        path_key = self.run.workspace.path_key
         for artifact in artifacts:
-            with contextlib.suppress(CavoriteError, ValueError):
-                self._path_keys[artifact] = self.run.workspace.path_key(artifact)
+            try:
+                self._path_keys[artifact] = path_key(artifact)
+            except (CavoriteError, ValueError):
+                # the file's own upload says what is wrong
+                continue
         return set(self._path_keys.values())
 
     def _key(self, artifact: Path, sha: str) -> str:

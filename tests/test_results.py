@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from cavorite_py.errors import CavoriteError
+from cavorite_py.fsutil import relative_posix
 from cavorite_py.results import COPIED, FileResult, Outcome, Report, Results
 
 SHA = "ab" * 32
@@ -49,6 +50,25 @@ def test_results_added_by_their_fields_read_back_as_made_whole(tmp_path: Path) -
     assert rows == [(o, d, n, size, r) for o, d, n, size, r in whole.rows()]
     assert rows[0] == (Outcome.UP_TO_DATE, tmp_path / "d", "a.bin", 64, None)
     assert rows[2][4] is not None  # an upper-case checksum is kept whole
+
+
+def test_done_results_read_back_relative_with_their_sums(tmp_path: Path) -> None:
+    """done_relative gives what relative_posix gives of done_paths, packed results and whole
+    ones alike, failed ones left out; sums gives each result's sha256 as added."""
+    added = [
+        FileResult(tmp_path / "d" / "e" / "a.bin", Outcome.UPLOADED, "d/e/a.bin", 1, SHA),
+        FileResult(tmp_path / "d" / "e" / "b.bin", Outcome.ALREADY_STORED, "k", 1, SHA),
+        FileResult(tmp_path / "d" / "e" / "x.bin", Outcome.FAILED, error=CavoriteError("no")),
+        FileResult(tmp_path / "top.bin", Outcome.UPLOADED, "top.bin", 2, "AB" * 32),
+        FileResult(tmp_path / "d" / "c.bin", Outcome.NOT_PUSHED, "d/c.bin", 3, SHA, detail="x"),
+        FileResult(tmp_path / "d" / "n.bin", Outcome.MISSING),
+    ]
+    results = Results(added)
+    expected = [relative_posix(p, tmp_path) for p in results.done_paths()]
+    assert list(results.done_relative(tmp_path)) == expected
+    assert expected == ["d/e/a.bin", "d/e/b.bin", "top.bin", "d/c.bin", "d/n.bin"]
+    sums = [(o, d / n, sha) for o, d, n, sha in results.sums()]
+    assert sums == [(r.outcome, r.path, r.checksum) for r in added]
 
 
 def test_report_counts_and_failures(tmp_path: Path) -> None:
