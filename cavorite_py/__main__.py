@@ -1,5 +1,6 @@
-"""The ``cavorite`` command. ``--version`` answers before anything heavy is imported, and the
-most used commands run without Typer when they can (see :mod:`cavorite_py.cli.fast`)."""
+"""The ``cavorite`` command. ``--version`` answers before anything heavy is imported, help is
+printed from its record when one holds (see :mod:`cavorite_py.cli.helpcache`), and the most used
+commands run without Typer when they can (see :mod:`cavorite_py.cli.fast`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,15 @@ def main(argv: list[str] | None = None) -> None:
     if args == ["--version"]:
         print(f"cavorite-py {__version__}")
         raise SystemExit(0)
+    from .cli import helpcache
+
+    if helpcache.applies(args):
+        code = helpcache.replay(args)
+        raise SystemExit(helpcache.record(args, lambda: _run(args)) if code is None else code)
+    raise SystemExit(_run(args))
+
+
+def _run(args: list[str]) -> int:
     from .cli import fast
 
     code = fast.run(args)
@@ -20,7 +30,7 @@ def main(argv: list[str] | None = None) -> None:
         from .cli import run
 
         code = run(args)
-    raise SystemExit(code)
+    return code
 
 
 if __name__ == "__main__":

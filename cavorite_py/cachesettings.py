@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import usercache
 from .errors import ConfigError
 
 DIR_ENV = "CAVORITE_CACHE_DIR"
@@ -133,9 +134,7 @@ def _setting(
 
 def _directory(value: object, env: Mapping[str, str]) -> Path:
     if value is None:
-        xdg = env.get("XDG_CACHE_HOME", "")
-        base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache"
-        return base / "cavorite"
+        return Path(usercache.base(env))
     path = os.path.expanduser(value) if isinstance(value, str) else ""
     if not os.path.isabs(path):
         raise ConfigError(

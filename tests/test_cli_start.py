@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from cavorite_py.cli import app
-from cavorite_py.cli.core import COMMAND_MODULES
+from cavorite_py.cli.names import COMMAND_MODULES
 from tests.fixtures.repos import Cavorite
 
 

@@ -11,6 +11,7 @@ from typer.core import TyperGroup, TyperOption
 from .. import __version__
 from . import richhelp
 from .base import EXIT_OK, EXIT_USAGE, apply_global_options, error, guarded, interrupted
+from .names import COMMAND_MODULES
 
 Command = TyperGroup | typer.core.TyperCommand
 
@@ -31,26 +32,6 @@ ORDER = (
     "allow-plugin",
 )
 """commands in the order a user meets them; others follow, as they were added"""
-
-COMMAND_MODULES = {
-    "init": "init",
-    "upload": "transfer",
-    "retrieve": "transfer",
-    "push": "transfer",
-    "untrack": "transfer",
-    "status": "inspect",
-    "verify": "inspect",
-    "check": "hook",
-    "install-hook": "hook",
-    "post-checkout": "hook",
-    "post-merge": "hook",
-    "prune": "prune",
-    "cache": "cache",
-    "stores": "stores",
-    "allow-endpoint": "endpoints",
-    "allow-plugin": "plugins",
-}
-"""the module of :mod:`cavorite_py.cli` that adds each command (and its subcommands)"""
 
 
 class OrderedGroup(TyperGroup):
