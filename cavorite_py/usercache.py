@@ -26,12 +26,16 @@ def base(env: Mapping[str, str] = os.environ) -> str:
 
 def write_atomically(path: str, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same directory, renamed over
-    it: a reader sees the old file or the new one, never a part. Its directory and the cache
-    directory above it are made private (0700) if missing. Raises OSError."""
+    it: a reader sees the old file or the new one, never a part. The directories missing on
+    the way are made private (0700). Raises OSError."""
     folder = os.path.dirname(path)
-    os.makedirs(os.path.dirname(folder), mode=0o700, exist_ok=True)
-    os.makedirs(folder, mode=0o700, exist_ok=True)
-    temporary = f"{path}.{os.getpid()}.tmp"
+    missing = []
+    while not os.path.isdir(folder) and folder != os.path.dirname(folder):
+        missing.append(folder)
+        folder = os.path.dirname(folder)
+    for made in reversed(missing):
+        os.makedirs(made, mode=0o700, exist_ok=True)
+    temporary = f"{path}.{os.urandom(6).hex()}.tmp"
     try:
         with open(temporary, "wb") as out:
             out.write(data)

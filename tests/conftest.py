@@ -51,6 +51,21 @@ def _own_content_cache(
     return directory
 
 
+@pytest.fixture(scope="session")
+def user_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The test session's user cache directory (``XDG_CACHE_HOME``)."""
+    return tmp_path_factory.mktemp("user-cache")
+
+
+@pytest.fixture(autouse=True)
+def _own_user_cache(monkeypatch: pytest.MonkeyPatch, user_cache_dir: Path) -> Path:
+    """What the code run in the test process keeps in the user cache (botocore's parsed data)
+    goes to one directory of the session, parsed once for all its tests: nothing reaches
+    ~/.cache."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(user_cache_dir))
+    return user_cache_dir
+
+
 @pytest.fixture
 def reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     """Every cfile actually read from disk."""

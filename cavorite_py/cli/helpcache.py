@@ -180,7 +180,7 @@ def _read(path: str) -> tuple[Any, ...] | None:
     """The record at ``path`` if it has the expected layout, else None."""
     try:
         with open(path, "rb") as file:
-            entry = marshal.load(file)
+            entry = marshal.loads(file.read())
     except (OSError, EOFError, ValueError, TypeError):
         return None
     if not (isinstance(entry, tuple) and len(entry) == 5 and entry[0] == FORMAT):

@@ -46,7 +46,7 @@ from s3transfer.exceptions import RetriesExceededError, S3DownloadFailedError, S
 
 from .. import places
 from ..errors import AccessDenied, ObjectNotFound, StoreDown, StoreError
-from . import _errors
+from . import _errors, _s3_models
 from ._addresses import int_option, parse_s3, seconds_option
 from ._s3_download import (
     Inconsistent,
@@ -194,6 +194,8 @@ class S3Store(Store):
                 # botocore's own, not boto3's (see the module's docstring)
                 if self._session is None:
                     self._session = botocore.session.get_session()
+                    # S3's model and botocore's other data from the user's cache, parsed once
+                    _s3_models.use_cache(self._session)
                 client = cast(
                     "S3Client",
                     self._session.create_client(
