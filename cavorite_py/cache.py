@@ -156,16 +156,18 @@ class Cache:
         self.stats[method] += 1
         return True
 
-    def add(self, sha256: str, path: Path, *, always: bool = True) -> bool:
+    def add(self, sha256: str, path: Path, *, always: bool = True, dev: int | None = None) -> bool:
         """Keep the content of the file at ``path`` (whose sha256 is ``sha256``) in the cache;
         return whether the cache now holds it. A reflink costs no second copy; otherwise the
         file is copied (and hashed on the way: a file that changed is not added) only when
-        ``always``. An entry already present is only marked as used."""
-        entry = self.path_of(sha256)
-        if not always and not entry.exists() and self._reflink_fails(path):
+        ``always``. An entry already present is only marked as used. ``dev``: the device of
+        ``path``'s file system, if the caller knows it (spares a ``stat``)."""
+        entry_name = self._entry(sha256)
+        if not always and self._reflink_fails(path, dev) and not os.path.exists(entry_name):
             # neither present nor free to add: nothing to pin, nothing to open or write
             return False
         self.pin([sha256])
+        entry = Path(entry_name)
         if self._touch(entry):
             return True
         tmp = self._temp(sha256)
@@ -267,7 +269,8 @@ class Cache:
         with open(fd, "wb", buffering=0) as dst:
             if self._reflink(source, dst, os.path.dirname(target)):
                 return ("reflink", *hash_file(target))
-            return ("copy", *copy_hashing(source, dst, progress))
+            size = os.fstat(source.fileno()).st_size
+            return ("copy", *copy_hashing(source, dst, progress, size))
 
     def _reflink(self, source: FileIO, dst: FileIO, directory: str) -> bool:
         """:func:`reflink`, not tried again into a directory whose file system refused one
@@ -296,13 +299,18 @@ class Cache:
             log.warning("%s changed while it was added to the cache; not added", path)
         return digest == sha256
 
-    def _reflink_fails(self, path: Path) -> bool:
-        """Whether a file on ``path``'s file system was found unable to be reflinked into the
-        cache (by this instance: a file system does not gain reflinks while a run goes)."""
-        try:
-            return os.stat(path).st_dev in self._no_reflink
-        except OSError:
+    def _reflink_fails(self, path: Path, dev: int | None = None) -> bool:
+        """Whether a file on ``path``'s file system (device ``dev``, if known) was found unable
+        to be reflinked into the cache (by this instance: a file system does not gain reflinks
+        while a run goes)."""
+        if not self._no_reflink:
             return False
+        if dev is None:
+            try:
+                dev = os.stat(path).st_dev
+            except OSError:
+                return False
+        return dev in self._no_reflink
 
     def _discard(self, entry: str, source: FileIO, target: Path, found: str) -> None:
         """Remove a corrupted ``entry`` (only if its name still holds the file we read)."""
@@ -443,13 +451,20 @@ def _hard_link(entry: Path | str, target: Path) -> bool:
     return True
 
 
-def copy_hashing(source: FileIO, dst: FileIO, progress: Progress | None) -> tuple[str, int]:
-    """Copy ``source`` to ``dst`` from where each stands; return the sha256 and size written."""
+def copy_hashing(
+    source: FileIO, dst: FileIO, progress: Progress | None, size: int | None = None
+) -> tuple[str, int]:
+    """Copy ``source`` to ``dst`` from where each stands; return the sha256 and size written.
+    ``size``: what is left of ``source`` when known, for a buffer no larger than it needs
+    (zeroing 1 MiB costs more than copying a small file) and no second read for its end."""
     writer = HashingWriter(dst, progress)
-    buf = bytearray(CHUNK)
+    buf = bytearray(CHUNK if size is None else max(1, min(CHUNK, size + 1)))
     view = memoryview(buf)
     while n := source.readinto(buf):
         chunk = view[:n]
         while chunk:
             chunk = chunk[writer.write(chunk) :]
+        if n == size and n < len(buf):
+            # the whole of it in one read: it ended there
+            break
     return writer.hexdigest(), writer.size

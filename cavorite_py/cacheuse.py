@@ -79,9 +79,9 @@ class RunCache:
             lambda: self.cache.place(sha256, size, target, progress=progress), False
         )
 
-    def add(self, sha256: str, path: Path, *, always: bool = True) -> bool:
+    def add(self, sha256: str, path: Path, *, always: bool = True, dev: int | None = None) -> bool:
         """Keep ``path``'s content (see :meth:`Cache.add`); False when not kept."""
-        return self._guarded(lambda: self.cache.add(sha256, path, always=always), False)
+        return self._guarded(lambda: self.cache.add(sha256, path, always=always, dev=dev), False)
 
     def receiving(self, sha256: str, file: Sink, path: Path, copy: bool) -> Receiving:
         """Where a download of ``sha256`` into ``file`` (open on the empty ``path``) writes: the
