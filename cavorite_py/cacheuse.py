@@ -125,6 +125,18 @@ class RunCache:
     def describe(self) -> str:
         return str(self.settings.dir) if self.settings is not None else "no cache"
 
+    @property
+    def added(self) -> int:
+        """Entries this run added to the cache (so far)."""
+        return self._cache.stats["added"] if self._cache is not None else 0
+
+    def note_added(self, count: int) -> None:
+        """Count ``count`` entries another process of this run added (see
+        :func:`cavorite_py.parallel.forked_map`): :meth:`finish` then keeps the cache within
+        its limits, as after adding them itself."""
+        if count:
+            self.cache.stats["added"] += count
+
     def finish(self) -> None:
         """Bring the cache back within its limits if this run added to it; drop the pins."""
         if self._cache is None:

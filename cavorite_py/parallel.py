@@ -1,11 +1,21 @@
-"""Bounded parallel map: at most a few items in flight, whatever the number of items."""
+"""Bounded parallel map: at most a few items in flight, whatever the number of items; and a
+map over child processes, for work that holds the interpreter lock most of the time."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import os
+import pickle
 import queue
+import signal
+import sys
 import threading
-from collections.abc import Callable, Iterable, Iterator
-from typing import Generic, TypeVar, cast
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Generic, NoReturn, TypeVar, cast
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -109,3 +119,142 @@ class _Workers(Generic[T, R]):
             except BaseException as exc:
                 # handed to the caller, which raises it
                 self._done.put(_Outcome(None, exc))
+
+
+SEND_EVERY = 64
+"""results a child process gathers before it sends them (one write per batch)"""
+
+
+def forked_map(
+    fn: Callable[[T], R | None],
+    items: Sequence[T],
+    procs: int,
+    on_result: Callable[[int, R], None],
+    prepare: Callable[[], None],
+    stop: Callable[[], None],
+) -> set[int]:
+    """``fn`` over ``items`` in ``procs`` child processes forked from this one, each taking a
+    contiguous share (files of the same directories); return the indices of the items no child
+    did, for the caller to do itself: those ``fn`` returned None for (it failed, or needs what
+    a child must not touch), and every item of a child that could not start or ended early.
+
+    Only for a caller with no other thread (checked here: a fork copies no thread, and a lock
+    another thread held would stay locked in the child). Each child calls ``prepare`` first (to
+    put away what it must not use, such as the parent's SQLite connection), sends each result
+    ``fn`` returns (picklable) to the parent, which calls ``on_result`` with it as it arrives,
+    and ends with ``os._exit``: no ``atexit`` handler, no finaliser and no buffer of the
+    parent's is run or flushed twice. Ctrl-C: a child calls ``stop`` (the item in flight ends
+    at its next chunk, as a worker thread's does) and takes no further item; the parent tells
+    every child to stop, waits for them, and raises.
+    """
+    if threading.active_count() != 1:
+        raise RuntimeError("forked_map needs a process with one thread")
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            # nothing of the parent's left in a buffer the children copy
+            stream.flush()
+    children: dict[int, Connection] = {}
+    done: set[int] = set()
+    try:
+        for k in range(procs):
+            share = range(k * len(items) // procs, (k + 1) * len(items) // procs)
+            started = _fork(functools.partial(_child, fn, items, share, prepare, stop))
+            if started is None:
+                # no more processes (or descriptors): the rest is the caller's
+                break
+            children[started[0]] = started[1]
+        _gather(list(children.values()), done, on_result)
+    except BaseException:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGINT)
+        raise
+    finally:
+        for pid, conn in children.items():
+            conn.close()
+            os.waitpid(pid, 0)
+    return set(range(len(items))) - done
+
+
+def _fork(work: Callable[[int], NoReturn]) -> tuple[int, Connection] | None:
+    """A child process running ``work`` on the write end of a pipe (it never returns): its pid
+    and the read end; None if it cannot start."""
+    from multiprocessing.connection import Connection
+
+    try:
+        readable, writable = os.pipe()
+    except OSError:
+        return None
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(readable)
+        os.close(writable)
+        return None
+    if pid == 0:
+        os.close(readable)
+        work(writable)
+    # (the next child must not hold this write end: the parent would never see it end)
+    os.close(writable)
+    return pid, Connection(readable, writable=False)
+
+
+def _gather(
+    listening: list[Connection], done: set[int], on_result: Callable[[int, R], None]
+) -> None:
+    """Each batch of results the children send, handed to ``on_result`` as it arrives, until
+    every child has closed its pipe."""
+    from multiprocessing.connection import wait
+
+    while listening:
+        for conn in cast(list["Connection"], wait(listening)):
+            try:
+                batch = conn.recv()
+            except (EOFError, OSError, pickle.UnpicklingError):
+                # the child ended (a message cut short: it died while sending)
+                listening.remove(conn)
+                continue
+            for i, result in batch:
+                done.add(i)
+                on_result(i, result)
+
+
+def _child(
+    fn: Callable[[T], R | None],
+    items: Sequence[T],
+    share: range,
+    prepare: Callable[[], None],
+    stop: Callable[[], None],
+    fd: int,
+) -> NoReturn:
+    """One child of :func:`forked_map`: the items of ``share``, results sent on ``fd``."""
+    from multiprocessing.connection import Connection
+
+    status = 1
+    stopped = threading.Event()
+
+    def interrupted(signum: int, frame: object) -> None:
+        stopped.set()
+        stop()
+
+    try:
+        signal.signal(signal.SIGINT, interrupted)
+        prepare()
+        out = Connection(fd, readable=False)
+        gathered: list[tuple[int, R]] = []
+        for i in share:
+            if stopped.is_set():
+                break
+            result = fn(items[i])
+            if result is not None:
+                gathered.append((i, result))
+            if len(gathered) >= SEND_EVERY:
+                out.send(gathered)
+                gathered = []
+        out.send(gathered)
+        status = 0
+    except BaseException:
+        # what was not sent is the parent's to do
+        status = 1
+    finally:
+        os._exit(status)

@@ -1,0 +1,73 @@
+"""``forked_map``: items shared between child processes, each result handed to the parent; what
+no child did (it failed, or its child ended early) is left to the caller."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+
+from cavorite_py.parallel import forked_map
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+
+
+def nothing() -> None:
+    pass
+
+
+def test_every_result_reaches_the_parent_from_the_children() -> None:
+    got: dict[int, tuple[int, int]] = {}
+    left = forked_map(
+        lambda n: (n * n, os.getpid()), range(200), 3, got.__setitem__, nothing, nothing
+    )
+    assert left == set()
+    assert {i: square for i, (square, _) in got.items()} == {i: i * i for i in range(200)}
+    pids = {pid for _, pid in got.values()}
+    assert len(pids) == 3
+    assert os.getpid() not in pids
+
+
+def test_failed_items_and_those_of_a_child_that_died_are_left() -> None:
+    def work(n: int) -> int | None:
+        if n == 150:
+            # this child ends here: what it had not sent, and the rest of its share, is left
+            os._exit(3)
+        # None: failed (the caller does it again)
+        return None if n % 10 == 7 else n
+
+    got: dict[int, int] = {}
+    left = forked_map(work, range(200), 2, got.__setitem__, nothing, nothing)
+    assert {i for i in range(100) if i % 10 == 7} | set(range(150, 200)) <= left
+    assert left | set(got) == set(range(200))
+    assert not left & set(got)
+    assert all(got[i] == i for i in got)
+    assert set(range(100)) - left == set(got) & set(range(100))
+
+
+def test_prepare_runs_in_each_child_only() -> None:
+    seen: list[int] = []
+    pid = os.getpid()
+
+    def prepare() -> None:
+        seen.append(os.getpid())
+
+    got: dict[int, bool] = {}
+    forked_map(
+        lambda n: bool(seen) and seen[0] != pid, range(10), 2, got.__setitem__, prepare, nothing
+    )
+    assert seen == []
+    assert got == dict.fromkeys(range(10), True)
+
+
+def test_refused_while_another_thread_runs() -> None:
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        with pytest.raises(RuntimeError, match="one thread"):
+            forked_map(lambda n: n, range(3), 2, lambda i, r: None, nothing, nothing)
+    finally:
+        release.set()
+        other.join()
