@@ -6,9 +6,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import pickle
 import queue
-import signal
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -147,6 +145,9 @@ def forked_map(
     at its next chunk, as a worker thread's does) and takes no further item; the parent tells
     every child to stop, waits for them, and raises.
     """
+    # (imported here: every run imports this module, few fork)
+    import signal
+
     if threading.active_count() != 1:
         raise RuntimeError("forked_map needs a process with one thread")
     for stream in (sys.stdout, sys.stderr):
@@ -204,6 +205,7 @@ def _gather(
 ) -> None:
     """Each batch of results the children send, handed to ``on_result`` as it arrives, until
     every child has closed its pipe."""
+    import pickle
     from multiprocessing.connection import wait
 
     while listening:
@@ -228,6 +230,7 @@ def _child(
     fd: int,
 ) -> NoReturn:
     """One child of :func:`forked_map`: the items of ``share``, results sent on ``fd``."""
+    import signal
     from multiprocessing.connection import Connection
 
     status = 1
