@@ -23,6 +23,10 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _run(args: list[str]) -> int:
+    from .parallel import allow_forking
+
+    # the command's own process: it may share work with forked children
+    allow_forking()
     from .cli import fast
 
     code = fast.run(args)

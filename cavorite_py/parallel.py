@@ -122,6 +122,22 @@ class _Workers(Generic[T, R]):
 SEND_EVERY = 64
 """results a child process gathers before it sends them (one write per batch)"""
 
+_forking = False
+"""whether this process may fork workers: only the ``cavorite`` command's (see
+:func:`allow_forking`)"""
+
+
+def allow_forking() -> None:
+    """Let this process share work with forked children: called by the ``cavorite`` command,
+    never by the library, so that a program which imports it (a server, a notebook, a test
+    runner) is never forked behind its back."""
+    global _forking
+    _forking = True
+
+
+def forking_allowed() -> bool:
+    return _forking and hasattr(os, "fork")
+
 
 def forked_map(
     fn: Callable[[T], R | None],

@@ -35,7 +35,7 @@ from .errors import CavoriteError, ConflictError, IntegrityError, ObjectNotFound
 from .fsutil import remove_stale_temps, temp_path_for
 from .hashing import HashingWriter
 from .metadata import Metadata
-from .parallel import forked_map
+from .parallel import forked_map, forking_allowed
 from .remote import RemoteIndex
 from .results import FileResult, NullObserver, Outcome, Report
 from .run import RoomCheck, Run
@@ -152,13 +152,14 @@ class Retrieve:
     def _processes(self, files: int, cached: bool) -> int:
         """How many processes share ``files`` downloads: one per core (no more than ``jobs``),
         or 1 (this one) for fewer than :data:`FORK_FILES`, a store elsewhere, ``--jobs 1``,
-        a store found down, or a process with threads (a progress display's). Nor when every
+        a store found down, a process with threads (a progress display's) or other than the
+        ``cavorite`` command's (a program using the library). Nor when every
         object is in the content cache: those copies, one at a time, took less time than with
         two processes (2,000 x 32 KiB on ext4: 0.44 s against 0.66 s, median of 7; the two
         create files in the same directories)."""
         if (
             files < FORK_FILES
-            or not hasattr(os, "fork")
+            or not forking_allowed()
             or self.run.jobs == 1
             or self.run.watch.down is not None
             or threading.active_count() != 1

@@ -5,6 +5,7 @@ code are what one process alone gives."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -114,3 +115,22 @@ def test_the_content_cache_gains_every_entry(
     assert warm.code == 0, warm.stderr
     assert not IN_CHILD.search(warm.stderr)
     assert files(second) == files(source)
+
+
+def test_a_program_using_the_library_is_never_forked(
+    source: Path,
+    cavorite: Cavorite,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from cavorite_py import Repo
+
+    for name, value in cavorite.env.items():
+        monkeypatch.setenv(name, value)
+    target = clone(source, "library")
+    with caplog.at_level(logging.DEBUG, logger="cavorite_py"), Repo.find(target) as repo:
+        report = repo.retrieve([target])
+    assert not report.failed
+    assert not IN_CHILD.search(caplog.text)
+    assert len(WORKED.findall(caplog.text)) == FILES
+    assert files(target) == files(source)
