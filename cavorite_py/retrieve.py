@@ -13,41 +13,32 @@ nor reading the artifact: a file the state cache knows to be in place is done th
 cost of a hand-off to a worker; the others go to the workers with what the look found.
 
 Many files absent locally and coming from the local store are shared between processes, one
-per core (see :meth:`Retrieve._forked`): their work is mostly Python holding the interpreter
-lock, which threads cannot share.
+per core (see :mod:`cavorite_py.forking`).
 """
 
 from __future__ import annotations
 
 import functools
-import logging
 import os
 import stat as statmod
-import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import BinaryIO, cast
 
-from . import tempfiles
+from . import forking, tempfiles
 from .errors import CavoriteError, ConflictError, IntegrityError, ObjectNotFound, PathError
 from .fsutil import remove_stale_temps, temp_path_for
 from .hashing import HashingWriter
 from .metadata import Metadata
-from .parallel import forked_map, forking_allowed
 from .remote import RemoteIndex
-from .results import FileResult, NullObserver, Outcome, Report
+from .results import FileResult, Outcome, Report
 from .run import RoomCheck, Run
-from .state import StateCache, signature
+from .state import signature
 from .stores.base import ObjectInfo
 
 BACKDATE_NS = 2_000_000_000
-FORK_FILES = 500
-"""files of a batch, absent locally and coming from the local store, from which they are
-shared between processes (see :meth:`Retrieve._forked`)"""
-
-log = logging.getLogger(__name__)
 
 
 def retrieve(run: Run, cfiles: Iterable[Path], force: bool = False) -> Report:
@@ -74,8 +65,6 @@ class Retrieve:
     _ready_dirs: set[Path] = field(default_factory=set, init=False, repr=False)
     """directories this run created or found in place for downloads"""
     _room: RoomCheck = field(default_factory=RoomCheck, init=False, repr=False)
-    _recorder: _Recorder | None = field(default=None, init=False, repr=False)
-    """in a child process (see :meth:`_forked`): the state cache's stand-in"""
 
     def __post_init__(self) -> None:
         self.index = RemoteIndex(self.run)
@@ -118,78 +107,16 @@ class Retrieve:
         return Report([r if r is not None else done[c] for r, c in zip(known, cfiles, strict=True)])
 
     def _forked(self, todo: dict[Path, _Looked], cached: bool) -> dict[Path, FileResult]:
-        """Download the files absent when looked at, shared between child processes, one per
-        core, when there are many and they come from the local store; return the results of those
-        the children did. The rest (a file that failed in a child, or one whose work reads the
-        state cache, see :class:`_Recorder`) is left to this process, which does it as usual:
-        its result and message are what they would have been."""
+        """Download the files absent when looked at, shared between processes when there are
+        many and they come from the local store (see :mod:`cavorite_py.forking`); the results
+        of those the children did. Not when every object is in the content cache: those copies,
+        one at a time, took less time than with two processes (2,000 x 32 KiB on ext4: 0.44 s
+        against 0.66 s, median of 7; the two create files in the same directories)."""
         fresh = [c for c, t in todo.items() if t.error is None and t.local is None]
-        procs = self._processes(len(fresh), cached)
-        if procs < 2:
-            return {}
-        # the run's temporary area, opened (and locked) once, for the children to share
-        tempfiles.place_for(todo[fresh[0]].artifact)
-        results: dict[Path, FileResult] = {}
-
-        def sent(i: int, got: tuple[FileResult, list[tuple[str, tuple[Any, ...]]], int]) -> None:
-            result, learnt, added = got
-            for method, args in learnt:
-                getattr(self.run.cache, method)(*args)
-            self.run.content.note_added(added)
-            if log.isEnabledFor(logging.DEBUG):
-                shown = self.run.workspace.display(result.path)
-                log.debug("%s: %s in a child process", shown, result.outcome.value)
-            self.run.observer.started(result.path, result.size)
-            self.run.observer.advanced(result.path, result.size or 0)
-            self.run.observer.finished(result)
-            results[fresh[i]] = result
-
-        forked_map(
-            lambda c: self._in_child(todo[c]), fresh, procs, sent, self._as_child, self.run.stop
+        procs = 1 if cached else forking.processes(self.run, len(fresh))
+        return forking.share(
+            self.run, fresh, lambda c: self._one(todo[c]), lambda c: todo[c].artifact, procs
         )
-        return results
-
-    def _processes(self, files: int, cached: bool) -> int:
-        """How many processes share ``files`` downloads: one per core (no more than ``jobs``),
-        or 1 (this one) for fewer than :data:`FORK_FILES`, a store elsewhere, ``--jobs 1``,
-        a store found down, a process with threads (a progress display's) or other than the
-        ``cavorite`` command's (a program using the library). Nor when every
-        object is in the content cache: those copies, one at a time, took less time than with
-        two processes (2,000 x 32 KiB on ext4: 0.44 s against 0.66 s, median of 7; the two
-        create files in the same directories)."""
-        if (
-            files < FORK_FILES
-            or not forking_allowed()
-            or self.run.jobs == 1
-            or self.run.watch.down is not None
-            or threading.active_count() != 1
-        ):
-            return 1
-        if cached or not self.run.store.objects_on_this_machine:
-            return 1
-        affinity = getattr(os, "sched_getaffinity", None)
-        cores = len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
-        return min(self.run.jobs or cores, cores)
-
-    def _as_child(self) -> None:
-        """Set up a child process: the parent's state cache (its SQLite connection) and
-        observer (its output) are never used here."""
-        self._recorder = _Recorder(self.run.cache)
-        self.run.cache = cast(StateCache, self._recorder)
-        self.run.observer = NullObserver()
-
-    def _in_child(
-        self, looked: _Looked
-    ) -> tuple[FileResult, list[tuple[str, tuple[Any, ...]]], int] | None:
-        """One file's work in a child process: its result, what the state cache learnt and
-        the entries added to the content cache, for the parent; None if it failed."""
-        assert self._recorder is not None
-        before = self.run.content.added
-        result = self.run.attempt(looked.artifact, lambda: self._one(looked))
-        learnt = self._recorder.take()
-        if result.failed:
-            return None
-        return result, learnt, self.run.content.added - before
 
     def _look(self, cfile: Path) -> FileResult | _Looked:
         """Up to date by the state cache: the file's result; otherwise what the rules found
@@ -391,35 +318,6 @@ class _NewFile:
         fd, self._fd = self._fd, -1
         if fd >= 0:
             os.close(fd)
-
-
-class _ParentOnly(CavoriteError):
-    """What a child process cannot do (the parent does the file)."""
-
-
-class _Recorder:
-    """The state cache as a child process sees it: what a file's work learns is recorded,
-    for the parent to remember; anything that would read it fails the file, which the parent
-    then does itself (the parent's SQLite connection is never used in a child)."""
-
-    def __init__(self, parents: StateCache) -> None:
-        # held, never used: the last reference dropped would close the parent's connection
-        # here (SQLite's files are not to be touched by a forked copy of it)
-        self._parents = parents
-        self._learnt: list[tuple[str, tuple[Any, ...]]] = []
-
-    def remember(self, path: Path, st: os.stat_result, sha256: str) -> None:
-        self._learnt.append(("remember", (path, st, sha256)))
-
-    def remember_object(self, store: str, key: str, info: ObjectInfo) -> None:
-        self._learnt.append(("remember_object", (store, key, info)))
-
-    def take(self) -> list[tuple[str, tuple[Any, ...]]]:
-        learnt, self._learnt = self._learnt, []
-        return learnt
-
-    def __getattr__(self, name: str) -> Any:
-        raise _ParentOnly(f"{name} is for the parent process")
 
 
 def _result(

@@ -59,8 +59,11 @@ class StateCache(Protocol):
     def lookup(self, path: Path, st: os.stat_result) -> str | None:
         """The sha256 if known without reading the file, else None."""
 
-    def remember(self, path: Path, st: os.stat_result, sha256: str) -> None:
-        """The file with this stat holds content of this sha256 (say, just downloaded)."""
+    def remember(
+        self, path: Path, st: os.stat_result, sha256: str, read_ns: int | None = None
+    ) -> None:
+        """The file with this stat holds content of this sha256 (say, just downloaded), as
+        found at ``read_ns`` (``time.time_ns()``; None: now)."""
 
     def cfile(self, cfile: Path) -> Metadata:
         """The cfile's validated content, as :func:`metadata.read` gives it."""
@@ -105,7 +108,9 @@ class NoStateCache:
     def lookup(self, path: Path, st: os.stat_result) -> str | None:
         return None
 
-    def remember(self, path: Path, st: os.stat_result, sha256: str) -> None:
+    def remember(
+        self, path: Path, st: os.stat_result, sha256: str, read_ns: int | None = None
+    ) -> None:
         pass
 
     def cfile(self, cfile: Path) -> Metadata:
@@ -328,8 +333,11 @@ class StateDB:
         rel = self._rel(path)
         return self._trusted(self._hashes, rel, st) if rel is not None else None
 
-    def remember(self, path: Path, st: os.stat_result, sha256: str) -> None:
-        self._put(self._hashes, self._rel(path), (signature(st), time.time_ns(), sha256))
+    def remember(
+        self, path: Path, st: os.stat_result, sha256: str, read_ns: int | None = None
+    ) -> None:
+        read = time.time_ns() if read_ns is None else read_ns
+        self._put(self._hashes, self._rel(path), (signature(st), read, sha256))
 
     def cfile(self, cfile: Path) -> Metadata:
         """The cfile's content (see :func:`metadata.read`), without reading the file when it is

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import metadata
+from . import forking, metadata
 from .errors import (
     CavoriteError,
     ConflictError,
@@ -103,7 +103,28 @@ class Upload:
                 self._down, self.run.watch.down = down, None
         if self.run.plans:
             self.run.plan({artifact: file_size(artifact) for artifact in artifacts})
-        return self.run.each(artifacts, self._one, lambda p: p, self.push, self.known_stored)
+        done = self._forked(artifacts)
+        if done is None:
+            return self.run.each(artifacts, self._one, lambda p: p, self.push, self.known_stored)
+        left = [artifact for artifact in artifacts if artifact not in done]
+        done.update(self.run.each_by_path(left, self._one, lambda p: p, self.push, self._seen))
+        return Report([done[artifact] for artifact in artifacts])
+
+    def _forked(self, artifacts: list[Path]) -> dict[Path, FileResult] | None:
+        """Upload the files not known to be stored, shared between processes when there are
+        many and the store is on this machine (see :mod:`cavorite_py.forking`); the results of
+        those the children did. None when the run cannot fork: nothing was looked at."""
+        if not self.push or self._down is not None:
+            return None
+        if forking.processes(self.run, len(artifacts)) < 2:
+            return None
+        fresh = [artifact for artifact in artifacts if not self.known_stored(artifact)]
+        procs = forking.processes(self.run, len(fresh))
+        return forking.share(self.run, fresh, self.one, lambda p: p, procs, holding=True)
+
+    def _seen(self, artifact: Path) -> bool:
+        """Whether :meth:`known_stored` already found the file stored."""
+        return artifact in self._known
 
     def known_stored(self, artifact: Path) -> bool:
         """Whether the file is known to be stored already, with no file read and no request:

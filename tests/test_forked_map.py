@@ -3,8 +3,10 @@ no child did (it failed, or its child ended early) is left to the caller."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import threading
+from collections.abc import Callable
 
 import pytest
 
@@ -17,7 +19,18 @@ def nothing() -> None:
     pass
 
 
+def alone(case: Callable[[], None]) -> None:
+    """Run ``case`` in a new interpreter of its own: ``forked_map`` needs a process with one
+    thread, and a test worker's may have others (started by other tests' fixtures)."""
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        pool.apply(case)
+
+
 def test_every_result_reaches_the_parent_from_the_children() -> None:
+    alone(_every_result_reaches_the_parent_from_the_children)
+
+
+def _every_result_reaches_the_parent_from_the_children() -> None:
     got: dict[int, tuple[int, int]] = {}
     left = forked_map(
         lambda n: (n * n, os.getpid()), range(200), 3, got.__setitem__, nothing, nothing
@@ -30,6 +43,10 @@ def test_every_result_reaches_the_parent_from_the_children() -> None:
 
 
 def test_failed_items_and_those_of_a_child_that_died_are_left() -> None:
+    alone(_failed_items_and_those_of_a_child_that_died_are_left)
+
+
+def _failed_items_and_those_of_a_child_that_died_are_left() -> None:
     def work(n: int) -> int | None:
         if n == 150:
             # this child ends here: what it had not sent, and the rest of its share, is left
@@ -47,6 +64,10 @@ def test_failed_items_and_those_of_a_child_that_died_are_left() -> None:
 
 
 def test_prepare_runs_in_each_child_only() -> None:
+    alone(_prepare_runs_in_each_child_only)
+
+
+def _prepare_runs_in_each_child_only() -> None:
     seen: list[int] = []
     pid = os.getpid()
 
@@ -62,6 +83,10 @@ def test_prepare_runs_in_each_child_only() -> None:
 
 
 def test_refused_while_another_thread_runs() -> None:
+    alone(_refused_while_another_thread_runs)
+
+
+def _refused_while_another_thread_runs() -> None:
     release = threading.Event()
     other = threading.Thread(target=release.wait)
     other.start()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from cavorite_py.retrieve import FORK_FILES
+from cavorite_py.forking import FORK_FILES
 from tests.fixtures.repos import Cavorite, git, tree
 
 FILES = FORK_FILES + 20

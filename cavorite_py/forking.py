@@ -1,0 +1,156 @@
+"""Many small files from or to the local store, shared between processes, one per core: their
+work is mostly Python holding the interpreter lock, which threads cannot share.
+
+A batch of at least :data:`FORK_FILES` files is split into contiguous shares (files of the same
+directories), one forked child process each (:func:`cavorite_py.parallel.forked_map`). A child
+does its files with the run's own code, but with a stand-in for the state cache
+(:class:`Recorder`: the parent's SQLite connection is never used in a child) and no observer;
+it sends each result back with what the state cache learnt, and the content-cache entries it
+added. The parent remembers those, reports each file to its observer, and does itself every file
+a child failed or did not get to: their result and message are what they would have been.
+
+Only the ``cavorite`` command's process forks (:func:`cavorite_py.parallel.forking_allowed`),
+and only with one thread (the progress display on a terminal runs one), a store on this machine,
+more than one job and a run not stopped by a store found down.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Hashable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+from . import metadata, tempfiles
+from .errors import CavoriteError
+from .hashing import hash_file
+from .metadata import Metadata
+from .parallel import forked_map, forking_allowed
+from .results import FileResult, NullObserver
+from .run import Run
+from .state import StateCache
+from .stores.base import ObjectInfo
+
+T = TypeVar("T", bound=Hashable)
+
+FORK_FILES = 500
+"""files of a batch from which their work is shared between processes"""
+
+log = logging.getLogger(__name__)
+
+Learnt = list[tuple[str, tuple[Any, ...]]]
+"""what a child's state cache stand-in recorded: (method of the state cache, its arguments)"""
+
+
+def processes(run: Run, files: int) -> int:
+    """How many processes share the work of ``files`` files: one per core (no more than the
+    run's jobs), or 1 (this one) for fewer than :data:`FORK_FILES`, a store elsewhere, one job,
+    a store found down, a process with threads or other than the ``cavorite`` command's."""
+    if (
+        files < FORK_FILES
+        or not forking_allowed()
+        or run.jobs == 1
+        or run.watch.down is not None
+        or threading.active_count() != 1
+        or not run.store.objects_on_this_machine
+    ):
+        return 1
+    affinity = getattr(os, "sched_getaffinity", None)
+    cores = len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
+    return min(run.jobs or cores, cores)
+
+
+def share(
+    run: Run,
+    items: Sequence[T],
+    one: Callable[[T], FileResult],
+    artifact_of: Callable[[T], Path],
+    procs: int,
+    holding: bool = False,
+) -> dict[T, FileResult]:
+    """``one`` over ``items`` in ``procs`` child processes; the results of the items the
+    children did (the caller does the others, as usual). ``holding``: ``one`` asks which
+    stored objects hold a content (an upload looking for a copy to make)."""
+    if procs < 2 or not items:
+        return {}
+    # the run's temporary area, opened (and locked) once, for the children to share
+    tempfiles.place_for(artifact_of(items[0]))
+    if holding:
+        # what the state cache knows of stored objects by content, loaded for the children
+        run.cache.objects_holding(run.store_name, "")
+    results: dict[T, FileResult] = {}
+    recorder = Recorder(run.cache)
+
+    def sent(i: int, got: tuple[FileResult, Learnt, int]) -> None:
+        result, learnt, added = got
+        for method, args in learnt:
+            getattr(run.cache, method)(*args)
+        run.content.note_added(added)
+        if log.isEnabledFor(logging.DEBUG):
+            shown = run.workspace.display(result.path)
+            log.debug("%s: %s in a child process", shown, result.outcome.value)
+        run.observer.started(result.path, result.size)
+        run.observer.advanced(result.path, result.size or 0)
+        run.observer.finished(result)
+        results[items[i]] = result
+
+    def as_child() -> None:
+        run.cache = cast(StateCache, recorder)
+        run.observer = NullObserver()
+
+    def in_child(item: T) -> tuple[FileResult, Learnt, int] | None:
+        before = run.content.added
+        result = run.attempt(artifact_of(item), lambda: one(item))
+        learnt = recorder.take()
+        if result.failed:
+            return None
+        return result, learnt, run.content.added - before
+
+    forked_map(in_child, items, procs, sent, as_child, run.stop)
+    return results
+
+
+class ParentOnly(CavoriteError):
+    """What a child process cannot do (the parent does the file)."""
+
+
+class Recorder:
+    """The state cache as a child process sees it. What a file's work learns is recorded, for
+    the parent to remember (with the time it was learnt: a hash is trusted only for a file
+    modified clearly before it was read). A file's sha256 is read and hashed, a cfile read, as
+    without a state cache; the objects holding a content are the parent's, loaded before the
+    fork (memory only). Anything else fails the file, which the parent then does itself."""
+
+    def __init__(self, parents: StateCache) -> None:
+        # held: the last reference dropped would close the parent's connection in a child
+        # (SQLite's files are not to be touched by a forked copy of it)
+        self._parents = parents
+        self._learnt: Learnt = []
+
+    def file_sha256(self, path: Path, st: os.stat_result) -> str:
+        started = time.time_ns()
+        sha = hash_file(path)[0]
+        self._learnt.append(("remember", (path, st, sha, started)))
+        return sha
+
+    def remember(self, path: Path, st: os.stat_result, sha256: str) -> None:
+        self._learnt.append(("remember", (path, st, sha256, time.time_ns())))
+
+    def remember_object(self, store: str, key: str, info: ObjectInfo) -> None:
+        self._learnt.append(("remember_object", (store, key, info)))
+
+    def cfile(self, cfile: Path) -> Metadata:
+        return metadata.read(cfile)
+
+    def objects_holding(self, store: str, sha256: str) -> list[str]:
+        return self._parents.objects_holding(store, sha256)
+
+    def take(self) -> Learnt:
+        learnt, self._learnt = self._learnt, []
+        return learnt
+
+    def __getattr__(self, name: str) -> Any:
+        raise ParentOnly(f"{name} is for the parent process")
