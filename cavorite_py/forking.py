@@ -20,7 +20,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -31,7 +31,7 @@ from .metadata import Metadata
 from .parallel import forked_map, forking_allowed
 from .results import FileResult, NullObserver
 from .run import Run
-from .state import StateCache
+from .state import Signature, StateCache, signature
 from .stores.base import ObjectInfo
 
 T = TypeVar("T", bound=Hashable)
@@ -70,10 +70,12 @@ def share(
     artifact_of: Callable[[T], Path],
     procs: int,
     holding: bool = False,
+    hashes: Mapping[Path, tuple[Signature, str]] | None = None,
 ) -> dict[T, FileResult]:
     """``one`` over ``items`` in ``procs`` child processes; the results of the items the
     children did (the caller does the others, as usual). ``holding``: ``one`` asks which
-    stored objects hold a content (an upload looking for a copy to make)."""
+    stored objects hold a content (an upload looking for a copy to make). ``hashes``: the
+    sha256 the state cache knows of files ``one`` hashes, each for its stat signature."""
     if procs < 2 or not items:
         return {}
     # the run's temporary area, opened (and locked) once, for the children to share
@@ -82,7 +84,7 @@ def share(
         # what the state cache knows of stored objects by content, loaded for the children
         run.cache.objects_holding(run.store_name, "")
     results: dict[T, FileResult] = {}
-    recorder = Recorder(run.cache)
+    recorder = Recorder(run.cache, hashes or {})
 
     def sent(i: int, got: tuple[FileResult, Learnt, int]) -> None:
         result, learnt, added = got
@@ -120,17 +122,24 @@ class ParentOnly(CavoriteError):
 class Recorder:
     """The state cache as a child process sees it. What a file's work learns is recorded, for
     the parent to remember (with the time it was learnt: a hash is trusted only for a file
-    modified clearly before it was read). A file's sha256 is read and hashed, a cfile read, as
+    modified clearly before it was read). A file's sha256 is the one the parent looked up
+    before the fork for this stat (``hashes``), else read and hashed; a cfile is read, as
     without a state cache; the objects holding a content are the parent's, loaded before the
     fork (memory only). Anything else fails the file, which the parent then does itself."""
 
-    def __init__(self, parents: StateCache) -> None:
+    def __init__(
+        self, parents: StateCache, hashes: Mapping[Path, tuple[Signature, str]] | None = None
+    ) -> None:
         # held: the last reference dropped would close the parent's connection in a child
         # (SQLite's files are not to be touched by a forked copy of it)
         self._parents = parents
+        self._hashes = hashes or {}
         self._learnt: Learnt = []
 
     def file_sha256(self, path: Path, st: os.stat_result) -> str:
+        known = self._hashes.get(path)
+        if known is not None and known[0] == signature(st):
+            return known[1]
         started = time.time_ns()
         sha = hash_file(path)[0]
         self._learnt.append(("remember", (path, st, sha, started)))

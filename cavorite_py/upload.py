@@ -38,7 +38,7 @@ from .metadata import Metadata
 from .remote import Match, RemoteIndex, match
 from .results import COPIED, FileResult, Outcome, Report
 from .run import Run
-from .state import Known, signature
+from .state import Known, Signature, signature
 from .stores.base import ObjectInfo
 
 LIST_MIN_FILES = 64
@@ -120,7 +120,22 @@ class Upload:
             return None
         fresh = [artifact for artifact in artifacts if not self.known_stored(artifact)]
         procs = forking.processes(self.run, len(fresh))
-        return forking.share(self.run, fresh, self.one, lambda p: p, procs, holding=True)
+        if procs < 2:
+            return {}
+        hashes = self._known_hashes(fresh)
+        return forking.share(self.run, fresh, self.one, lambda p: p, procs, True, hashes)
+
+    def _known_hashes(self, artifacts: list[Path]) -> dict[Path, tuple[Signature, str]]:
+        """The sha256 the state cache knows of each of ``artifacts`` (for its stat now), for
+        child processes, which cannot ask it: a file known is not read again."""
+        known: dict[Path, tuple[Signature, str]] = {}
+        for artifact in artifacts:
+            with contextlib.suppress(OSError):
+                st = os.lstat(artifact)
+                sha = self.run.cache.lookup(artifact, st)
+                if sha is not None:
+                    known[artifact] = (signature(st), sha)
+        return known
 
     def _seen(self, artifact: Path) -> bool:
         """Whether :meth:`known_stored` already found the file stored."""

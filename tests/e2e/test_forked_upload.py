@@ -4,10 +4,13 @@ code are what one process alone gives."""
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import hashlib
 import os
 import re
 import shutil
+import struct
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,7 +18,7 @@ import pytest
 
 from cavorite_py.forking import FORK_FILES
 from cavorite_py.state import StateDB
-from tests.fixtures.repos import Cavorite, tree
+from tests.fixtures.repos import Cavorite, CliResult, git, tree
 
 FILES = FORK_FILES + 20
 IN_CHILD = re.compile(r": uploaded in a child process$", re.MULTILINE)
@@ -135,3 +138,56 @@ def test_content_stored_under_another_key_is_copied_in_a_child(
     assert got.stdout == expected.stdout
     assert got.stdout.count("(copied)") == FILES
     assert objects(forked) == objects(alone)
+
+
+def opened_during(top: Path, run: Callable[[], object]) -> set[str]:
+    """The files under ``top`` (cfiles and .gitignore files left out) that were opened while
+    ``run()`` ran, as the kernel saw it (inotify)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = libc.inotify_init1(os.O_NONBLOCK)
+    assert fd >= 0
+    try:
+        dirs = {}
+        for dirpath, _, _ in os.walk(top):
+            dirs[libc.inotify_add_watch(fd, os.fsencode(dirpath), IN_OPEN)] = dirpath
+        run()
+        opened: set[str] = set()
+        with contextlib.suppress(BlockingIOError):
+            while data := os.read(fd, 1 << 16):
+                at = 0
+                while at < len(data):
+                    wd, mask, _, length = EVENT.unpack_from(data, at)
+                    name = data[at + EVENT.size : at + EVENT.size + length].rstrip(b"\0")
+                    at += EVENT.size + length
+                    assert not mask & IN_Q_OVERFLOW
+                    if mask & IN_ISDIR or name.endswith((b".cfile", b".gitignore")):
+                        continue
+                    if name:
+                        opened.add(os.path.join(dirs[wd], os.fsdecode(name)))
+        return opened
+    finally:
+        os.close(fd)
+
+
+IN_OPEN, IN_Q_OVERFLOW, IN_ISDIR = 0x20, 0x4000, 0x40000000
+EVENT = struct.Struct("iIII")
+
+
+def test_files_retrieved_then_uploaded_are_not_read_again(
+    make: Make, cavorite: Cavorite, make_git_repo: Callable[..., Path]
+) -> None:
+    source = make("source")
+    assert cavorite("-q", "--jobs", "1", "upload", "data", cwd=source).code == 0
+    git(source, "add", "-A")
+    git(source, "commit", "-qm", "data")
+    clone = source.parent / "clone"
+    git(source.parent, "clone", "-q", str(source), str(clone))
+    assert cavorite("-q", "retrieve", cwd=clone).code == 0
+
+    # the hashes retrieve learnt are the children's: no file is read to upload it
+    result: list[CliResult] = []
+    opened = opened_during(
+        clone / "data", lambda: result.append(cavorite("-q", "upload", "data", cwd=clone))
+    )
+    assert result[0].code == 0, result[0].stderr
+    assert opened == set()
