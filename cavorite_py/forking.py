@@ -69,6 +69,7 @@ def share(
     one: Callable[[T], FileResult],
     artifact_of: Callable[[T], Path],
     procs: int,
+    *,
     holding: bool = False,
     hashes: Mapping[Path, tuple[Signature, str]] | None = None,
 ) -> dict[T, FileResult]:

@@ -123,7 +123,9 @@ class Upload:
         if procs < 2:
             return {}
         hashes = self._known_hashes(fresh)
-        return forking.share(self.run, fresh, self.one, lambda p: p, procs, True, hashes)
+        return forking.share(
+            self.run, fresh, self.one, lambda p: p, procs, holding=True, hashes=hashes
+        )
 
     def _known_hashes(self, artifacts: list[Path]) -> dict[Path, tuple[Signature, str]]:
         """The sha256 the state cache knows of each of ``artifacts`` (for its stat now), for
