@@ -4,23 +4,17 @@ depends on differs."""
 
 from __future__ import annotations
 
-import fcntl
 import marshal
-import os
-import pty
 import re
-import select
-import struct
 import subprocess
 import sys
-import termios
-import time
 from pathlib import Path
 
 import pytest
 
 from cavorite_py.cli import helpcache
 from tests.fixtures.repos import Cavorite, CliResult, cavorite_executable
+from tests.fixtures.terminal import on_a_terminal
 
 HELP = [[], ["--help"], ["-h"], ["upload", "--help"], ["cache", "clean", "-h"]]
 
@@ -220,29 +214,8 @@ def test_every_environment_variable_the_help_reads_is_in_the_key(
 
 def _on_a_terminal(argv: list[str], env: dict[str, str], cwd: Path, columns: int) -> bytes:
     """What ``argv`` prints on a terminal of ``columns`` x 30 (stdin, stdout and stderr)."""
-    leader, follower = pty.openpty()
-    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 30, columns, 0, 0))
-    proc = subprocess.Popen(
-        argv, cwd=cwd, env=env, stdin=follower, stdout=follower, stderr=follower, close_fds=True
-    )
-    os.close(follower)
-    out = bytearray()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([leader], [], [], 0.5)
-        if ready:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            out += chunk
-        elif proc.poll() is not None:
-            break
-    proc.wait(timeout=60)
-    os.close(leader)
-    return bytes(out) + f"\nexit {proc.returncode}".encode()
+    out, code = on_a_terminal(argv, cwd, env, 30, columns)
+    return out + f"\nexit {code}".encode()
 
 
 @pytest.mark.parametrize("args", [["--help"], []], ids=["help", "none"])

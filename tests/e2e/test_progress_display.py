@@ -4,16 +4,8 @@ files, then one large file."""
 
 from __future__ import annotations
 
-import fcntl
-import os
-import pty
 import re
-import select
-import struct
-import subprocess
 import sys
-import termios
-import time
 from pathlib import Path
 
 import pyte
@@ -21,6 +13,7 @@ import pyte
 from tests.e2e.support import binary, write
 from tests.fixtures.consent import forwarded
 from tests.fixtures.repos import Cavorite
+from tests.fixtures.terminal import on_a_terminal
 
 SLOWCLI = Path(__file__).parents[1] / "hardening" / "slowcli.py"
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]")
@@ -41,36 +34,11 @@ def in_terminal(args: list[str], cwd: Path, env: dict[str, str], delay: float) -
 def terminal_output(args: list[str], cwd: Path, env: dict[str, str], delay: float) -> bytes:
     """What the slowed command wrote to a pseudo-terminal (40 rows of 160 columns) as its
     stdout and stderr, escape sequences included."""
-    main, child = pty.openpty()
-    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLUMNS, 0, 0))
     full = {**env, **forwarded(), "TERM": "xterm-256color", "COLUMNS": str(COLUMNS)}
     full.update(CAVORITE_SLOW_DELAY=str(delay), CAVORITE_SLOW_CHUNK="65536")
-    proc = subprocess.Popen(
-        [sys.executable, str(SLOWCLI), *args],
-        cwd=cwd,
-        env=full,
-        stdin=subprocess.DEVNULL,
-        stdout=child,
-        stderr=child,
-    )
-    os.close(child)
-    out = bytearray()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([main], [], [], 0.2)
-        if ready:
-            try:
-                chunk = os.read(main, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            out += chunk
-        elif proc.poll() is not None:
-            break
-    proc.wait(timeout=10)
-    os.close(main)
-    return bytes(out)
+    argv = [sys.executable, str(SLOWCLI), *args]
+    out, _ = on_a_terminal(argv, cwd, full, ROWS, COLUMNS, stdin=False, wait=10)
+    return out
 
 
 def screen(out: bytes) -> list[str]:
