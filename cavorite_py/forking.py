@@ -82,7 +82,8 @@ def share(
     # the run's temporary area, opened (and locked) once, for the children to share
     tempfiles.place_for(artifact_of(items[0]))
     if holding:
-        # what the state cache knows of stored objects by content, loaded for the children
+        # a state cache whose file lacks the index by content loads the table here, once,
+        # for the children
         run.cache.objects_holding(run.store_name, "")
     results: dict[T, FileResult] = {}
     recorder = Recorder(run.cache, hashes or {})
@@ -101,6 +102,7 @@ def share(
         results[items[i]] = result
 
     def as_child() -> None:
+        run.cache.forked()
         run.cache = cast(StateCache, recorder)
         run.observer = NullObserver()
 
@@ -125,8 +127,9 @@ class Recorder:
     the parent to remember (with the time it was learnt: a hash is trusted only for a file
     modified clearly before it was read). A file's sha256 is the one the parent looked up
     before the fork for this stat (``hashes``), else read and hashed; a cfile is read, as
-    without a state cache; the objects holding a content are the parent's, loaded before the
-    fork (memory only). Anything else fails the file, which the parent then does itself."""
+    without a state cache; the objects holding a content are the parent's state cache's answer,
+    which reads the cache's file by a connection of the child's own. Anything else fails the
+    file, which the parent then does itself."""
 
     def __init__(
         self, parents: StateCache, hashes: Mapping[Path, tuple[Signature, str]] | None = None

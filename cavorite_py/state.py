@@ -31,7 +31,7 @@ from .config import CONFIG_DIR
 from .errors import CavoriteError
 from .fsutil import relative_posix
 from .metadata import Metadata
-from .statefile import STATE_NAME, Row, StateFile
+from .statefile import OBJECTS_BY_CONTENT, STATE_NAME, Row, StateFile
 
 if TYPE_CHECKING:
     from .stores.base import ObjectInfo
@@ -82,6 +82,10 @@ class StateCache(Protocol):
 
     def objects_holding(self, store: str, sha256: str) -> list[str]:
         """The keys of ``store`` last seen holding content of this sha256 (check before use)."""
+
+    def forked(self) -> None:
+        """This is a child process forked while the cache was open: from now on only read,
+        through a connection of its own (a database connection does not cross a fork)."""
 
     def placed(self, path: Path) -> frozenset[str]:
         """The sha256s of the contents cavorite placed or uploaded at ``path`` (recent ones)."""
@@ -139,6 +143,9 @@ class NoStateCache:
 
     def objects_holding(self, store: str, sha256: str) -> list[str]:
         return []
+
+    def forked(self) -> None:
+        pass
 
     def remembered_cfile(self, cfile: Path) -> Metadata | None:
         return None
@@ -309,7 +316,12 @@ class StateDB:
             "placed", "path, sha256s", _PLACED_TYPED, _load_placed, _placed_values, _directory
         )
         self._holding: dict[tuple[str, str], set[str]] | None = None
-        """(store, sha256) -> keys: the objects table by content, built on first use"""
+        """(store, sha256) -> keys: the whole objects table by content, built on first use from
+        a file without the index by content (an earlier version's)"""
+        self._learnt_holding: dict[tuple[str, str], set[str]] = {}
+        """(store, sha256) -> keys: the objects remembered by this run"""
+        self._inherited: StateFile | None = None
+        """in a forked child, the parent's file: held, never used (see :meth:`forked`)"""
         self.hits = 0
         self.misses = 0
 
@@ -399,19 +411,31 @@ class StateDB:
             return
         with self._lock:
             self._objects.put((store, key), (info.version or "", info.size, info.sha256))
+            self._learnt_holding.setdefault((store, info.sha256), set()).add(key)
             if self._holding is not None:
                 self._holding.setdefault((store, info.sha256), set()).add(key)
         self._flush_if_full(self._objects)
 
     def objects_holding(self, store: str, sha256: str) -> list[str]:
         """The keys of ``store`` remembered holding content of this sha256, sorted; the entry
-        of a key written again since may be stale: the store says what it holds now."""
+        of a key written again since may be stale: the store says what it holds now. Found by
+        the file's index; a file without it (an earlier version's) is read whole, once."""
         with self._lock:
-            if self._holding is None:
+            if self._holding is None and not self._file.has_index(OBJECTS_BY_CONTENT):
                 self._holding = {}
                 for (where, key), (_, _, sha) in self._objects.entries(self._query).items():
                     self._holding.setdefault((where, sha), set()).add(key)
-            return sorted(self._holding.get((store, sha256), ()))
+            if self._holding is not None:
+                return sorted(self._holding.get((store, sha256), ()))
+            if not _SHA256.fullmatch(sha256):
+                return []
+            rows = self._file.read("objects", "key, sha256", HOLDING, (sha256[:16], store))
+            found = {cast(str, key) for key, sha in rows if sha == sha256}
+            return sorted(found | self._learnt_holding.get((store, sha256), set()))
+
+    def forked(self) -> None:
+        self._inherited, self._file = self._file, StateFile(self.path, read_only=True)
+        self._lock = threading.Lock()
 
     def placed(self, path: Path) -> frozenset[str]:
         rel = self._rel(path)
@@ -554,6 +578,10 @@ _CFILES_TYPED = _typed(
     "path, name, checksum", f"{_SIGNED}, read_ns", "date_modified, object_size, extra"
 )
 _OBJECTS_TYPED = _typed("store, key, version, sha256", "size")
+HOLDING = f"substr(sha256, 1, 16) = ? AND +store = ? AND {_OBJECTS_TYPED}"
+"""the objects rows of a content (the first 16 digits of its sha256) in a store, by the index by
+content alone: with "sha256 = ?" SQLite would rewrite the indexed expression (constant
+propagation), and with "store = ?" prefer the primary key"""
 _PLACED_TYPED = _typed("path, sha256s")
 
 _SHA256_LINES = re.compile(r"(?:[0-9a-f]{64}\n)*")

@@ -28,6 +28,10 @@ READ_WAIT = 2.0
 WRITE_WAIT = 5.0
 """seconds a write waits for another run's lock before leaving the file as it is"""
 
+OBJECTS_BY_CONTENT = "objects_by_content"
+"""the index of the objects table by (the first 16 digits of) sha256, which an earlier version's
+file lacks until this version first writes it"""
+
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS hashes (
     path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER,
@@ -42,6 +46,8 @@ _SCHEMA = (
     store TEXT, key TEXT, version TEXT, size INTEGER, sha256 TEXT, PRIMARY KEY (store, key)
 )""",
     """CREATE TABLE IF NOT EXISTS placed (path TEXT PRIMARY KEY, sha256s TEXT)""",
+    # the objects holding a content, found without reading the whole table (a copy's source)
+    f"CREATE INDEX IF NOT EXISTS {OBJECTS_BY_CONTENT} ON objects (substr(sha256, 1, 16))",
 )
 
 Row = tuple[object, ...]
@@ -50,8 +56,11 @@ Row = tuple[object, ...]
 class StateFile:
     """The SQLite file at ``path``; never an error, whatever is found there."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, read_only: bool = False) -> None:
         self.path = path
+        self.read_only = read_only
+        """only read, never changed, not even thrown away when found damaged (a forked child
+        process's reader, while its parent keeps using the file)"""
         self._reader: sqlite3.Connection | None = None
         """the connection reads go through, its file checked once when opened"""
 
@@ -78,9 +87,16 @@ class StateFile:
             if isinstance(exc, sqlite3.OperationalError) and "no such table" in str(exc):
                 # written by an earlier version: the table comes with the next write
                 return []
+            if self.read_only:
+                log.info("state cache %s unusable (%s); not used", self.path, exc)
+                return []
             log.info("state cache %s unusable (%s); rebuilding it", self.path, exc)
             self._discard()
             return []
+
+    def has_index(self, name: str) -> bool:
+        """Whether the file has the index ``name`` (False without a usable file)."""
+        return bool(self.read("sqlite_master", "1", "type = 'index' AND name = ?", (name,)))
 
     def _open_reader(self) -> sqlite3.Connection | None:
         """The reading connection, opened and checked on first use; None without a file."""
@@ -90,11 +106,16 @@ class StateFile:
             return self._reader
         if self._foreign():
             log.info("state cache %s is not a regular file; not used", self.path)
-            self._discard()
+            if not self.read_only:
+                self._discard()
             return None
         if not self.path.exists():
             return None
-        db = sqlite3.connect(self.path, timeout=READ_WAIT, check_same_thread=False)
+        if self.read_only:
+            uri = f"{self.path.absolute().as_uri()}?mode=ro"
+            db = sqlite3.connect(uri, timeout=READ_WAIT, check_same_thread=False, uri=True)
+        else:
+            db = sqlite3.connect(self.path, timeout=READ_WAIT, check_same_thread=False)
         try:
             if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
                 raise sqlite3.DatabaseError("unknown schema version")
@@ -117,7 +138,7 @@ class StateFile:
         """Insert or replace ``rows`` of each table; skipped when the file cannot be written."""
         import sqlite3
 
-        if not self.path.parent.is_dir():
+        if self.read_only or not self.path.parent.is_dir():
             return
         rows = {table: [r for r in values if _storable(r)] for table, values in rows.items()}
         try:

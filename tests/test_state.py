@@ -17,8 +17,8 @@ import pytest
 from cavorite_py import metadata
 from cavorite_py.errors import MetadataError
 from cavorite_py.metadata import Metadata
-from cavorite_py.state import PLACED_PER_PATH, RACY_NS, StateDB
-from cavorite_py.statefile import SCHEMA_VERSION
+from cavorite_py.state import HOLDING, PLACED_PER_PATH, RACY_NS, StateDB
+from cavorite_py.statefile import OBJECTS_BY_CONTENT, SCHEMA_VERSION, StateFile
 from cavorite_py.stores.base import ObjectInfo
 
 SHA_A = "a" * 64
@@ -338,6 +338,7 @@ def test_a_database_holding_other_schema_objects_is_rebuilt_not_queried(
         ("table", "cfiles"),
         ("table", "hashes"),
         ("table", "objects"),
+        ("index", OBJECTS_BY_CONTENT),
         ("table", "placed"),
         ("index", "sqlite_autoindex_cfiles_1"),
         ("index", "sqlite_autoindex_hashes_1"),
@@ -395,6 +396,68 @@ def test_objects_are_found_by_content_with_or_without_a_version(root: Path) -> N
     again = StateDB(root)
     assert again.objects_holding("s", sha) == ["a.bin@" + sha, "b.bin"]
     assert again.objects_holding("s", "b" * 64) == []
+
+
+def test_objects_are_found_by_content_through_the_index(root: Path) -> None:
+    with contextlib.closing(StateDB(root)) as cache:
+        for i in range(50):
+            cache.remember_object("s", f"k{i}", ObjectInfo(1, f"{i:02x}" * 32, "v1"))
+    with contextlib.closing(sqlite3.connect(root / ".cavorite" / "state.db")) as db:
+        plan = db.execute(f"EXPLAIN QUERY PLAN SELECT key FROM objects WHERE {HOLDING}", ("", ""))
+        assert [row[-1] for row in plan] == [
+            f"SEARCH objects USING INDEX {OBJECTS_BY_CONTENT} (<expr>=?)"
+        ]
+    with contextlib.closing(StateDB(root)) as cache:
+        assert cache.objects_holding("s", "07" * 32) == ["k7"]
+        # the same first 16 digits, another content
+        assert cache.objects_holding("s", "07" * 8 + "f" * 48) == []
+        assert cache.objects_holding("t", "07" * 32) == []
+
+
+def test_objects_are_found_by_content_in_a_file_without_the_index(root: Path) -> None:
+    """An earlier version's file: the table is read whole; the next write adds the index."""
+    with contextlib.closing(StateDB(root)) as cache:
+        cache.remember_object("s", "a.bin", ObjectInfo(3, SHA_A, "v1"))
+    path = root / ".cavorite" / "state.db"
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        db.execute(f"DROP INDEX {OBJECTS_BY_CONTENT}")
+    assert not StateFile(path).has_index(OBJECTS_BY_CONTENT)
+    with contextlib.closing(StateDB(root)) as cache:
+        assert cache.objects_holding("s", SHA_A) == ["a.bin"]
+        cache.remember_object("s", "b.bin", ObjectInfo(3, SHA_A, "v2"))
+        assert cache.objects_holding("s", SHA_A) == ["a.bin", "b.bin"]
+    assert StateFile(path).has_index(OBJECTS_BY_CONTENT)
+    with contextlib.closing(StateDB(root)) as cache:
+        assert cache.objects_holding("s", SHA_A) == ["a.bin", "b.bin"]
+
+
+def test_a_forked_cache_reads_by_a_connection_of_its_own_and_writes_nothing(root: Path) -> None:
+    with contextlib.closing(StateDB(root)) as cache:
+        cache.remember_object("s", "a.bin", ObjectInfo(3, SHA_A, "v1"))
+    path = root / ".cavorite" / "state.db"
+    before = path.read_bytes()
+    cache = StateDB(root)
+    cache.remember_object("s", "b.bin", ObjectInfo(3, SHA_A, "v2"))
+    assert cache.objects_holding("s", SHA_A) == ["a.bin", "b.bin"]
+    parents = cache._file
+    cache.forked()
+    assert cache._file is not parents and cache._file.read_only
+    # the file's entry and the one learnt before the fork, read without the parent's connection
+    parents.close()
+    assert cache.objects_holding("s", SHA_A) == ["a.bin", "b.bin"]
+    cache.remember_object("s", "c.bin", ObjectInfo(3, SHA_A, "v3"))
+    cache.close()
+    assert path.read_bytes() == before
+
+
+def test_a_read_only_state_file_leaves_a_damaged_file_alone(root: Path) -> None:
+    path = root / ".cavorite" / "state.db"
+    path.write_bytes(b"not a database" * 100)
+    assert StateFile(path, read_only=True).read("objects", "key") == []
+    assert path.read_bytes() == b"not a database" * 100
+    # the parent's own file is thrown away and rebuilt
+    assert StateFile(path).read("objects", "key") == []
+    assert not path.exists()
 
 
 def test_entries_are_read_back_directory_by_directory(root: Path) -> None:
