@@ -320,6 +320,8 @@ class StateDB:
         a file without the index by content (an earlier version's)"""
         self._learnt_holding: dict[tuple[str, str], set[str]] = {}
         """(store, sha256) -> keys: the objects remembered by this run"""
+        self._indexed: bool | None = None
+        """whether the file has the index by content, once asked"""
         self._inherited: StateFile | None = None
         """in a forked child, the parent's file: held, never used (see :meth:`forked`)"""
         self.hits = 0
@@ -421,7 +423,9 @@ class StateDB:
         of a key written again since may be stale: the store says what it holds now. Found by
         the file's index; a file without it (an earlier version's) is read whole, once."""
         with self._lock:
-            if self._holding is None and not self._file.has_index(OBJECTS_BY_CONTENT):
+            if self._indexed is None:
+                self._indexed = self._file.has_index(OBJECTS_BY_CONTENT)
+            if self._holding is None and not self._indexed:
                 self._holding = {}
                 for (where, key), (_, _, sha) in self._objects.entries(self._query).items():
                     self._holding.setdefault((where, sha), set()).add(key)
