@@ -31,6 +31,9 @@ class Running:
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=err,
+                # a process group of its own, as a terminal's job: Ctrl-C reaches every process
+                # of the run (see ``os.killpg``)
+                start_new_session=True,
             )
 
     def kill(self) -> None:
