@@ -8,11 +8,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -22,6 +23,7 @@ from . import config as configmod
 from . import git, selection, tempfiles
 from .config import Config
 from .errors import CavoriteError, UsageError
+from .fsutil import relative_posix
 from .results import NullObserver, Observer, Report, Results
 from .state import StateDB
 from .workspace import Workspace
@@ -148,7 +150,13 @@ class Repo:
         if update_gitignore is None:
             update_gitignore = self.config.bool_option("gitignore", True)
         in_git = update_gitignore and gitignore.in_git_work_tree(self.root)
-        report = engine.upload(targets, force, push)
+        worked_in: set[str] = set()
+        try:
+            report = engine.upload(_noting_directories(targets, worked_in), force, push)
+        except KeyboardInterrupt:
+            if in_git:
+                self._ignore_stopped(worked_in)
+            raise
         report.notes.extend(chosen.notes)
         if in_git:
             try:
@@ -162,10 +170,31 @@ class Repo:
         """Make git ignore the artifacts uploaded (each directory's .gitignore), those of
         :data:`IGNORE_BATCH` results at a time; a .gitignore that cannot be updated does not
         stop the others, the first failure is raised at the end."""
+        self._ignore_relative(results.done_relative(self.root))
+
+    def _ignore_stopped(self, directories: Iterable[str]) -> None:
+        """After Ctrl-C: make git ignore the artifacts of ``directories`` (those the stopped
+        upload was given files of) that have a cfile, as the finished run would have: a cfile
+        this run wrote (a child process's too, whose results never reached this one) is not
+        left beside an artifact ``git add`` would take. Best effort: the run is stopping."""
+        ws = self.workspace
+        tracked: list[str] = []
+        for directory in sorted(directories):
+            names: set[str] = set()
+            with contextlib.suppress(OSError), os.scandir(directory) as entries:
+                names = {entry.name for entry in entries}
+            for name in sorted(names):
+                artifact = name[: -len(ws.suffix)]
+                if ws.is_cfile_name(name) and artifact in names:
+                    tracked.append(relative_posix(Path(directory, artifact), self.root))
+        with contextlib.suppress(CavoriteError):
+            self._ignore_relative(iter(tracked))
+
+    def _ignore_relative(self, paths: Iterator[str]) -> None:
+        """:meth:`_ignore` of these artifacts (repository-relative POSIX paths)."""
         from . import gitignore
 
         failure: OSError | None = None
-        paths = results.done_relative(self.root)
         while batch := list(itertools.islice(paths, IGNORE_BATCH)):
             try:
                 gitignore.ignore(self.root, batch)
@@ -336,3 +365,14 @@ def check_commit(
         report.results.extend(part.results)
         refusals.extend(refused)
     return report, refusals
+
+
+def _noting_directories(paths: Iterable[Path], directories: set[str]) -> Iterator[Path]:
+    """``paths``; each one's directory is added to ``directories`` as it is handed out."""
+    last = None
+    for path in paths:
+        here = str(path).rpartition(os.sep)[0]
+        if here != last:
+            directories.add(here)
+            last = here
+        yield path

@@ -1,7 +1,9 @@
 """Ctrl-C in the middle of an upload or a retrieve whose files are shared between forked
-processes: the terminal's SIGINT reaches the whole process group, the parent and its children.
+processes (and of an upload by one process): the terminal's SIGINT reaches the whole process
+group, the parent and its children.
 Expected: exit 130 within a few seconds, no traceback, no temporary file left, nothing partial
-under a real name, a cfile only for an object that is stored whole; the next run completes.
+under a real name, a cfile only for an object that is stored whole, and its artifact ignored by
+git; the next run completes.
 
 The command is the installed package's, with the local store's copying slowed down
 (``slowcli.py``: each file is one chunk, 50 ms), so that the run lasts about ten seconds.
@@ -66,11 +68,13 @@ def interrupted(run: Running, started: float) -> tuple[int, float, str]:
     return result.code, time.monotonic() - stopped, result.stderr
 
 
-def test_ctrl_c_stops_a_forked_upload_cleanly(
-    cavorite_repo: Path, local_objects: Path, cavorite: Cavorite, tmp_path: Path
+@pytest.mark.parametrize("jobs", [[], ["--jobs", "1"]], ids=["forked", "one-process"])
+def test_ctrl_c_stops_an_upload_cleanly(
+    cavorite_repo: Path, local_objects: Path, cavorite: Cavorite, tmp_path: Path, jobs: list[str]
 ) -> None:
     written = write_files(cavorite_repo)
-    with running(["upload", "data"], cavorite_repo, cavorite.env, tmp_path / "run", **SLOW) as run:
+    args = [*jobs, "upload", "data"]
+    with running(args, cavorite_repo, cavorite.env, tmp_path / "run", **SLOW) as run:
         started = time.monotonic()
         wait_for("some files uploaded", lambda: len(list(cfiles(cavorite_repo))) >= 20)
         code, took, errors = interrupted(run, started)
@@ -81,7 +85,11 @@ def test_ctrl_c_stops_a_forked_upload_cleanly(
     assert temp_files(local_objects) == []
     done = dict(cfiles(cavorite_repo))
     assert 20 <= len(done) < FILES
-    assert shared(done)
+    assert shared(done) == (not jobs)
+    # git sees the artifacts with a cfile no more (they are ignored), the others still
+    shown = git(cavorite_repo, "status", "--porcelain", "--untracked-files=all", "data").stdout
+    seen = {line[3:] for line in shown.splitlines() if line.endswith(".bin")}
+    assert seen == set(written) - set(done)
     for rel, meta in done.items():
         # each cfile names an object stored whole, of the file's content
         assert meta["checksum"] == hashlib.sha256(written[rel]).hexdigest()
