@@ -150,12 +150,11 @@ class Repo:
         if update_gitignore is None:
             update_gitignore = self.config.bool_option("gitignore", True)
         in_git = update_gitignore and gitignore.in_git_work_tree(self.root)
-        worked_in: set[str] = set()
         try:
-            report = engine.upload(_noting_directories(targets, worked_in), force, push)
+            report = engine.upload(targets, force, push)
         except KeyboardInterrupt:
             if in_git:
-                self._ignore_stopped(worked_in)
+                self._ignore_stopped(chosen.directories)
             raise
         report.notes.extend(chosen.notes)
         if in_git:
@@ -179,7 +178,7 @@ class Repo:
         left beside an artifact ``git add`` would take. Best effort: the run is stopping."""
         ws = self.workspace
         tracked: list[str] = []
-        for directory in sorted(directories):
+        for directory in sorted(set(directories)):
             names: set[str] = set()
             with contextlib.suppress(OSError), os.scandir(directory) as entries:
                 names = {entry.name for entry in entries}
@@ -365,14 +364,3 @@ def check_commit(
         report.results.extend(part.results)
         refusals.extend(refused)
     return report, refusals
-
-
-def _noting_directories(paths: Iterable[Path], directories: set[str]) -> Iterator[Path]:
-    """``paths``; each one's directory is added to ``directories`` as it is handed out."""
-    last = None
-    for path in paths:
-        here = str(path).rpartition(os.sep)[0]
-        if here != last:
-            directories.add(here)
-            last = here
-        yield path

@@ -37,6 +37,8 @@ class Selection:
 
     files: Iterable[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    directories: list[str] = field(default_factory=list)
+    """the directories of the files ``files`` gave so far (the one it is in too)"""
 
 
 @dataclass(frozen=True)
@@ -129,7 +131,7 @@ def upload_selection(
         except FileNotFoundError:
             raise PathError(f"{arg}: no such file") from None
         if statmod.S_ISDIR(st.st_mode):
-            files = _directory(ws, path, patterns, chosen.notes)
+            files = _directory(ws, path, patterns, chosen.notes, chosen.directories)
             # one directory alone is gone through as it is uploaded; with other arguments, now
             # (its notes in their place)
             found.append(files if len(args) == 1 else list(files))
@@ -144,6 +146,7 @@ def upload_selection(
             )
         else:
             found.append([path])
+            chosen.directories.append(str(path.parent))
             if _git_tracks(path):
                 chosen.notes.append(_still_tracked(ws, path))
     # one directory: its files, found as they are used (none twice)
@@ -151,14 +154,17 @@ def upload_selection(
     return chosen
 
 
-def _directory(ws: Workspace, top: Path, patterns: Patterns, notes: list[str]) -> Iterator[Path]:
+def _directory(
+    ws: Workspace, top: Path, patterns: Patterns, notes: list[str], directories: list[str]
+) -> Iterator[Path]:
     """The files to upload under ``top``; its files are listed (an unlistable directory
-    refused) before the first is given, and ``notes`` gets what was skipped after the last."""
+    refused) before the first is given, and ``notes`` gets what was skipped after the last;
+    ``directories`` each directory as its files come."""
     in_git = git.find_toplevel(top) is not None
     # cfiles are never chosen: git's list of them is not kept
     tracked = _git_listed(ws, top, "--cached") if in_git else set()
     untracked = _Untracked(ws, top, patterns, tracked) if in_git else None
-    files = _candidates(ws, top)
+    files = _candidates(ws, top, directories)
     first = next(files, None)
     return _chosen(
         ws, itertools.chain([first] if first else [], files), patterns, notes, untracked, tracked
@@ -210,10 +216,12 @@ def _without_cfile(ws: Workspace, top: Path, patterns: Patterns, tracked: set[Pa
     return bool(unlistable)
 
 
-def _candidates(ws: Workspace, top: Path) -> Iterator[tuple[Path, Listed]]:
+def _candidates(ws: Workspace, top: Path, directories: list[str]) -> Iterator[tuple[Path, Listed]]:
     """:meth:`Workspace.walk_entries` but for cfiles and .gitignore files (left out by name,
-    before a path is made for them)."""
+    before a path is made for them); each directory is added to ``directories`` as its files
+    come."""
     for base, entries in ws.listings(top):
+        directories.append(str(base))
         listed = Listed(entries, ws.suffix)
         for name in sorted(entries):
             if not (is_temp_name(name) or ws.is_cfile_name(name) or name == ".gitignore"):
