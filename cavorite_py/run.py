@@ -81,16 +81,25 @@ class Run:
     _opened: Store | None = field(default=None, init=False, repr=False)
     _store_name: str | None = field(default=None, init=False, repr=False)
     _opening: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _open_error: Exception | None = field(default=None, init=False, repr=False)
+    """why the store could not be opened: the run's failure, raised again to whoever asks"""
     _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
     _more: bool = field(default=False, init=False, repr=False)
 
     @property
     def store(self) -> Store:
-        """The store, opened now if it was not yet (once, whichever thread asks first)."""
+        """The store, opened now if it was not yet (once, whichever thread asks first). A
+        store that cannot be opened fails the run, not a file (see :meth:`attempt`)."""
         if self._opened is None:
             with self._opening:
+                if self._open_error is not None:
+                    raise self._open_error
                 if self._opened is None:
-                    self._opened = self.open_store()
+                    try:
+                        self._opened = self.open_store()
+                    except Exception as exc:
+                        self._open_error = exc
+                        raise
         return self._opened
 
     @property
@@ -142,7 +151,8 @@ class Run:
             self.observer.finished(result)
             return path, result
 
-        # opens the store before the workers start
+        # opens the store before the workers start (unless ``jobs`` is given: then the first
+        # file that needs it does)
         jobs = self.jobs or (self.store.default_jobs if opens_store else LOCAL_JOBS)
         by_path: dict[Path, FileResult] = {}
 
@@ -181,6 +191,9 @@ class Run:
                 self.watch.check(self.workspace.display(artifact))
             return work()
         except (CavoriteError, OSError) as exc:
+            if exc is self._open_error:
+                # the store cannot be opened: the run fails, once, not each file
+                raise
             # the file's name as shown (worked out only here: it costs a getcwd and more)
             shown = self.workspace.display(artifact)
             error = disk_full(exc) or exc

@@ -340,6 +340,31 @@ def test_upload_jobs_zero_is_a_usage_error(cavorite_repo: Path, cavorite: Cavori
     assert not (cavorite_repo / "a.bin.cfile").exists()
 
 
+@pytest.mark.parametrize("jobs", [[], ["--jobs", "2"]], ids=["default-jobs", "jobs-given"])
+def test_a_store_that_cannot_be_opened_fails_the_run_once(
+    make_git_repo: Any, cavorite: Cavorite, jobs: list[str]
+) -> None:
+    """Whichever thread opens the store (the first file's worker when ``--jobs`` is given):
+    one message, the configuration's exit code, no file failed on its own."""
+    repo = make_git_repo()
+    config = {
+        "backend_address": "s3://bucket",
+        "metadata_file_extension": "cfile",
+        "max_pool_connections": "many",
+    }
+    (repo / ".cavorite").mkdir()
+    (repo / ".cavorite" / "config").write_text(json.dumps({"store_type": "s3", "options": config}))
+    for name in ("a.bin", "b.bin", "c.bin"):
+        write(repo / name, name.encode())
+    result = cavorite(*jobs, "upload", "a.bin", "b.bin", "c.bin", cwd=repo)
+    assert result.code == 2
+    assert result.stdout == ""
+    assert result.stderr == (
+        "cavorite: error: option 'max_pool_connections' must be an integer >= 1, not 'many'\n"
+    )
+    assert not list(repo.glob("*.cfile"))
+
+
 # ===================================================================== retrieve
 
 
