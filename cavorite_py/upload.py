@@ -71,6 +71,9 @@ class Upload:
     )
     """a file :meth:`known_stored` found stored: its stat, sha256, key, what the store holds
     under the key and what the state cache knows of its directory, for :meth:`_one`"""
+    _hashes: dict[Path, tuple[Signature, str]] | None = field(default=None, init=False, repr=False)
+    """while :meth:`_forked` asks :meth:`known_stored`: the sha256 it found of each file, for
+    its stat"""
     _here: tuple[str, Known] | None = field(default=None, init=False, repr=False)
     """the directory of the file :meth:`known_stored` last looked at, and what the state cache
     knows of its files (asked once while the files of one directory follow each other)"""
@@ -118,26 +121,17 @@ class Upload:
             return None
         if forking.processes(self.run, len(artifacts)) < 2:
             return None
+        # the sha256 the state cache knows of a file not known stored, for its stat, for
+        # child processes, which cannot ask it: a file known is not read again
+        self._hashes = {}
         fresh = [artifact for artifact in artifacts if not self.known_stored(artifact)]
+        hashes, self._hashes = self._hashes, None
         procs = forking.processes(self.run, len(fresh))
         if procs < 2:
             return {}
-        hashes = self._known_hashes(fresh)
         return forking.share(
             self.run, fresh, self.one, lambda p: p, procs, holding=True, hashes=hashes
         )
-
-    def _known_hashes(self, artifacts: list[Path]) -> dict[Path, tuple[Signature, str]]:
-        """The sha256 the state cache knows of each of ``artifacts`` (for its stat now), for
-        child processes, which cannot ask it: a file known is not read again."""
-        known: dict[Path, tuple[Signature, str]] = {}
-        for artifact in artifacts:
-            with contextlib.suppress(OSError):
-                st = os.lstat(artifact)
-                sha = self.run.cache.lookup(artifact, st)
-                if sha is not None:
-                    known[artifact] = (signature(st), sha)
-        return known
 
     def _seen(self, artifact: Path) -> bool:
         """Whether :meth:`known_stored` already found the file stored."""
@@ -158,6 +152,8 @@ class Upload:
             sha = here.sha256(artifact.name, st)
             if sha is None:
                 return False
+            if self._hashes is not None:
+                self._hashes[artifact] = (signature(st), sha)
             key = self._key(artifact, sha)
             remote = self.index.known(key)
             if remote is None:
