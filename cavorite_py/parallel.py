@@ -175,11 +175,19 @@ def forked_map(
     try:
         for k in range(procs):
             share = range(k * len(items) // procs, (k + 1) * len(items) // procs)
-            started = _fork(functools.partial(_child, fn, items, share, prepare, stop))
+            # Ctrl-C waits while a child is made and noted: a child must not take it before
+            # its own handler is in place (it would run this process's code), nor this
+            # process lose a child it made
+            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            try:
+                started = _fork(functools.partial(_child, fn, items, share, prepare, stop))
+                if started is not None:
+                    children[started[0]] = started[1]
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             if started is None:
                 # no more processes (or descriptors): the rest is the caller's
                 break
-            children[started[0]] = started[1]
         _gather(list(children.values()), done, on_result)
     except BaseException:
         for pid in children:
@@ -245,24 +253,32 @@ def _child(
     stop: Callable[[], None],
     fd: int,
 ) -> NoReturn:
-    """One child of :func:`forked_map`: the items of ``share``, results sent on ``fd``."""
-    import signal
-    from multiprocessing.connection import Connection
-
+    """One child of :func:`forked_map`: the items of ``share``, results sent on ``fd``. It
+    starts with SIGINT blocked (see :func:`forked_map`), and lets it in once its handler is
+    in place."""
     status = 1
-    stopped = threading.Event()
+    stopped = False
 
     def interrupted(signum: int, frame: object) -> None:
-        stopped.set()
-        stop()
+        # the parent passes each Ctrl-C on, so a second may come while the first is handled:
+        # only the first stops the run (``stop`` takes a lock, which the second would wait for
+        # forever, held by the code it interrupted)
+        nonlocal stopped
+        if not stopped:
+            stopped = True
+            stop()
 
     try:
+        import signal
+        from multiprocessing.connection import Connection
+
         signal.signal(signal.SIGINT, interrupted)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         prepare()
         out = Connection(fd, readable=False)
         gathered: list[tuple[int, R]] = []
         for i in share:
-            if stopped.is_set():
+            if stopped:
                 break
             result = fn(items[i])
             if result is not None:

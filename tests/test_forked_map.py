@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import threading
+import time
 from collections.abc import Callable
 
 import pytest
@@ -96,3 +98,39 @@ def _refused_while_another_thread_runs() -> None:
     finally:
         release.set()
         other.join()
+
+
+def test_a_second_ctrl_c_while_a_child_handles_the_first_stops_it_once() -> None:
+    alone(_a_second_ctrl_c_while_a_child_handles_the_first_stops_it_once)
+
+
+def _a_second_ctrl_c_while_a_child_handles_the_first_stops_it_once() -> None:
+    """The parent passes each Ctrl-C on to its children, which got the terminal's already: the
+    second comes while the first is handled. ``stop`` then runs once (a second call, made from
+    inside the first, would wait forever for a lock the first holds)."""
+    calls: list[int] = []
+
+    def stop() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            # the second Ctrl-C, handled here, inside the first one's handling
+            os.kill(os.getpid(), signal.SIGINT)
+            wait_a_moment()
+
+    def work(n: int) -> int:
+        os.kill(os.getpid(), signal.SIGINT)
+        wait_a_moment()
+        return len(calls)
+
+    got: dict[int, int] = {}
+    left = forked_map(work, range(20), 2, got.__setitem__, nothing, stop)
+    # each child did its first item, saw stop called once, and took no other
+    assert got == {0: 1, 10: 1}
+    assert left == set(range(20)) - {0, 10}
+
+
+def wait_a_moment() -> None:
+    """Run Python code for a while (a signal's handler runs between bytecodes)."""
+    deadline = time.monotonic() + 0.05
+    while time.monotonic() < deadline:
+        pass
