@@ -272,7 +272,9 @@ def _child(
         import signal
         from multiprocessing.connection import Connection
 
-        signal.signal(signal.SIGINT, interrupted)
+        if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+            # (ignored, as in a background job, it stays ignored, as in the parent)
+            signal.signal(signal.SIGINT, interrupted)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         prepare()
         out = Connection(fd, readable=False)

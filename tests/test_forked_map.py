@@ -108,6 +108,8 @@ def _a_second_ctrl_c_while_a_child_handles_the_first_stops_it_once() -> None:
     """The parent passes each Ctrl-C on to its children, which got the terminal's already: the
     second comes while the first is handled. ``stop`` then runs once (a second call, made from
     inside the first, would wait forever for a lock the first holds)."""
+    # as in a terminal's job (in a background job's children SIGINT is ignored, and stays so)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     calls: list[int] = []
 
     def stop() -> None:
@@ -134,3 +136,21 @@ def wait_a_moment() -> None:
     deadline = time.monotonic() + 0.05
     while time.monotonic() < deadline:
         pass
+
+
+def test_a_child_ignores_ctrl_c_where_its_parent_does() -> None:
+    alone(_a_child_ignores_ctrl_c_where_its_parent_does)
+
+
+def _a_child_ignores_ctrl_c_where_its_parent_does() -> None:
+    """A background job ignores SIGINT: its children go on as it does."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def work(n: int) -> int:
+        os.kill(os.getpid(), signal.SIGINT)
+        wait_a_moment()
+        return n
+
+    got: dict[int, int] = {}
+    left = forked_map(work, range(6), 2, got.__setitem__, nothing, nothing)
+    assert (left, got) == (set(), {n: n for n in range(6)})

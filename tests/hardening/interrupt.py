@@ -3,6 +3,7 @@ transfer, and stop it: the helpers of the interruption and concurrency tests."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -37,8 +38,9 @@ class Running:
             )
 
     def kill(self) -> None:
-        """SIGKILL: no handler, no clean-up, no flush runs."""
-        self.proc.send_signal(signal.SIGKILL)
+        """SIGKILL, to the run's every process: no handler, no clean-up, no flush runs."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=30)
 
     def wait(self, timeout: float = 60) -> CliResult:

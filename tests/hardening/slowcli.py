@@ -14,6 +14,7 @@ writing it back, to widen that window for a race.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -66,6 +67,9 @@ def slow_write_bytes(path: Path, data: bytes) -> None:
 
 
 if __name__ == "__main__":
+    # Ctrl-C as a terminal's job gets it, even when the tests run where SIGINT is ignored (a
+    # background job's children ignore it, and Python then leaves it so)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     gitignore.atomic_write_bytes = slow_write_bytes  # type: ignore[attr-defined]
     cavorite_localstore._copy_fd = slow_copy_fd
     LocalStore.get = slow_get  # type: ignore[method-assign]
