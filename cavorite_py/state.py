@@ -319,7 +319,7 @@ class StateDB:
         """(store, sha256) -> keys: the whole objects table by content, built on first use from
         a file without the index by content (an earlier version's)"""
         self._learnt_holding: dict[tuple[str, str], set[str]] = {}
-        """(store, sha256) -> keys: the objects remembered by this run"""
+        """(store, sha256) -> keys: the objects remembered since the last write"""
         self._indexed: bool | None = None
         """whether the file has the index by content, once asked"""
         self._inherited: StateFile | None = None
@@ -528,6 +528,8 @@ class StateDB:
         with self._lock:
             tables = (self._hashes, self._cfiles, self._objects, self._placed)
             rows = {t.name: t.take() for t in tables}
+            # written: the index by content finds them from now on
+            self._learnt_holding.clear()
         if any(rows.values()):
             self._file.write(rows)
 

@@ -414,6 +414,18 @@ def test_objects_are_found_by_content_through_the_index(root: Path) -> None:
         assert cache.objects_holding("t", "07" * 32) == []
 
 
+def test_objects_learnt_are_found_by_content_before_and_after_they_are_written(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("cavorite_py.state.FLUSH_ROWS", 2)
+    with contextlib.closing(StateDB(root)) as cache:
+        for name in ("a", "b", "c"):
+            cache.remember_object("s", name, ObjectInfo(1, SHA_A, "v1"))
+            assert cache.objects_holding("s", SHA_A) == ["a", "b", "c"][: "abc".index(name) + 1]
+        # two written as the run went (what was learnt is not also kept), one still to write
+        assert cache._learnt_holding == {("s", SHA_A): {"c"}}
+
+
 def test_objects_are_found_by_content_in_a_file_without_the_index(root: Path) -> None:
     """An earlier version's file: the table is read whole; the next write adds the index."""
     with contextlib.closing(StateDB(root)) as cache:
