@@ -72,8 +72,8 @@ class Upload:
     """a file :meth:`known_stored` found stored: its stat, sha256, key, what the store holds
     under the key and what the state cache knows of its directory, for :meth:`_one`"""
     _hashes: dict[Path, tuple[Signature, str]] | None = field(default=None, init=False, repr=False)
-    """while :meth:`_forked` asks :meth:`known_stored`: the sha256 it found of each file, for
-    its stat"""
+    """while :meth:`_forked` asks :meth:`known_stored`: the sha256 it found of each file not
+    known stored, for its stat"""
     _here: tuple[str, Known] | None = field(default=None, init=False, repr=False)
     """the directory of the file :meth:`known_stored` last looked at, and what the state cache
     knows of its files (asked once while the files of one directory follow each other)"""
@@ -152,11 +152,11 @@ class Upload:
             sha = here.sha256(artifact.name, st)
             if sha is None:
                 return False
-            if self._hashes is not None:
-                self._hashes[artifact] = (signature(st), sha)
             key = self._key(artifact, sha)
             remote = self.index.known(key)
             if remote is None:
+                if self._hashes is not None:
+                    self._hashes[artifact] = (signature(st), sha)
                 return False
         except (CavoriteError, OSError, ValueError):
             return False
