@@ -82,9 +82,7 @@ def share(
     # the run's temporary area, opened (and locked) once, for the children to share
     tempfiles.place_for(artifact_of(items[0]))
     if holding:
-        # a state cache whose file lacks the index by content loads the table here, once,
-        # for the children
-        run.cache.objects_holding(run.store_name, "")
+        run.cache.prepare_holding()
     results: dict[T, FileResult] = {}
     recorder = Recorder(run.cache, hashes or {})
 
@@ -134,8 +132,7 @@ class Recorder:
     def __init__(
         self, parents: StateCache, hashes: Mapping[Path, tuple[Signature, str]] | None = None
     ) -> None:
-        # held: the last reference dropped would close the parent's connection in a child
-        # (SQLite's files are not to be touched by a forked copy of it)
+        # asked which objects hold a content (it reads by a connection of the child's own)
         self._parents = parents
         self._hashes = hashes or {}
         self._learnt: Learnt = []

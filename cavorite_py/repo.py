@@ -182,10 +182,10 @@ class Repo:
             names: set[str] = set()
             with contextlib.suppress(OSError), os.scandir(directory) as entries:
                 names = {entry.name for entry in entries}
-            for name in sorted(names):
-                artifact = name[: -len(ws.suffix)]
-                if ws.is_cfile_name(name) and artifact in names:
-                    tracked.append(relative_posix(Path(directory, artifact), self.root))
+            for name in sorted(filter(ws.is_cfile_name, names)):
+                artifact = ws.artifact_for(Path(directory, name))
+                if artifact.name in names:
+                    tracked.append(relative_posix(artifact, self.root))
         with contextlib.suppress(CavoriteError):
             self._ignore_relative(iter(tracked))
 

@@ -83,6 +83,10 @@ class StateCache(Protocol):
     def objects_holding(self, store: str, sha256: str) -> list[str]:
         """The keys of ``store`` last seen holding content of this sha256 (check before use)."""
 
+    def prepare_holding(self) -> None:
+        """:meth:`objects_holding` is about to be asked many times, by forked child processes
+        too: read now, once, what its answers need beyond the file's index."""
+
     def forked(self) -> None:
         """This is a child process forked while the cache was open: from now on only read,
         through a connection of its own (a database connection does not cross a fork)."""
@@ -143,6 +147,9 @@ class NoStateCache:
 
     def objects_holding(self, store: str, sha256: str) -> list[str]:
         return []
+
+    def prepare_holding(self) -> None:
+        pass
 
     def forked(self) -> None:
         pass
@@ -423,12 +430,7 @@ class StateDB:
         of a key written again since may be stale: the store says what it holds now. Found by
         the file's index; a file without it (an earlier version's) is read whole, once."""
         with self._lock:
-            if self._indexed is None:
-                self._indexed = self._file.has_index(OBJECTS_BY_CONTENT)
-            if self._holding is None and not self._indexed:
-                self._holding = {}
-                for (where, key), (_, _, sha) in self._objects.entries(self._query).items():
-                    self._holding.setdefault((where, sha), set()).add(key)
+            self._load_holding()
             if self._holding is not None:
                 return sorted(self._holding.get((store, sha256), ()))
             if not _SHA256.fullmatch(sha256):
@@ -436,6 +438,19 @@ class StateDB:
             rows = self._file.read("objects", "key, sha256", HOLDING, (sha256[:16], store))
             found = {cast(str, key) for key, sha in rows if sha == sha256}
             return sorted(found | self._learnt_holding.get((store, sha256), set()))
+
+    def prepare_holding(self) -> None:
+        with self._lock:
+            self._load_holding()
+
+    def _load_holding(self) -> None:
+        """The whole objects table by content, once, if the file lacks the index by content."""
+        if self._indexed is None:
+            self._indexed = self._file.has_index(OBJECTS_BY_CONTENT)
+        if self._holding is None and not self._indexed:
+            self._holding = {}
+            for (where, key), (_, _, sha) in self._objects.entries(self._query).items():
+                self._holding.setdefault((where, sha), set()).add(key)
 
     def forked(self) -> None:
         self._inherited, self._file = self._file, StateFile(self.path, read_only=True)
@@ -528,10 +543,13 @@ class StateDB:
         with self._lock:
             tables = (self._hashes, self._cfiles, self._objects, self._placed)
             rows = {t.name: t.take() for t in tables}
-            # written: the index by content finds them from now on
-            self._learnt_holding.clear()
-        if any(rows.values()):
-            self._file.write(rows)
+            learnt = self._learnt_holding
+            self._learnt_holding = {}
+        if any(rows.values()) and not self._file.write(rows):
+            # not written (another run holds the file): still found by content in this run
+            with self._lock:
+                for found, keys in learnt.items():
+                    self._learnt_holding.setdefault(found, set()).update(keys)
 
     def close(self) -> None:
         self.flush()

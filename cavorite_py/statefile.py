@@ -134,23 +134,26 @@ class StateFile:
             self._reader.close()
             self._reader = None
 
-    def write(self, rows: dict[str, list[Row]]) -> None:
-        """Insert or replace ``rows`` of each table; skipped when the file cannot be written."""
+    def write(self, rows: dict[str, list[Row]]) -> bool:
+        """Insert or replace ``rows`` of each table; whether they were written (skipped when
+        the file cannot be written)."""
         import sqlite3
 
         if self.read_only or not self.path.parent.is_dir():
-            return
+            return False
         rows = {table: [r for r in values if _storable(r)] for table, values in rows.items()}
         try:
-            self._write(rows)
+            return self._write(rows)
         except sqlite3.DatabaseError as exc:
             if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
                 log.info("state cache busy; not updated this time")
-                return
+                return False
             log.info("state cache %s damaged (%s); rebuilding it", self.path, exc)
             self._discard()
-            with contextlib.suppress(sqlite3.Error):
-                self._write(rows)
+            try:
+                return self._write(rows)
+            except sqlite3.Error:
+                return False
 
     def _foreign(self) -> bool:
         """Whether something other than a regular file is at the cache's path: through a link
@@ -166,14 +169,14 @@ class StateFile:
             with contextlib.suppress(OSError):
                 os.unlink(f"{self.path}{suffix}")
 
-    def _write(self, rows: dict[str, list[Row]]) -> None:
+    def _write(self, rows: dict[str, list[Row]]) -> bool:
         import sqlite3
 
         if self._foreign():
             self._discard()
             # e.g. a directory: leave it, do without a cache
             if self._foreign():
-                return
+                return False
         ensure_ignored(self.path.parent)
         with contextlib.closing(sqlite3.connect(self.path, timeout=WRITE_WAIT)) as db, db:
             _check_schema(db)
@@ -184,6 +187,7 @@ class StateFile:
                 if values:
                     marks = ",".join("?" * len(values[0]))
                     db.executemany(f"INSERT OR REPLACE INTO {table} VALUES ({marks})", values)
+        return True
 
 
 def _squeezed(sql: object) -> object:

@@ -426,6 +426,48 @@ def test_objects_learnt_are_found_by_content_before_and_after_they_are_written(
         assert cache._learnt_holding == {("s", SHA_A): {"c"}}
 
 
+def test_objects_learnt_are_still_found_when_another_run_holds_the_file(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write skipped (the file locked by another run) keeps what was learnt for the run."""
+    monkeypatch.setattr("cavorite_py.statefile.WRITE_WAIT", 0.05)
+    with contextlib.closing(StateDB(root)) as cache:
+        cache.remember_object("s", "a", ObjectInfo(1, SHA_A, "v1"))
+    holder = sqlite3.connect(root / ".cavorite" / "state.db", isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        cache = StateDB(root)
+        cache.remember_object("s", "b", ObjectInfo(1, SHA_A, "v2"))
+        cache.flush()
+        assert cache._learnt_holding == {("s", SHA_A): {"b"}}
+        holder.execute("COMMIT")
+        assert cache.objects_holding("s", SHA_A) == ["a", "b"]
+        cache.remember_object("s", "c", ObjectInfo(1, SHA_A, "v3"))
+        cache.flush()
+        # written this time: found by the index alone
+        assert cache._learnt_holding == {}
+        assert {"a", "c"} <= set(cache.objects_holding("s", SHA_A))
+        cache.close()
+    finally:
+        holder.close()
+
+
+def test_objects_by_content_are_prepared_before_a_fork(root: Path) -> None:
+    """Without the index, the table is read once, in the parent, before children ask."""
+    with contextlib.closing(StateDB(root)) as cache:
+        cache.remember_object("s", "a.bin", ObjectInfo(3, SHA_A, "v1"))
+    path = root / ".cavorite" / "state.db"
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        db.execute(f"DROP INDEX {OBJECTS_BY_CONTENT}")
+    cache = StateDB(root)
+    cache.prepare_holding()
+    assert cache._holding == {("s", SHA_A): {"a.bin"}}
+    cache.forked()
+    path.unlink()
+    assert cache.objects_holding("s", SHA_A) == ["a.bin"]
+    cache.close()
+
+
 def test_objects_are_found_by_content_in_a_file_without_the_index(root: Path) -> None:
     """An earlier version's file: the table is read whole; the next write adds the index."""
     with contextlib.closing(StateDB(root)) as cache:
