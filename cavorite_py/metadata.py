@@ -33,6 +33,9 @@ _SEGMENT = r"(?!\.\.?(?:/|\Z))[\w.+-]+"
 _PLAIN_KEY = re.compile(rf"{_SEGMENT}(?:/{_SEGMENT})*", re.ASCII)
 """the usual key (ASCII letters, digits and ``_.+-``; no "." or ".." segment), which none of
 :func:`check_key`'s rules refuses: checked with one match"""
+_LINE_SEGMENT = r"(?!\.\.?[/\n])[\w.+-]+"
+_PLAIN_KEY_LINES = re.compile(rf"(?:{_LINE_SEGMENT}(?:/{_LINE_SEGMENT})*\n)*", re.ASCII)
+"""usual keys, each followed by a line break (see :func:`plain_keys`)"""
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _DRIVE = re.compile(r"[A-Za-z]:")
 
@@ -63,6 +66,14 @@ def check_key(name: str) -> str:
         # and no JSON cfile can hold it
         raise MetadataError(f"object name {name!r} is not valid UTF-8") from None
     return name
+
+
+def plain_keys(names: list[str]) -> bool:
+    """Whether every name is a usual key (see ``_PLAIN_KEY``), which :func:`check_key` takes
+    as it is: one match for all."""
+    text = "".join([f"{name}\n" for name in names])
+    # a name's own line break would split it in two
+    return text.count("\n") == len(names) and _PLAIN_KEY_LINES.fullmatch(text) is not None
 
 
 _EARLIEST = datetime(1, 1, 1, tzinfo=UTC)

@@ -609,6 +609,8 @@ propagation), and with "store = ?" prefer the primary key"""
 _PLACED_TYPED = _typed("path, sha256s")
 
 _SHA256_LINES = re.compile(r"(?:[0-9a-f]{64}\n)*")
+_SHA256_LISTS = re.compile(r"(?:[0-9a-f]{64}(?: [0-9a-f]{64})*\n)*")
+"""lines of sha256s separated by a space (the placed table's values, as written)"""
 
 
 def _all_sha256(values: list[str]) -> bool:
@@ -639,12 +641,31 @@ def _hash_row(row: Row) -> tuple[str, tuple[Signature, int, str]] | None:
     return (r[0], (r[1:6], r[6], r[7])) if _SHA256.fullmatch(r[7]) else None
 
 
+CfileRow = tuple[str, int, int, int, int, int, int, str, str, object, object, str | None]
+UsualCfileRow = tuple[str, int, int, int, int, int, int, str, str, str, int | None, None]
+
+
 def _load_cfiles(rows: list[Row]) -> dict[str, tuple[Signature, int, Metadata]]:
+    if _usual_cfiles(cast(list[CfileRow], rows)):
+        # what Metadata.checked would give each
+        usual = cast(list[UsualCfileRow], rows)
+        return {r[0]: (r[1:6], r[6], Metadata(r[7], r[8], r[9], r[10])) for r in usual}
     return _each(rows, _cfile_row)
 
 
+def _usual_cfiles(rows: list[CfileRow]) -> bool:
+    """Whether every row holds what :meth:`Metadata.checked` takes as it is (a usual key, a
+    lowercase sha256, a date, a size or none, no other field), checked for all at once."""
+    return (
+        all(r[11] is None and type(r[9]) is str for r in rows)
+        and all(r[10] is None or (type(r[10]) is int and r[10] >= 0) for r in rows)
+        and _all_sha256([r[8] for r in rows])
+        and metadata.plain_keys([r[7] for r in rows])
+    )
+
+
 def _cfile_row(row: Row) -> tuple[str, tuple[Signature, int, Metadata]] | None:
-    r = cast(tuple[str, int, int, int, int, int, int, str, str, object, object, str | None], row)
+    r = cast(CfileRow, row)
     try:
         fields = {} if r[11] is None else json.loads(r[11])
         if not isinstance(fields, dict):
@@ -669,6 +690,11 @@ def _object_row(row: Row) -> tuple[tuple[str, str], tuple[str, int, str]] | None
 
 
 def _load_placed(rows: list[Row]) -> dict[str, tuple[str, ...]]:
+    typed = cast(list[tuple[str, str]], rows)
+    text = "".join([f"{r[1]}\n" for r in typed])
+    # a value's own line break would make two lines of it
+    if text.count("\n") == len(typed) and _SHA256_LISTS.fullmatch(text):
+        return {r[0]: tuple(r[1].split(" "))[-PLACED_PER_PATH:] for r in typed}
     return _each(rows, _placed_row)
 
 

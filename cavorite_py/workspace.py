@@ -7,6 +7,7 @@ cfile's ``name``; a hostile ``name`` can at worst choose a key, never a place on
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -31,8 +32,9 @@ class Workspace:
     key_prefix: str = ""
     key_scheme: KeyScheme = KeyScheme.PATH
 
-    @property
+    @functools.cached_property
     def suffix(self) -> str:
+        """The cfile's ending, with its dot (asked for every file name a walk meets)."""
         return "." + self.extension
 
     def is_cfile(self, path: Path) -> bool:

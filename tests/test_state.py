@@ -32,9 +32,17 @@ def root(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def write_cfile(path: Path, checksum: str, name: str = "data/a.bin", age_ns: int = HOUR_NS) -> None:
-    """A cfile last modified ``age_ns`` ago (old enough to be trusted by default)."""
-    metadata.write(path, Metadata(name, checksum, "2026-01-01T00:00:00Z", 3, {"tool": "x"}))
+def write_cfile(
+    path: Path,
+    checksum: str,
+    name: str = "data/a.bin",
+    age_ns: int = HOUR_NS,
+    extra: dict[str, str] | None = None,
+) -> None:
+    """A cfile last modified ``age_ns`` ago (old enough to be trusted by default), with another
+    tool's field unless ``extra`` says otherwise."""
+    fields = {"tool": "x"} if extra is None else extra
+    metadata.write(path, Metadata(name, checksum, "2026-01-01T00:00:00Z", 3, fields))
     then = time.time_ns() - age_ns
     os.utime(path, ns=(then, then))
 
@@ -158,6 +166,30 @@ def test_a_forged_entry_with_the_right_signature_is_validated(
         assert db.total_changes == 1
     assert remembered(root, cfile).checksum == SHA_A
     assert len(reads) == 2
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("name", "../x"), ("name", "a\nb"), ("checksum", SHA_A[:-1]), ("object_size", -1)],
+)
+def test_one_forged_cfile_entry_leaves_out_only_itself(
+    root: Path, reads: list[Path], column: str, value: object
+) -> None:
+    """A directory's cfile rows are checked together: the forged one is read from its file,
+    the others still come from the cache."""
+    cfiles = [root / f"{i}.bin.cfile" for i in range(4)]
+    for cfile in cfiles:
+        write_cfile(cfile, SHA_A, extra={})
+    cache = StateDB(root)
+    for cfile in cfiles:
+        cache.cfile(cfile)
+    cache.close()
+    with contextlib.closing(sqlite3.connect(root / ".cavorite" / "state.db")) as db, db:
+        db.execute(f"UPDATE cfiles SET {column} = ? WHERE path = '2.bin.cfile'", (value,))
+    reads.clear()
+    with contextlib.closing(StateDB(root)) as cache:
+        assert [cache.cfile(cfile).checksum for cfile in cfiles] == [SHA_A] * 4
+    assert reads == [cfiles[2]]
 
 
 def test_a_remembered_entry_keeps_other_tools_fields(root: Path, reads: list[Path]) -> None:
@@ -363,6 +395,25 @@ def test_placed_contents_are_remembered_per_path_and_bounded(root: Path) -> None
     (root / ".cavorite" / "state.db").unlink()
     with contextlib.closing(StateDB(root)) as cache:
         assert cache.placed(artifact) == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("forged", "kept"),
+    [(f"{SHA_A}\n{SHA_B}", {SHA_A, SHA_B}), (f"{SHA_A} x", {SHA_A}), (SHA_A.upper(), set())],
+    ids=["line-break", "not-a-sha256", "upper-case"],
+)
+def test_one_forged_placed_row_leaves_out_only_what_is_not_a_sha256(
+    root: Path, forged: str, kept: set[str]
+) -> None:
+    """A directory's placed rows are checked together: in a forged one, only the sha256s
+    count; the other rows are used as they are."""
+    with contextlib.closing(StateDB(root)) as cache:
+        cache.remember_placed_in(root, [(f"{i}.bin", f"{i}" * 64) for i in range(3)])
+    with contextlib.closing(sqlite3.connect(root / ".cavorite" / "state.db")) as db, db:
+        db.execute("UPDATE placed SET sha256s = ? WHERE path = '1.bin'", (forged,))
+    with contextlib.closing(StateDB(root)) as cache:
+        placed = [cache.placed(root / f"{i}.bin") for i in range(3)]
+    assert placed == [{"0" * 64}, kept, {"2" * 64}]
 
 
 def test_contents_placed_in_a_directory_are_remembered_as_one_by_one(root: Path) -> None:

@@ -217,6 +217,18 @@ def test_check_key_accepts_exactly_safe_keys(name: str) -> None:
 
 
 @SETTINGS
+@given(names=st.lists(name_text | safe_names | st.text(max_size=30), max_size=4))
+@example(names=["a\nb"])
+@example(names=["a", "..\n"])
+@example(names=["./a"])
+def test_plain_keys_are_only_keys_check_key_takes_as_they_are(names: list[str]) -> None:
+    """The state cache's check of many keys in one match accepts none that ``check_key``
+    would refuse."""
+    if metadata.plain_keys(names):
+        assert all(check_key(name) == name for name in names)
+
+
+@SETTINGS
 @given(name=safe_names)
 def test_a_safe_key_stays_inside_what_it_is_joined_to(name: str) -> None:
     assert not PurePosixPath(name).is_absolute()
