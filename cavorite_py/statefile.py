@@ -178,15 +178,26 @@ class StateFile:
             if self._foreign():
                 return False
         ensure_ignored(self.path.parent)
-        with contextlib.closing(sqlite3.connect(self.path, timeout=WRITE_WAIT)) as db, db:
-            _check_schema(db)
-            for statement in _SCHEMA:
-                db.execute(statement)
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            for table, values in rows.items():
-                if values:
-                    marks = ",".join("?" * len(values[0]))
-                    db.executemany(f"INSERT OR REPLACE INTO {table} VALUES ({marks})", values)
+        # one transaction for all: the schema's statements would each commit (and sync the
+        # file and its journal) of their own
+        connect = sqlite3.connect(self.path, timeout=WRITE_WAIT, isolation_level=None)
+        with contextlib.closing(connect) as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                _check_schema(db)
+                for statement in _SCHEMA:
+                    db.execute(statement)
+                if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                for table, values in rows.items():
+                    if values:
+                        marks = ",".join("?" * len(values[0]))
+                        db.executemany(f"INSERT OR REPLACE INTO {table} VALUES ({marks})", values)
+                db.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    db.rollback()
+                raise
         return True
 
 

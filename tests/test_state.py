@@ -600,3 +600,27 @@ def test_a_long_run_writes_what_it_learnt_as_it_goes(
         assert [other.placed(root / n) for n in "abc"] == [{SHA_A}, {SHA_A}, frozenset()]
     assert cache.placed(root / "c") == {SHA_A}
     cache.close()
+
+
+def test_a_write_is_one_transaction(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The schema's statements and the rows are committed together, once (each commit syncs
+    the file and its journal); the schema version is written only when it changes."""
+    statements: list[str] = []
+    connect = sqlite3.connect
+
+    def traced(*args: object, **kwargs: object) -> sqlite3.Connection:
+        db = connect(*args, **kwargs)  # type: ignore[arg-type]
+        db.set_trace_callback(statements.append)
+        return db
+
+    monkeypatch.setattr(sqlite3, "connect", traced)
+    state = StateFile(root / ".cavorite" / "state.db")
+    for sha, versioned in ((SHA_A, True), (SHA_B, False)):
+        statements.clear()
+        assert state.write({"objects": [("s", "k", "v1", 1, sha)]})
+        assert statements[0] == "BEGIN IMMEDIATE"
+        assert statements[-1] == "COMMIT"
+        assert "COMMIT" not in statements[:-1]
+        assert any(s.startswith("PRAGMA user_version =") for s in statements) is versioned
+    state.close()
+    assert StateFile(root / ".cavorite" / "state.db").read("objects", "sha256") == [(SHA_B,)]
