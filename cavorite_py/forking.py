@@ -100,6 +100,7 @@ def share(
         results[items[i]] = result
 
     def as_child() -> None:
+        tempfiles.forked()
         run.cache.forked()
         run.cache = cast(StateCache, recorder)
         run.observer = NullObserver()

