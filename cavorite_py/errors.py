@@ -131,3 +131,7 @@ class PluginError(StoreError):
 
 class ObjectChanged(StoreError):
     """The object was written again (or is gone) since the version a delete named."""
+
+
+class ParentOnly(CavoriteError):
+    """What a child process forked by a run cannot do (the parent does the file)."""

@@ -10,8 +10,9 @@ added. The parent remembers those, reports each file to its observer, and does i
 a child failed or did not get to: their result and message are what they would have been.
 
 Only the ``cavorite`` command's process forks (:func:`cavorite_py.parallel.forking_allowed`),
-and only with one thread (the progress display on a terminal runs one), a store on this machine,
-more than one job and a run not stopped by a store found down.
+and only with one thread (the progress display on a terminal runs one), a store on this machine
+(or every file from the content cache), more than one job and a run not stopped by a store found
+down.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from . import metadata, tempfiles
-from .errors import CavoriteError
+from .errors import ParentOnly
 from .hashing import hash_file
 from .metadata import Metadata
 from .parallel import forked_map, forking_allowed
@@ -45,17 +46,18 @@ Learnt = list[tuple[str, tuple[Any, ...]]]
 """what a child's state cache stand-in recorded: (method of the state cache, its arguments)"""
 
 
-def processes(run: Run, files: int) -> int:
+def processes(run: Run, files: int, cached: bool = False) -> int:
     """How many processes share the work of ``files`` files: one per core (no more than the
-    run's jobs), or 1 (this one) for fewer than :data:`FORK_FILES`, a store elsewhere, one job,
-    a store found down, a process with threads or other than the ``cavorite`` command's."""
+    run's jobs), or 1 (this one) for fewer than :data:`FORK_FILES`, a store elsewhere (unless
+    ``cached``: every file comes from the content cache, and the store is not opened), one
+    job, a store found down, a process with threads or other than the ``cavorite`` command's."""
     if (
         files < FORK_FILES
         or not forking_allowed()
         or run.jobs == 1
         or run.watch.down is not None
         or threading.active_count() != 1
-        or not run.store.objects_on_this_machine
+        or not (cached or run.store.objects_on_this_machine)
     ):
         return 1
     affinity = getattr(os, "sched_getaffinity", None)
@@ -101,6 +103,7 @@ def share(
 
     def as_child() -> None:
         tempfiles.forked()
+        run.forked()
         run.cache.forked()
         run.cache = cast(StateCache, recorder)
         run.observer = NullObserver()
@@ -115,10 +118,6 @@ def share(
 
     forked_map(in_child, items, procs, sent, as_child, run.stop)
     return results
-
-
-class ParentOnly(CavoriteError):
-    """What a child process cannot do (the parent does the file)."""
 
 
 class Recorder:

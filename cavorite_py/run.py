@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from .cacheuse import NO_CACHE, RunCache
 from .diagnostics import cause_chain
-from .errors import CavoriteError, DiskFull, NotAttempted, StoreError
+from .errors import CavoriteError, DiskFull, NotAttempted, ParentOnly, StoreError
 from .parallel import bounded_map
 from .results import FileResult, Observer, Outcome, Report, human_size
 from .state import StateCache
@@ -97,10 +97,19 @@ class Run:
                 if self._opened is None:
                     try:
                         self._opened = self.open_store()
+                    except ParentOnly:
+                        raise
                     except Exception as exc:
                         self._open_error = exc
                         raise
         return self._opened
+
+    def forked(self) -> None:
+        """This is a child process forked by the run: a store the parent had not opened is
+        not opened here either (a file that needs it fails in the child, and the parent does
+        it)."""
+        if self._opened is None:
+            self.open_store = _opened_by_the_parent
 
     @property
     def store_name(self) -> str:
@@ -323,3 +332,7 @@ def naming(exc: E, where: str) -> E:
 
 def os_message(exc: OSError) -> str:
     return exc.strerror.lower() if exc.strerror else str(exc)
+
+
+def _opened_by_the_parent() -> Store:
+    raise ParentOnly("the store is opened by the parent process")

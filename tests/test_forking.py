@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from cavorite_py import metadata
-from cavorite_py.forking import ParentOnly, Recorder
+from cavorite_py.errors import ParentOnly
+from cavorite_py.forking import Recorder
 from cavorite_py.metadata import Metadata
 from cavorite_py.state import StateDB
 from cavorite_py.stores.base import ObjectInfo

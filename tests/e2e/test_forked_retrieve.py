@@ -108,12 +108,38 @@ def test_the_content_cache_gains_every_entry(
     # no pin of a child left behind
     assert not list((cache / "pins").iterdir())
 
-    # every object from the cache (the store is not needed): one process copies them
+    # every object from the cache (the store is not needed, nor opened): shared as well
     shutil.move(local_objects, tmp_path / "away")
     second = clone(source, "second")
     warm = cavorite("-vv", "retrieve", cwd=second, env=env)
     assert warm.code == 0, warm.stderr
-    assert not IN_CHILD.search(warm.stderr)
+    assert len(IN_CHILD.findall(warm.stderr)) == FILES
+    assert files(second) == files(source)
+
+
+def test_a_bad_cache_entry_in_a_child_is_downloaded_by_the_parent(
+    source: Path, cavorite: Cavorite, tmp_path: Path
+) -> None:
+    """Every object in the cache: the children copy them without the store, which only the
+    parent opens; an entry found damaged there is the parent's to download."""
+    cache = tmp_path / "cache"
+    config = tmp_path / "config"
+    (config / "cavorite").mkdir(parents=True)
+    (config / "cavorite" / "config.json").write_text('{"cache": {"local_store": "always"}}')
+    env = {"CAVORITE_CACHE_DIR": str(cache), "XDG_CONFIG_HOME": str(config)}
+    first = cavorite("retrieve", cwd=clone(source, "first"), env=env)
+    assert first.code == 0, first.stderr
+    damaged = source / "data" / "d3" / "f0010.bin"
+    sha = json.loads((damaged.parent / "f0010.bin.cfile").read_text())["checksum"]
+    entry = cache / "objects" / sha[:2] / sha[2:]
+    entry.chmod(0o644)
+    entry.write_bytes(b"damaged")
+
+    second = clone(source, "second")
+    warm = cavorite("-vv", "retrieve", cwd=second, env=env)
+    assert warm.code == 0, warm.stderr
+    assert len(IN_CHILD.findall(warm.stderr)) == FILES - 1
+    assert re.search(r"f0010\.bin: retrieved in [0-9.]+ s", warm.stderr), warm.stderr
     assert files(second) == files(source)
 
 
