@@ -128,6 +128,8 @@ def test_ctrl_c_stops_a_forked_retrieve_cleanly(
     assert took < 3, f"{took:.1f} s after Ctrl-C"
     assert "Traceback" not in errors
     assert temp_files(clone) == []
+    # the run's lock and its children's directories are gone with it
+    assert os.listdir(clone / ".cavorite" / "tmp") == [".gitignore"]
     present = {rel: (clone / rel).read_bytes() for rel in written if (clone / rel).exists()}
     assert 20 <= len(present) < FILES
     assert shared(present)
