@@ -23,7 +23,6 @@ from . import config as configmod
 from . import git, selection, tempfiles
 from .config import Config
 from .errors import CavoriteError, UsageError
-from .fsutil import relative_posix
 from .results import NullObserver, Observer, Report, Results
 from .state import StateDB
 from .workspace import Workspace
@@ -185,7 +184,7 @@ class Repo:
             for name in sorted(filter(ws.is_cfile_name, names)):
                 artifact = ws.artifact_for(Path(directory, name))
                 if artifact.name in names:
-                    tracked.append(relative_posix(artifact, self.root))
+                    tracked.append(ws.relative(artifact))
         with contextlib.suppress(CavoriteError):
             self._ignore_relative(iter(tracked))
 

@@ -504,13 +504,20 @@ def test_objects_learnt_are_still_found_when_another_run_holds_the_file(
         holder.close()
 
 
-def test_objects_by_content_are_prepared_before_a_fork(root: Path) -> None:
-    """Without the index, the table is read once, in the parent, before children ask."""
+def without_the_index(root: Path) -> Path:
+    """A state cache file as an earlier version wrote it (no index by content), remembering
+    one object, a.bin, holding SHA_A; its path."""
     with contextlib.closing(StateDB(root)) as cache:
         cache.remember_object("s", "a.bin", ObjectInfo(3, SHA_A, "v1"))
     path = root / ".cavorite" / "state.db"
     with contextlib.closing(sqlite3.connect(path)) as db, db:
         db.execute(f"DROP INDEX {OBJECTS_BY_CONTENT}")
+    return path
+
+
+def test_objects_by_content_are_prepared_before_a_fork(root: Path) -> None:
+    """Without the index, the table is read once, in the parent, before children ask."""
+    path = without_the_index(root)
     cache = StateDB(root)
     cache.prepare_holding()
     assert cache._holding == {("s", SHA_A): {"a.bin"}}
@@ -522,11 +529,7 @@ def test_objects_by_content_are_prepared_before_a_fork(root: Path) -> None:
 
 def test_objects_are_found_by_content_in_a_file_without_the_index(root: Path) -> None:
     """An earlier version's file: the table is read whole; the next write adds the index."""
-    with contextlib.closing(StateDB(root)) as cache:
-        cache.remember_object("s", "a.bin", ObjectInfo(3, SHA_A, "v1"))
-    path = root / ".cavorite" / "state.db"
-    with contextlib.closing(sqlite3.connect(path)) as db, db:
-        db.execute(f"DROP INDEX {OBJECTS_BY_CONTENT}")
+    path = without_the_index(root)
     assert not StateFile(path).has_index(OBJECTS_BY_CONTENT)
     with contextlib.closing(StateDB(root)) as cache:
         assert cache.objects_holding("s", SHA_A) == ["a.bin"]
