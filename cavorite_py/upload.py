@@ -266,7 +266,7 @@ class Upload:
         content = self.run.content
         if outcome is Outcome.UPLOADED:
             # (not when already stored: a no-op upload opens no file)
-            content.add(info.sha256, artifact, always=content.upload_always)
+            content.add(info.sha256, artifact, always=content.upload_always, dev=before.st_dev)
         content.forget_pending(info.sha256, key)
         return outcome, detail
 
