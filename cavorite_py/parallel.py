@@ -7,13 +7,11 @@ import contextlib
 import functools
 import os
 import queue
+import struct
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Generic, NoReturn, TypeVar, cast
-
-if TYPE_CHECKING:
-    from multiprocessing.connection import Connection
+from typing import Generic, NoReturn, TypeVar, cast
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -161,7 +159,9 @@ def forked_map(
     at its next chunk, as a worker thread's does) and takes no further item; the parent tells
     every child to stop, waits for them, and raises.
     """
-    # (imported here: every run imports this module, few fork)
+    # (imported here: every run imports this module, few fork; pickle before the fork, so
+    # that the children find it loaded)
+    import pickle  # noqa: F401
     import signal
 
     if threading.active_count() != 1:
@@ -170,7 +170,7 @@ def forked_map(
         with contextlib.suppress(Exception):
             # nothing of the parent's left in a buffer the children copy
             stream.flush()
-    children: dict[int, Connection] = {}
+    children: dict[int, int] = {}
     done: set[int] = set()
     try:
         for k in range(procs):
@@ -195,17 +195,15 @@ def forked_map(
                 os.kill(pid, signal.SIGINT)
         raise
     finally:
-        for pid, conn in children.items():
-            conn.close()
+        for pid, readable in children.items():
+            os.close(readable)
             os.waitpid(pid, 0)
     return set(range(len(items))) - done
 
 
-def _fork(work: Callable[[int], NoReturn]) -> tuple[int, Connection] | None:
+def _fork(work: Callable[[int], NoReturn]) -> tuple[int, int] | None:
     """A child process running ``work`` on the write end of a pipe (it never returns): its pid
     and the read end; None if it cannot start."""
-    from multiprocessing.connection import Connection
-
     try:
         readable, writable = os.pipe()
     except OSError:
@@ -221,28 +219,62 @@ def _fork(work: Callable[[int], NoReturn]) -> tuple[int, Connection] | None:
         work(writable)
     # (the next child must not hold this write end: the parent would never see it end)
     os.close(writable)
-    return pid, Connection(readable, writable=False)
+    return pid, readable
 
 
-def _gather(
-    listening: list[Connection], done: set[int], on_result: Callable[[int, R], None]
-) -> None:
-    """Each batch of results the children send, handed to ``on_result`` as it arrives, until
-    every child has closed its pipe."""
+_LENGTH = struct.Struct("<Q")
+"""the length of the pickled message it precedes on a child's pipe"""
+
+
+def _send(fd: int, message: object) -> None:
+    """Write ``message``, pickled and preceded by its length, on the pipe ``fd``."""
     import pickle
-    from multiprocessing.connection import wait
 
-    while listening:
-        for conn in cast(list["Connection"], wait(listening)):
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    view = memoryview(_LENGTH.pack(len(data)) + data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _gather(readable: list[int], done: set[int], on_result: Callable[[int, R], None]) -> None:
+    """Each batch of results the children send, handed to ``on_result`` as it arrives, until
+    every child has closed its pipe (a message cut short at the end: the child died while
+    sending it, and what it held is the caller's to do)."""
+    import pickle
+    import select
+
+    poll = select.poll()
+    pending = {fd: bytearray() for fd in readable}
+    for fd in pending:
+        poll.register(fd, select.POLLIN)
+    while pending:
+        for fd, _ in poll.poll():
+            buf = pending[fd]
+            batches = []
             try:
-                batch = conn.recv()
+                chunk = os.read(fd, _READ)
+                buf += chunk
+                while len(buf) >= _LENGTH.size:
+                    (length,) = _LENGTH.unpack_from(buf)
+                    end = _LENGTH.size + length
+                    if len(buf) < end:
+                        break
+                    batches.append(pickle.loads(buf[_LENGTH.size : end]))
+                    del buf[:end]
             except (EOFError, OSError, pickle.UnpicklingError):
-                # the child ended (a message cut short: it died while sending)
-                listening.remove(conn)
-                continue
-            for i, result in batch:
-                done.add(i)
-                on_result(i, result)
+                # (a message that cannot be read: taken for the child's end)
+                chunk = b""
+            for batch in batches:
+                for i, result in batch:
+                    done.add(i)
+                    on_result(i, result)
+            if not chunk:
+                poll.unregister(fd)
+                del pending[fd]
+
+
+_READ = 1 << 20
+"""the most read from a child's pipe at once"""
 
 
 def _child(
@@ -270,14 +302,12 @@ def _child(
 
     try:
         import signal
-        from multiprocessing.connection import Connection
 
         if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
             # (ignored, as in a background job, it stays ignored, as in the parent)
             signal.signal(signal.SIGINT, interrupted)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         prepare()
-        out = Connection(fd, readable=False)
         gathered: list[tuple[int, R]] = []
         for i in share:
             if stopped:
@@ -286,9 +316,9 @@ def _child(
             if result is not None:
                 gathered.append((i, result))
             if len(gathered) >= SEND_EVERY:
-                out.send(gathered)
+                _send(fd, gathered)
                 gathered = []
-        out.send(gathered)
+        _send(fd, gathered)
         status = 0
     except BaseException:
         # what was not sent is the parent's to do

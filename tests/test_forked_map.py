@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 import signal
 import threading
 import time
@@ -63,6 +64,48 @@ def _failed_items_and_those_of_a_child_that_died_are_left() -> None:
     assert not left & set(got)
     assert all(got[i] == i for i in got)
     assert set(range(100)) - left == set(got) & set(range(100))
+
+
+def test_results_larger_than_a_pipe_holds_arrive_whole() -> None:
+    alone(_results_larger_than_a_pipe_holds_arrive_whole)
+
+
+def _results_larger_than_a_pipe_holds_arrive_whole() -> None:
+    # each a few MiB: a message takes many writes on the child's side and many reads here
+    def work(n: int) -> bytes:
+        return bytes([n]) * ((3 << 20) + n)
+
+    got: dict[int, bytes] = {}
+    left = forked_map(work, range(6), 2, got.__setitem__, nothing, nothing)
+    assert left == set()
+    assert got == {n: work(n) for n in range(6)}
+
+
+def test_a_message_cut_short_leaves_its_items_to_the_caller() -> None:
+    alone(_a_message_cut_short_leaves_its_items_to_the_caller)
+
+
+def _a_message_cut_short_leaves_its_items_to_the_caller() -> None:
+    from cavorite_py import parallel
+
+    whole = parallel._send
+
+    def dies_while_sending(fd: int, message: list[tuple[int, int]]) -> None:
+        if any(i == 150 for i, _ in message):
+            # the length and half the message, then the child is gone
+            data = pickle.dumps(message)
+            os.write(fd, parallel._LENGTH.pack(len(data)) + data[: len(data) // 2])
+            os._exit(1)
+        whole(fd, message)
+
+    parallel._send = dies_while_sending  # type: ignore[assignment]
+    got: dict[int, int] = {}
+    left = forked_map(lambda n: n, range(200), 2, got.__setitem__, nothing, nothing)
+    # the first child's share arrives; the second's batch holding 150 is lost, and what follows
+    cut = {i for i in range(100, 200) if i not in got}
+    assert set(range(100)) <= set(got)
+    assert 150 in cut and cut == left
+    assert all(got[i] == i for i in got)
 
 
 def test_prepare_runs_in_each_child_only() -> None:
