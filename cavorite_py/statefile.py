@@ -141,7 +141,6 @@ class StateFile:
 
         if self.read_only or not self.path.parent.is_dir():
             return False
-        rows = {table: [r for r in values if _storable(r)] for table, values in rows.items()}
         try:
             return self._write(rows)
         except sqlite3.DatabaseError as exc:
@@ -192,7 +191,13 @@ class StateFile:
                 for table, values in rows.items():
                     if values:
                         marks = ",".join("?" * len(values[0]))
-                        db.executemany(f"INSERT OR REPLACE INTO {table} VALUES ({marks})", values)
+                        insert = f"INSERT OR REPLACE INTO {table} VALUES ({marks})"
+                        try:
+                            db.executemany(insert, values)
+                        except OverflowError:
+                            # a value SQLite cannot hold (its integers are 64-bit; say, the
+                            # mtime of a file dated after 2262): every row but those, again
+                            db.executemany(insert, [r for r in values if _storable(r)])
                 db.execute("COMMIT")
             except BaseException:
                 with contextlib.suppress(sqlite3.Error):
