@@ -225,6 +225,9 @@ def _fork(work: Callable[[int], NoReturn]) -> tuple[int, int] | None:
 _LENGTH = struct.Struct("<Q")
 """the length of the pickled message it precedes on a child's pipe"""
 
+_READ = 1 << 20
+"""the most read from a child's pipe at once"""
+
 
 def _send(fd: int, message: object) -> None:
     """Write ``message``, pickled and preceded by its length, on the pipe ``fd``."""
@@ -271,10 +274,6 @@ def _gather(readable: list[int], done: set[int], on_result: Callable[[int, R], N
             if not chunk:
                 poll.unregister(fd)
                 del pending[fd]
-
-
-_READ = 1 << 20
-"""the most read from a child's pipe at once"""
 
 
 def _child(
