@@ -6,6 +6,7 @@ import functools
 import hashlib
 import io
 import os
+import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,8 +17,9 @@ from .stores.base import Progress
 
 CHUNK = 1 << 20
 OVERLAP_MIN = 256 << 10
-"""pieces at least this large are hashed while they are written; for smaller ones handing the
-work to another thread costs more than it saves"""
+"""pieces at least this large are hashed while they are written (when a core is spare, see
+:class:`HashingWriter`); for smaller ones handing the work to another thread costs more than it
+saves"""
 
 
 def hash_file(path: Path) -> tuple[str, int]:
@@ -82,7 +84,10 @@ class HashingWriter(io.RawIOBase):
         """Pass ``data`` on; hash and count only the bytes the target accepted.
 
         A large piece is hashed on another thread while it is being written (both release the
-        GIL), into a copy of the digest that is kept only if the target took every byte."""
+        GIL), into a copy of the digest that is kept only if the target took every byte; but
+        only while fewer writers take large pieces than there are cores. Beyond that every core
+        is busy already (two downloads on two cores), and the hand-over to another thread only
+        makes each piece wait for that thread's turn."""
         view = memoryview(data).cast("B")  # counts bytes, whatever the item size of ``data``
         if self._limit is not None and self.size + len(view) > self._limit:
             raise IntegrityError(
@@ -90,7 +95,7 @@ class HashingWriter(io.RawIOBase):
                 "records; the download was stopped and deleted"
             )
         ahead = None
-        if len(view) >= OVERLAP_MIN:
+        if len(view) >= OVERLAP_MIN and _core_to_spare(self):
             ahead = self._digest.copy()
             hashed = _hashing_pool().submit(ahead.update, view)
         try:
@@ -127,10 +132,28 @@ class HashingWriter(io.RawIOBase):
         return getattr(self._target, "name", None)
 
     def hexdigest(self) -> str:
+        _large_writers.discard(self)  # its pieces have all arrived
         return self._digest.hexdigest()
+
+
+_large_writers: weakref.WeakSet[HashingWriter] = weakref.WeakSet()
+"""The writers taking large pieces now: each joins with its first, and leaves when its digest is
+read or when it is dropped (a download that failed)."""
+
+
+def _core_to_spare(writer: HashingWriter) -> bool:
+    """Whether ``writer`` may hash its next large piece on another thread: while fewer writers
+    take large pieces than there are cores, one is idle."""
+    _large_writers.add(writer)
+    return len(_large_writers) < _cores()
+
+
+@functools.cache
+def _cores() -> int:
+    return os.cpu_count() or 1
 
 
 @functools.cache
 def _hashing_pool() -> ThreadPoolExecutor:
     """Threads that hash pieces of downloads while they are written, shared by every writer."""
-    return ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="cavorite-hash")
+    return ThreadPoolExecutor(max_workers=_cores(), thread_name_prefix="cavorite-hash")

@@ -162,6 +162,13 @@ def test_writer_with_a_retrying_caller_hashes_the_whole_stream() -> None:
     assert writer.hexdigest() == hashlib.sha256(data).hexdigest()
 
 
+@pytest.fixture
+def two_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two cores, whatever the machine has: one writer of large pieces may overlap."""
+    monkeypatch.setattr(hashing, "_cores", lambda: 2)
+
+
+@pytest.mark.usefixtures("two_cores")
 def test_a_large_piece_is_hashed_while_written_yet_only_what_was_accepted_counts() -> None:
     """Pieces from OVERLAP_MIN on are hashed on another thread during the write; a target that
     takes only part of one must still leave the digest of exactly the bytes it took."""
@@ -176,6 +183,7 @@ def test_a_large_piece_is_hashed_while_written_yet_only_what_was_accepted_counts
     assert writer.size == len(data)
 
 
+@pytest.mark.usefixtures("two_cores")
 def test_a_target_that_fails_a_large_write_leaves_the_digest_as_it_was() -> None:
     class Full:
         def write(self, data: bytes | bytearray | memoryview) -> int:
@@ -185,6 +193,43 @@ def test_a_target_that_fails_a_large_write_leaves_the_digest_as_it_was() -> None
     with pytest.raises(OSError):
         writer.write(os.urandom(OVERLAP_MIN))
     assert (writer.hexdigest(), writer.size) == (EMPTY_SHA, 0)
+
+
+@pytest.mark.usefixtures("two_cores")
+def test_large_pieces_are_hashed_on_another_thread_only_while_a_core_is_spare(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One writer of large pieces hashes them on another thread; as many writers as cores each
+    hash their own (every core is busy); when one is done, the other overlaps again. Small pieces
+    never go to another thread."""
+    handed: list[int] = []
+    real = hashing._hashing_pool()
+
+    class Counting:
+        def submit(self, fn: Any, view: memoryview) -> Any:
+            handed.append(len(view))
+            return real.submit(fn, view)
+
+    monkeypatch.setattr(hashing, "_hashing_pool", Counting)
+    one, two = HashingWriter(io.BytesIO()), HashingWriter(io.BytesIO())
+    piece = os.urandom(OVERLAP_MIN)
+    one.write(b"small")
+    one.write(piece)
+    assert handed == [OVERLAP_MIN]  # alone: overlapped
+    two.write(piece)
+    one.write(piece)
+    assert handed == [OVERLAP_MIN]  # two writers of large pieces on two cores: no hand-over
+    assert two.hexdigest() == hashlib.sha256(piece).hexdigest()
+    one.write(piece)
+    assert handed == [OVERLAP_MIN, OVERLAP_MIN]  # the other is done: a core is spare again
+    assert one.hexdigest() == hashlib.sha256(b"small" + 3 * piece).hexdigest()
+    failed, last = HashingWriter(io.BytesIO()), HashingWriter(io.BytesIO())
+    failed.write(piece)
+    last.write(piece)
+    assert len(handed) == 3  # the first alone, then two again
+    del failed  # dropped without its digest read (a download that failed): it leaves too
+    last.write(piece)
+    assert len(handed) == 4 and last.hexdigest() == hashlib.sha256(2 * piece).hexdigest()
 
 
 def test_writer_takes_no_byte_past_its_limit() -> None:
