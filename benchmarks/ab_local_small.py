@@ -1,7 +1,8 @@
 """Two versions of cavorite-py side by side on 2,000 x 32 KiB files and the local store, with
-the floor and rclone, interleaved in one loop (A, B, floor, rclone, A, B, ...), so that a busy
-machine slows every row alike. Each version is a source tree (``git archive REV | tar -x -C
-DIR``), run with its own ``PYTHONPATH`` on this interpreter::
+the floor and rclone, interleaved in one loop (A, B, floor, rclone, then B, floor, rclone, A:
+the order turns each round), so that a busy machine slows every row alike. Each version is a
+source tree (``git archive REV | tar -x -C DIR``), run with its own ``PYTHONPATH`` on this
+interpreter::
 
     .venv/bin/python benchmarks/ab_local_small.py --rounds 7 --workdir /tmp/ab \\
         old=/tmp/old-tree new=.
@@ -17,6 +18,7 @@ of files slows file creation on these machines for minutes).
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import os
@@ -24,17 +26,22 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+from bench.measure import read_back
 
 FLOOR = str(Path(__file__).with_name("floor.py"))
 COUNT, SIZE, PER_DIR = 2000, 32 * 1024, 200
 RCLONE = ["rclone", "copy", "--checksum", "--transfers", "4"]
-_ids = itertools.count()
 
 
 class Bench:
     def __init__(self, root: Path, variants: dict[str, str]) -> None:
         self.root = root
+        # numbered after the runs of an earlier call with the same work directory
+        runs = root / "runs"
+        self.ids = itertools.count(len(os.listdir(runs)) if runs.is_dir() else 0)
         self.master = self.generate()
         self.env = {
             k: v
@@ -51,7 +58,7 @@ class Bench:
         self.results: dict[str, list[tuple[float, float]]] = {}
 
     def fresh(self, label: str) -> Path:
-        path = self.root / "runs" / f"{next(_ids):04d}-{label}"
+        path = self.root / "runs" / f"{next(self.ids):04d}-{label}"
         path.mkdir(parents=True)
         return path
 
@@ -109,12 +116,16 @@ class Bench:
         row = f"{'warm' if warm else 'retrieve'} {name}"
         self.record(row, cavorite("retrieve"), self.clone(name), env)
 
-    def others(self, op: str, source: Path, *floor_args: str) -> None:
+    def floor(self, op: str, source: Path, *floor_args: str) -> None:
         out = self.fresh(f"floor-{op}")
         cmd = [sys.executable, FLOOR, "copy", str(source), str(out / "data"), *floor_args]
         self.record(f"{op} floor", [*cmd, "--threads", "2"], out, self.env)
+
+    def rclone(self, op: str, source: Path) -> None:
         out = self.fresh(f"rclone-{op}")
         self.record(f"{op} rclone", [*RCLONE, str(source), str(out / "data")], out, self.env)
+        # rclone has the kernel drop what it read from the page cache: back in, for the next
+        read_back(source)
 
     def report(self) -> None:
         print("\nmedians (wall, cpu):")
@@ -168,14 +179,25 @@ def main() -> None:
         trees = [f"{src}/cavorite_py", f"{src}/plugins/localstore"]
         subprocess.run([sys.executable, "-m", "compileall", "-q", *trees], check=False)
     bench = Bench(args.workdir.absolute(), variants)
+    master = bench.master / "data"
+    uploads: list[Callable[[], None]] = [
+        *(functools.partial(bench.upload, name) for name in variants),
+        lambda: bench.floor("upload", master, "--metadata"),
+        lambda: bench.rclone("upload", master),
+    ]
+    retrieves: list[Callable[[], None]] = [
+        *(functools.partial(bench.retrieve, n, w) for n in variants for w in (False, True)),
+        lambda: bench.floor("retrieve", next(iter(bench.sources.values()))[1] / "data"),
+        lambda: bench.rclone("retrieve", next(iter(bench.sources.values()))[1] / "data"),
+    ]
     for i in range(args.rounds):
         print(f"round {i}", flush=True)
-        for name in variants:
-            bench.upload(name)
-        bench.others("upload", bench.master / "data", "--metadata")
-        for name, warm in itertools.product(variants, (False, True)):
-            bench.retrieve(name, warm)
-        bench.others("retrieve", next(iter(bench.sources.values()))[1] / "data")
+        for steps in (uploads, retrieves):
+            # the order turns each round: whatever runs first in a round writes into memory
+            # the round before freed, and on some machines that costs more
+            k = i % len(steps)
+            for step in steps[k:] + steps[:k]:
+                step()
     bench.report()
 
 

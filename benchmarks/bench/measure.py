@@ -215,6 +215,15 @@ class Series:
         return max(values) if values else None
 
 
+def read_back(top: Path) -> None:
+    """Read every file under ``top`` (into the page cache again)."""
+    for dirpath, _, filenames in os.walk(top):
+        for name in filenames:
+            with contextlib.suppress(OSError), open(os.path.join(dirpath, name), "rb") as f:
+                while f.read(1 << 20):
+                    pass
+
+
 def settle(pause: float) -> None:
     """Flush dirty pages and let writeback finish before a timed run."""
     os.sync()

@@ -73,7 +73,7 @@ def rclone_local(
     def prepare(i: int) -> Prepared:
         out = s.dirs.fresh(f"{w.name}-rclone-{op}")
         cmd = [*rclone_copy(s, jobs), str(source()), str(out / DATA)]
-        return Prepared(cmd, out, rclone_env(s, s.env))
+        return Prepared(cmd, out, rclone_env(s, s.env), reread=source())
 
     return r, prepare
 

@@ -128,7 +128,7 @@ class _S3Sections:
             b = self.bucket("rclone")
             first.setdefault("rclone_bucket", b)
             cmd = [*rclone_copy(s, jobs), *self.rflags, DATA, f":s3:{b}/{DATA}"]
-            return Prepared(cmd, w.master, self.renv)
+            return Prepared(cmd, w.master, self.renv, reread=w.master / DATA)
 
         if self.rclone:
             steps.append((rc_up, rclone_put))
@@ -286,7 +286,8 @@ class _S3Sections:
         rclone_bucket = self.first.get("rclone_bucket")
         if rclone_bucket:
             cmd = [*rclone_copy(s, jobs), *self.rflags, DATA, f":s3:{rclone_bucket}/{DATA}"]
-            steps.append((rc_again, lambda i: Prepared(cmd, w.master, self.renv)))
+            reread = w.master / DATA
+            steps.append((rc_again, lambda i: Prepared(cmd, w.master, self.renv, reread=reread)))
         s.rounds(self.runs, steps)
         requests(s, w, [again, again_api, fhead, flist, aws_sync, rc_again])
         self.nothing_sent_target([again, again_api])

@@ -47,6 +47,10 @@ class Prepared:
     env: dict[str, str] | None = None
     watch: Path | None = None
     """a data directory whose artifacts must not be opened (no-op runs): watched with inotify"""
+    reread: Path | None = None
+    """a directory the command reads and leaves out of the page cache (rclone advises the kernel
+    to drop every file it has read): read back, untimed, after the run, so that the subject
+    after it finds those files in memory as every other subject does"""
 
 
 Step = tuple[Row, Callable[[int], Prepared]]
@@ -214,6 +218,8 @@ class Suite:
             if cpu_before is not None and cpu_after is not None:
                 sample.reported["server_cpu"] = cpu_after - cpu_before
         r.series.add(sample)
+        if prepared.reread is not None:
+            measure.read_back(prepared.reread)
         return sample
 
     def rounds(
