@@ -364,7 +364,8 @@ class StateDB:
         """The cfile's content (see :func:`metadata.read`), without reading the file when it is
         unchanged since it was last read."""
         rel = self._rel(cfile)
-        if rel is not None:
+        # a cfile never read before (a fresh clone's) is read without a look at its stat first
+        if rel is not None and self._remembered(self._cfiles, rel):
             try:
                 st = os.lstat(cfile)
             except OSError:
@@ -499,6 +500,11 @@ class StateDB:
         with self._lock:
             entry = table.get(rel, self._query)
         return _trusted(entry, st)
+
+    def _remembered(self, table: _Table[K, V], key: K) -> bool:
+        """Whether ``table`` has an entry for ``key`` (whatever it says)."""
+        with self._lock:
+            return table.get(key, self._query) is not None
 
     def _put(self, table: _Table[K, V], key: K | None, value: V) -> None:
         if key is None:
