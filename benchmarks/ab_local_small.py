@@ -193,8 +193,8 @@ def main() -> None:
     for i in range(args.rounds):
         print(f"round {i}", flush=True)
         for steps in (uploads, retrieves):
-            # the order turns each round: whatever runs first in a round writes into memory
-            # the round before freed, and on some machines that costs more
+            # the order turns each round: what the run before leaves (dirty pages, memory just
+            # freed, files dropped from the page cache) falls on each row in turn
             k = i % len(steps)
             for step in steps[k:] + steps[:k]:
                 step()
