@@ -7,6 +7,7 @@ import hashlib
 import io
 import os
 import shutil
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -164,8 +165,10 @@ def test_writer_with_a_retrying_caller_hashes_the_whole_stream() -> None:
 
 @pytest.fixture
 def two_cores(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Two cores, whatever the machine has: one writer of large pieces may overlap."""
+    """Two cores, whatever the machine has, and no writer of another test still counted: one
+    writer of large pieces overlaps."""
     monkeypatch.setattr(hashing, "_cores", lambda: 2)
+    monkeypatch.setattr(hashing, "_large_writers", weakref.WeakSet())
 
 
 @pytest.mark.usefixtures("two_cores")
