@@ -29,7 +29,7 @@ from . import metadata, tempfiles
 from .errors import ParentOnly
 from .hashing import hash_file
 from .metadata import Metadata
-from .parallel import forked_map, forking_allowed
+from .parallel import cores, forked_map, forking_allowed
 from .results import FileResult, NullObserver
 from .run import Run
 from .state import Signature, StateCache, signature
@@ -60,9 +60,8 @@ def processes(run: Run, files: int, cached: bool = False) -> int:
         or not (cached or run.store.objects_on_this_machine)
     ):
         return 1
-    affinity = getattr(os, "sched_getaffinity", None)
-    cores = len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
-    return min(run.jobs or cores, cores)
+    usable = cores()
+    return min(run.jobs or usable, usable)
 
 
 def share(

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from .errors import IntegrityError
+from .parallel import cores
 from .stores.base import Progress
 
 CHUNK = 1 << 20
@@ -145,15 +146,10 @@ def _core_to_spare(writer: HashingWriter) -> bool:
     """Whether ``writer`` may hash its next large piece on another thread: while fewer writers
     take large pieces than there are cores, one is idle."""
     _large_writers.add(writer)
-    return len(_large_writers) < _cores()
-
-
-@functools.cache
-def _cores() -> int:
-    return os.cpu_count() or 1
+    return len(_large_writers) < cores()
 
 
 @functools.cache
 def _hashing_pool() -> ThreadPoolExecutor:
     """Threads that hash pieces of downloads while they are written, shared by every writer."""
-    return ThreadPoolExecutor(max_workers=_cores(), thread_name_prefix="cavorite-hash")
+    return ThreadPoolExecutor(max_workers=cores(), thread_name_prefix="cavorite-hash")

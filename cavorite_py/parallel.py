@@ -34,6 +34,12 @@ class _Outcome(Generic[R]):
         return cast(R, self.value)
 
 
+def cores() -> int:
+    """The cores this process may run on (its CPU affinity, where the platform has one)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
+
+
 def bounded_map(
     fn: Callable[[T], R],
     items: Iterable[T],

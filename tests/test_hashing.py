@@ -167,7 +167,7 @@ def test_writer_with_a_retrying_caller_hashes_the_whole_stream() -> None:
 def two_cores(monkeypatch: pytest.MonkeyPatch) -> None:
     """Two cores, whatever the machine has, and no writer of another test still counted: one
     writer of large pieces overlaps."""
-    monkeypatch.setattr(hashing, "_cores", lambda: 2)
+    monkeypatch.setattr(hashing, "cores", lambda: 2)
     monkeypatch.setattr(hashing, "_large_writers", weakref.WeakSet())
 
 
