@@ -180,6 +180,11 @@ def main() -> None:
         subprocess.run([sys.executable, "-m", "compileall", "-q", *trees], check=False)
     bench = Bench(args.workdir.absolute(), variants)
     master = bench.master / "data"
+
+    def store() -> Path:
+        """The first variant's store (known once it has uploaded)."""
+        return next(iter(bench.sources.values()))[1] / "data"
+
     uploads: list[Callable[[], None]] = [
         *(functools.partial(bench.upload, name) for name in variants),
         lambda: bench.floor("upload", master, "--metadata"),
@@ -187,8 +192,8 @@ def main() -> None:
     ]
     retrieves: list[Callable[[], None]] = [
         *(functools.partial(bench.retrieve, n, w) for n in variants for w in (False, True)),
-        lambda: bench.floor("retrieve", next(iter(bench.sources.values()))[1] / "data"),
-        lambda: bench.rclone("retrieve", next(iter(bench.sources.values()))[1] / "data"),
+        lambda: bench.floor("retrieve", store()),
+        lambda: bench.rclone("retrieve", store()),
     ]
     for i in range(args.rounds):
         print(f"round {i}", flush=True)
