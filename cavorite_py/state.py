@@ -176,12 +176,20 @@ class Known:
 
     def cfile(self, name: str, st: os.stat_result) -> Metadata | None:
         """The content of the cfile ``name`` with this stat (``lstat``'s), if known."""
-        known = _trusted(self._cfiles.get(self._prefix + name), st)
-        return known if known is not None and statmod.S_ISREG(st.st_mode) else None
+        return _unchanged_cfile(self._cfiles.get(self._prefix + name), st)
 
     def sha256(self, name: str, st: os.stat_result) -> str | None:
         """The sha256 of the file ``name`` with this stat, if known."""
         return _trusted(self._hashes.get(self._prefix + name), st)
+
+
+def _unchanged_cfile(
+    entry: tuple[Signature, int, Metadata] | None, st: os.stat_result
+) -> Metadata | None:
+    """The content ``entry`` remembers of a cfile whose ``lstat`` gave ``st``, if it still
+    describes it (and it is a regular file)."""
+    known = _trusted(entry, st)
+    return known if known is not None and statmod.S_ISREG(st.st_mode) else None
 
 
 def _trusted(entry: tuple[Signature, int, V] | None, st: os.stat_result) -> V | None:
@@ -364,15 +372,19 @@ class StateDB:
         """The cfile's content (see :func:`metadata.read`), without reading the file when it is
         unchanged since it was last read."""
         rel = self._rel(cfile)
+        entry = None
+        if rel is not None:
+            with self._lock:
+                entry = self._cfiles.get(rel, self._query)
         # a cfile never read before (a fresh clone's) is read without a look at its stat first
-        if rel is not None and self._remembered(self._cfiles, rel):
+        if entry is not None:
             try:
                 st = os.lstat(cfile)
             except OSError:
                 # metadata.read says what is wrong
                 pass
             else:
-                known = self.known_cfile(cfile, st)
+                known = _unchanged_cfile(entry, st)
                 if known is not None:
                     return known
         started = time.time_ns()
@@ -500,11 +512,6 @@ class StateDB:
         with self._lock:
             entry = table.get(rel, self._query)
         return _trusted(entry, st)
-
-    def _remembered(self, table: _Table[K, V], key: K) -> bool:
-        """Whether ``table`` has an entry for ``key`` (whatever it says)."""
-        with self._lock:
-            return table.get(key, self._query) is not None
 
     def _put(self, table: _Table[K, V], key: K | None, value: V) -> None:
         if key is None:
