@@ -21,7 +21,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -30,9 +30,9 @@ from .errors import ParentOnly
 from .hashing import hash_file
 from .metadata import Metadata
 from .parallel import cores, forked_map, forking_allowed
-from .results import FileResult, NullObserver
+from .results import FileResult, NullObserver, Outcome
 from .run import Run
-from .state import Signature, StateCache, signature
+from .state import Known, StateCache
 from .stores.base import ObjectInfo
 
 T = TypeVar("T", bound=Hashable)
@@ -44,6 +44,14 @@ log = logging.getLogger(__name__)
 
 Learnt = list[tuple[str, tuple[Any, ...]]]
 """what a child's state cache stand-in recorded: (method of the state cache, its arguments)"""
+
+Sent = tuple[Path | None, int, str | None, int | None, str | None, str | None, Learnt, int]
+"""a child's result of one file, as it is sent: the artifact's path (None: the item's, which
+the parent has), the outcome (its place in :class:`Outcome`), key, size, sha256 and detail;
+what the state cache learnt; how many entries the content cache gained"""
+
+_OUTCOMES = tuple(Outcome)
+_CODES = {outcome: i for i, outcome in enumerate(_OUTCOMES)}
 
 
 def processes(run: Run, files: int, cached: bool = False) -> int:
@@ -72,12 +80,12 @@ def share(
     procs: int,
     *,
     holding: bool = False,
-    hashes: Mapping[Path, tuple[Signature, str]] | None = None,
+    start: Callable[[Sequence[T]], None] | None = None,
 ) -> dict[T, FileResult]:
     """``one`` over ``items`` in ``procs`` child processes; the results of the items the
     children did (the caller does the others, as usual). ``holding``: ``one`` asks which
-    stored objects hold a content (an upload looking for a copy to make). ``hashes``: the
-    sha256 the state cache knows of files ``one`` hashes, each for its stat signature."""
+    stored objects hold a content (an upload looking for a copy to make). ``start``: called
+    in each child with its share of the items, before ``one`` is called for any."""
     if procs < 2 or not items:
         return {}
     # the run's temporary area, opened (and locked) once, for the children to share
@@ -85,13 +93,16 @@ def share(
     if holding:
         run.cache.prepare_holding()
     results: dict[T, FileResult] = {}
-    recorder = Recorder(run.cache, hashes or {})
+    recorder = Recorder(run.cache)
 
-    def sent(i: int, got: tuple[FileResult, Learnt, int]) -> None:
-        result, learnt, added = got
+    def sent(i: int, got: Sent) -> None:
+        path, outcome, key, size, checksum, detail, learnt, added = got
         for method, args in learnt:
             getattr(run.cache, method)(*args)
-        run.content.note_added(added)
+        if added:
+            run.content.note_added(added)
+        artifact = artifact_of(items[i]) if path is None else path
+        result = FileResult(artifact, _OUTCOMES[outcome], key, size, checksum, detail=detail)
         if log.isEnabledFor(logging.DEBUG):
             shown = run.workspace.display(result.path)
             log.debug("%s: %s in a child process", shown, result.outcome.value)
@@ -100,20 +111,36 @@ def share(
         run.observer.finished(result)
         results[items[i]] = result
 
-    def as_child() -> None:
+    def as_child(share: Sequence[T]) -> None:
         tempfiles.forked()
         run.forked()
         run.cache.forked()
         run.cache = cast(StateCache, recorder)
         run.observer = NullObserver()
+        if start is not None:
+            start(share)
 
-    def in_child(item: T) -> tuple[FileResult, Learnt, int] | None:
+    def in_child(item: T) -> Sent | None:
         before = run.content.added
-        result = run.attempt(artifact_of(item), lambda: one(item))
+        artifact = artifact_of(item)
+        result = run.attempt(artifact, lambda: one(item))
         learnt = recorder.take()
         if result.failed:
             return None
-        return result, learnt, run.content.added - before
+        # (the parent has the item's artifact: a path sent back would be made again there)
+        path = None if result.path is artifact else result.path
+        r = result
+        outcome = _CODES[r.outcome]
+        return (
+            path,
+            outcome,
+            r.key,
+            r.size,
+            r.checksum,
+            r.detail,
+            learnt,
+            run.content.added - before,
+        )
 
     forked_map(in_child, items, procs, sent, as_child, run.stop)
     return results
@@ -122,28 +149,34 @@ def share(
 class Recorder:
     """The state cache as a child process sees it. What a file's work learns is recorded, for
     the parent to remember (with the time it was learnt: a hash is trusted only for a file
-    modified clearly before it was read). A file's sha256 is the one the parent looked up
-    before the fork for this stat (``hashes``), else read and hashed; a cfile is read, as
-    without a state cache; the objects holding a content are the parent's state cache's answer,
-    which reads the cache's file by a connection of the child's own. Anything else fails the
-    file, which the parent then does itself."""
+    modified clearly before it was read). What the parent's state cache knows is asked of it,
+    and it reads the cache's file by a connection of the child's own (see
+    :meth:`StateCache.forked`): a file's sha256 for its stat (else the file is read and
+    hashed), what it knows of a directory's files, an object's sha256 at a listed version,
+    the objects holding a content. A cfile is read, as without a state cache. Anything else
+    fails the file, which the parent then does itself."""
 
-    def __init__(
-        self, parents: StateCache, hashes: Mapping[Path, tuple[Signature, str]] | None = None
-    ) -> None:
-        # asked which objects hold a content (it reads by a connection of the child's own)
+    def __init__(self, parents: StateCache) -> None:
         self._parents = parents
-        self._hashes = hashes or {}
         self._learnt: Learnt = []
 
     def file_sha256(self, path: Path, st: os.stat_result) -> str:
-        known = self._hashes.get(path)
-        if known is not None and known[0] == signature(st):
-            return known[1]
+        known = self._parents.lookup(path, st)
+        if known is not None:
+            return known
         started = time.time_ns()
         sha = hash_file(path)[0]
         self._learnt.append(("remember", (path, st, sha, started)))
         return sha
+
+    def lookup(self, path: Path, st: os.stat_result) -> str | None:
+        return self._parents.lookup(path, st)
+
+    def directory(self, path: Path) -> Known:
+        return self._parents.directory(path)
+
+    def object_sha256(self, store: str, key: str, listed: ObjectInfo) -> str | None:
+        return self._parents.object_sha256(store, key, listed)
 
     def remember(self, path: Path, st: os.stat_result, sha256: str) -> None:
         self._learnt.append(("remember", (path, st, sha256, time.time_ns())))

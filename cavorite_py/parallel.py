@@ -148,7 +148,7 @@ def forked_map(
     items: Sequence[T],
     procs: int,
     on_result: Callable[[int, R], None],
-    prepare: Callable[[], None],
+    prepare: Callable[[Sequence[T]], None],
     stop: Callable[[], None],
 ) -> set[int]:
     """``fn`` over ``items`` in ``procs`` child processes forked from this one, each taking a
@@ -157,8 +157,9 @@ def forked_map(
     a child must not touch), and every item of a child that could not start or ended early.
 
     Only for a caller with no other thread (checked here: a fork copies no thread, and a lock
-    another thread held would stay locked in the child). Each child calls ``prepare`` first (to
-    put away what it must not use, such as the parent's SQLite connection), sends each result
+    another thread held would stay locked in the child). Each child calls ``prepare`` with its
+    share of the items first (to put away what it must not use, such as the parent's SQLite
+    connection, and to look at its share as a whole), sends each result
     ``fn`` returns (picklable) to the parent, which calls ``on_result`` with it as it arrives,
     and ends with ``os._exit``: no ``atexit`` handler, no finaliser and no buffer of the
     parent's is run or flushed twice. Ctrl-C: a child calls ``stop`` (the item in flight ends
@@ -286,7 +287,7 @@ def _child(
     fn: Callable[[T], R | None],
     items: Sequence[T],
     share: range,
-    prepare: Callable[[], None],
+    prepare: Callable[[Sequence[T]], None],
     stop: Callable[[], None],
     fd: int,
 ) -> NoReturn:
@@ -312,7 +313,7 @@ def _child(
             # (ignored, as in a background job, it stays ignored, as in the parent)
             signal.signal(signal.SIGINT, interrupted)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-        prepare()
+        prepare(items[share.start : share.stop])
         gathered: list[tuple[int, R]] = []
         for i in share:
             if stopped:

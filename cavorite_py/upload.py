@@ -29,6 +29,7 @@ from .errors import (
     FileChangedError,
     ObjectExists,
     ObjectNotFound,
+    ParentOnly,
     PathError,
     StoreError,
     StoreUnreachable,
@@ -38,7 +39,7 @@ from .metadata import Metadata
 from .remote import Match, RemoteIndex, match
 from .results import COPIED, FileResult, Outcome, Report
 from .run import Run
-from .state import Known, Signature, signature
+from .state import Known, signature
 from .stores.base import ObjectInfo
 
 LIST_MIN_FILES = 64
@@ -71,9 +72,6 @@ class Upload:
     )
     """a file :meth:`known_stored` found stored: its stat, sha256, key, what the store holds
     under the key and what the state cache knows of its directory, for :meth:`_one`"""
-    _hashes: dict[Path, tuple[Signature, str]] | None = field(default=None, init=False, repr=False)
-    """while :meth:`_forked` asks :meth:`known_stored`: the sha256 it found of each file not
-    known stored, for its stat"""
     _here: tuple[str, Known] | None = field(default=None, init=False, repr=False)
     """the directory of the file :meth:`known_stored` last looked at, and what the state cache
     knows of its files (asked once while the files of one directory follow each other)"""
@@ -98,51 +96,70 @@ class Upload:
         return report
 
     def _batch(self, artifacts: list[Path], by_directory: bool) -> Report:
-        if self.push and self._down is None and len(artifacts) >= LIST_MIN_FILES:
-            self.index.list(self._keys(artifacts), LIST_MIN_FILES if by_directory else None)
-            down = self.run.watch.down
-            if isinstance(down, StoreUnreachable) and self.run.content.enabled:
-                # unreachable: every file is kept for a later push instead
-                self._down, self.run.watch.down = down, None
+        procs = forking.processes(self.run, len(artifacts)) if self._sending else 1
+        if procs < 2:
+            self._list(artifacts, by_directory)
         if self.run.plans:
             self.run.plan({artifact: file_size(artifact) for artifact in artifacts})
-        done = self._forked(artifacts)
-        if done is None:
+        if procs < 2:
             return self.run.each(artifacts, self._one, lambda p: p, self.push, self.known_stored)
+        done = self._forked(artifacts, procs, by_directory)
         left = [artifact for artifact in artifacts if artifact not in done]
-        done.update(self.run.each_by_path(left, self._one, lambda p: p, self.push, self._seen))
+        done.update(
+            self.run.each_by_path(left, self._one, lambda p: p, self.push, self.known_stored)
+        )
         return Report([done[artifact] for artifact in artifacts])
 
-    def _forked(self, artifacts: list[Path]) -> dict[Path, FileResult] | None:
-        """Upload the files not known to be stored, shared between processes when there are
-        many and the store is on this machine (see :mod:`cavorite_py.forking`); the results of
-        those the children did. None when the run cannot fork: nothing was looked at."""
-        if not self.push or self._down is not None:
-            return None
-        if forking.processes(self.run, len(artifacts)) < 2:
-            return None
-        # the sha256 the state cache knows of a file not known stored, for its stat, for
-        # child processes, which cannot ask it: a file known is not read again
-        self._hashes = {}
-        fresh = [artifact for artifact in artifacts if not self.known_stored(artifact)]
-        hashes, self._hashes = self._hashes, None
-        procs = forking.processes(self.run, len(fresh))
-        if procs < 2:
-            return {}
+    @property
+    def _sending(self) -> bool:
+        """Whether files are sent to the store (not kept for a later push)."""
+        return self.push and self._down is None
+
+    def _list(self, artifacts: list[Path], by_directory: bool) -> None:
+        """List the store for the keys of ``artifacts`` (when they are many); ``by_directory``:
+        each directory on its own (see :meth:`RemoteIndex.list`). A store found unreachable:
+        every file from then on is kept for a later push instead, where a content cache can."""
+        if not self._sending or len(artifacts) < LIST_MIN_FILES:
+            return
+        self.index.list(self._keys(artifacts), LIST_MIN_FILES if by_directory else None)
+        down = self.run.watch.down
+        if isinstance(down, StoreUnreachable) and self.run.content.enabled:
+            self._down, self.run.watch.down = down, None
+
+    def _forked(
+        self, artifacts: list[Path], procs: int, by_directory: bool
+    ) -> dict[Path, FileResult]:
+        """Upload the files in ``procs`` child processes (see :mod:`cavorite_py.forking`),
+        each of which lists the store for its share and then looks at each of its files as this
+        process would (what the state cache and the listing tell first, then the file): the
+        results of the files the children did. Those left are this process's, which has not
+        listed the store for them (each is looked up on its own)."""
+        # (no listing of an earlier batch answers for these files in this process)
+        self.index = RemoteIndex(self.run)
         return forking.share(
-            self.run, fresh, self.one, lambda p: p, procs, holding=True, hashes=hashes
+            self.run,
+            artifacts,
+            self._in_child,
+            lambda p: p,
+            procs,
+            holding=True,
+            start=lambda share: self._list(list(share), by_directory),
         )
 
-    def _seen(self, artifact: Path) -> bool:
-        """Whether :meth:`known_stored` already found the file stored."""
-        return artifact in self._known
+    def _in_child(self, artifact: Path) -> FileResult:
+        """A file's upload in a child process of :meth:`_forked`."""
+        if self._down is not None:
+            # the listing found the store unreachable: this process keeps the files
+            raise ParentOnly("a file to keep for a later push is the parent's")
+        self.known_stored(artifact)
+        return self._one(artifact)
 
     def known_stored(self, artifact: Path) -> bool:
         """Whether the file is known to be stored already, with no file read and no request:
         a regular file whose content is remembered for its stat, its key shown by the listing
         at a remembered version (its upload is then a few lookups, and a cfile written if
         missing)."""
-        if not self.push or self._down is not None:
+        if not self._sending:
             return False
         try:
             st = os.lstat(artifact)
@@ -155,8 +172,6 @@ class Upload:
             key = self._key(artifact, sha)
             remote = self.index.known(key)
             if remote is None:
-                if self._hashes is not None:
-                    self._hashes[artifact] = (signature(st), sha)
                 return False
         except (CavoriteError, OSError, ValueError):
             return False

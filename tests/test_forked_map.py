@@ -9,7 +9,7 @@ import pickle
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import pytest
 
@@ -18,7 +18,7 @@ from cavorite_py.parallel import forked_map
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 
 
-def nothing() -> None:
+def nothing(*args: object) -> None:
     pass
 
 
@@ -108,23 +108,29 @@ def _a_message_cut_short_leaves_its_items_to_the_caller() -> None:
     assert all(got[i] == i for i in got)
 
 
-def test_prepare_runs_in_each_child_only() -> None:
-    alone(_prepare_runs_in_each_child_only)
+def test_prepare_runs_in_each_child_only_with_its_share() -> None:
+    alone(_prepare_runs_in_each_child_only_with_its_share)
 
 
-def _prepare_runs_in_each_child_only() -> None:
+def _prepare_runs_in_each_child_only_with_its_share() -> None:
     seen: list[int] = []
+    shares: list[tuple[int, ...]] = []
     pid = os.getpid()
 
-    def prepare() -> None:
+    def prepare(share: Sequence[int]) -> None:
         seen.append(os.getpid())
+        shares.append(tuple(share))
 
-    got: dict[int, bool] = {}
-    forked_map(
-        lambda n: bool(seen) and seen[0] != pid, range(10), 2, got.__setitem__, prepare, nothing
-    )
+    def work(n: int) -> tuple[bool, tuple[int, ...]]:
+        return seen == [os.getpid()] and seen[0] != pid, shares[0]
+
+    got: dict[int, tuple[bool, tuple[int, ...]]] = {}
+    forked_map(work, range(10), 2, got.__setitem__, prepare, nothing)
     assert seen == []
-    assert got == dict.fromkeys(range(10), True)
+    assert [in_child for in_child, _ in got.values()] == [True] * 10
+    # each child prepared once, with the contiguous share it then did
+    assert {share for _, share in got.values()} == {(0, 1, 2, 3, 4), (5, 6, 7, 8, 9)}
+    assert all(i in got[i][1] for i in range(10))
 
 
 def test_refused_while_another_thread_runs() -> None:

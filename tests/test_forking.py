@@ -63,3 +63,29 @@ def test_what_is_learnt_is_recorded_and_the_rest_is_the_parents(
     assert recorder.objects_holding("store", "ab" * 32) == []
     with pytest.raises(ParentOnly):
         recorder.placed(tmp_path / "a.bin")
+
+
+def test_what_the_parents_cache_knows_is_asked_of_it(tmp_path: Path, parents: StateDB) -> None:
+    path = tmp_path / "a.bin"
+    path.write_bytes(b"content")
+    os.utime(path, (1_700_000_000, 1_700_000_000))
+    st = os.lstat(path)
+    sha = hashlib.sha256(b"content").hexdigest()
+    parents.remember(path, st, sha)
+    parents.remember_object("store", "a.bin", ObjectInfo(7, sha, "v1"))
+    parents.close()
+    # as in a child: the parent's rows read from its file, by a connection of the child's own
+    reopened = StateDB(tmp_path)
+    reopened.forked()
+    recorder = Recorder(reopened)
+
+    assert recorder.file_sha256(path, st) == sha
+    assert recorder.lookup(path, st) == sha
+    assert recorder.directory(tmp_path).sha256("a.bin", st) == sha
+    assert recorder.object_sha256("store", "a.bin", ObjectInfo(7, None, "v1")) == sha
+    assert recorder.object_sha256("store", "a.bin", ObjectInfo(7, None, "v2")) is None
+    # nothing was read or hashed, so nothing was learnt
+    assert recorder.take() == []
+    path.write_bytes(b"changed")
+    assert recorder.file_sha256(path, os.lstat(path)) == hashlib.sha256(b"changed").hexdigest()
+    assert [method for method, _ in recorder.take()] == ["remember"]

@@ -92,10 +92,27 @@ def test_many_files_go_as_from_one_process(make: Make, cavorite: Cavorite) -> No
     finally:
         state.close()
     assert known == [hashlib.sha256(path.read_bytes()).hexdigest() for path in artifacts]
-    again = cavorite("upload", "data", cwd=forked)
-    assert again.code == 0, again.stderr
-    assert f"{FILES} files: {FILES} already stored" in again.stdout
     assert cavorite("status", cwd=forked).code == 0
+
+
+def test_a_no_op_upload_is_shared_and_reads_no_file(make: Make, cavorite: Cavorite) -> None:
+    forked, alone = make("forked"), make("alone")
+    for repo in (forked, alone):
+        assert cavorite("-q", "--jobs", "1", "upload", "data", cwd=repo).code == 0
+
+    result: list[CliResult] = []
+    opened = opened_during(
+        forked / "data", lambda: result.append(cavorite("-vv", "upload", "data", cwd=forked))
+    )
+    again = result[0]
+    one = cavorite("--jobs", "1", "upload", "data", cwd=alone)
+    assert again.code == one.code == 0, again.stderr
+    # each child listed its share of the store and knew every file from the state cache
+    assert opened == set()
+    assert len(re.findall(r": already-stored in a child process$", again.stderr, re.M)) == FILES
+    assert f"{FILES} files: {FILES} already stored" in again.stdout
+    assert again.stdout == one.stdout
+    assert files(forked) == files(alone)
 
 
 def test_a_file_refused_in_a_child_fails_as_in_one_process(make: Make, cavorite: Cavorite) -> None:
