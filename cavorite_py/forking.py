@@ -81,18 +81,18 @@ def share(
     *,
     holding: bool = False,
     start: Callable[[Sequence[T]], None] | None = None,
-) -> dict[T, FileResult]:
-    """``one`` over ``items`` in ``procs`` child processes; the results of the items the
-    children did (the caller does the others, as usual). ``holding``: ``one`` asks which
+) -> list[FileResult | None]:
+    """``one`` over ``items`` in ``procs`` child processes; the result of each item, None for
+    those no child did (the caller does them, as usual). ``holding``: ``one`` asks which
     stored objects hold a content (an upload looking for a copy to make). ``start``: called
     in each child with its share of the items, before ``one`` is called for any."""
+    results: list[FileResult | None] = [None] * len(items)
     if procs < 2 or not items:
-        return {}
+        return results
     # the run's temporary area, opened (and locked) once, for the children to share
     tempfiles.place_for(artifact_of(items[0]))
     if holding:
         run.cache.prepare_holding()
-    results: dict[T, FileResult] = {}
     recorder = Recorder(run.cache)
 
     def sent(i: int, got: Sent) -> None:
@@ -109,7 +109,7 @@ def share(
         run.observer.started(result.path, result.size)
         run.observer.advanced(result.path, result.size or 0)
         run.observer.finished(result)
-        results[items[i]] = result
+        results[i] = result
 
     def as_child(share: Sequence[T]) -> None:
         tempfiles.forked()

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, overload
+from typing import Any, ClassVar, Protocol, cast, overload
 
 from .errors import CavoriteError
 from .fsutil import child, relative_posix
@@ -136,7 +136,9 @@ class Results(Sequence[FileResult]):
     _dirs: ClassVar[list[Path]] = []
     """the directories of every packed result, one table for all (results are moved from one
     :class:`Results` to another without unpacking)"""
-    _dir_index: ClassVar[dict[Path, int]] = {}
+    _dir_index: ClassVar[dict[str, int]] = {}
+    """each directory's place in :attr:`_dirs`, by its path as ``str`` gives it (a result's
+    directory is found without making it)"""
     _dir_lock = threading.Lock()
 
     def __init__(self, results: Iterable[FileResult] = ()) -> None:
@@ -149,7 +151,7 @@ class Results(Sequence[FileResult]):
         r = result
         packed = r.error is None and r.detail is None and r.path.name
         if not packed or not self._pack(
-            r.outcome, r.path.parent, r.path.name, str(r.path), r.key, r.size, r.checksum
+            r.outcome, r.path, None, r.path.name, str(r.path), r.key, r.size, r.checksum
         ):
             self._kept[len(self._ends)] = result
         self._ends.append(len(self._data))
@@ -167,7 +169,7 @@ class Results(Sequence[FileResult]):
         making it first (``directory``: absolute; ``name``: a file name, without "/")."""
         base = str(directory)
         text = base + name if base.endswith(os.sep) else base + os.sep + name
-        if self._pack(outcome, directory, name, text, key, size, checksum):
+        if self._pack(outcome, None, directory, name, text, key, size, checksum):
             self._ends.append(len(self._data))
         else:
             self.append(FileResult(child(directory, name), outcome, key, size, checksum))
@@ -186,7 +188,8 @@ class Results(Sequence[FileResult]):
     def _pack(
         self,
         outcome: Outcome,
-        parent: Path,
+        path: Path | None,
+        parent: Path | None,
         name: str,
         text: str,
         key: str | None,
@@ -194,7 +197,8 @@ class Results(Sequence[FileResult]):
         checksum: str | None,
     ) -> bool:
         """Append the record of a result with no error and no detail, if it can be packed
-        (``text``: its path as ``str`` gives it)."""
+        (``text``: its path as ``str`` gives it; ``path``: the path itself, or ``parent``: its
+        directory)."""
         sha = b""
         if checksum is not None:
             if len(checksum) != 2 * _SHA_BYTES or checksum != checksum.lower():
@@ -203,10 +207,18 @@ class Results(Sequence[FileResult]):
                 sha = bytes.fromhex(checksum)
             except ValueError:
                 return False
-        directory = self._dir_index.get(parent)
+        cut = len(text) - len(name) - 1
+        if cut > 0 and text[cut] == os.sep:
+            where = text[:cut]
+        else:
+            # (the root, or a relative path: as ``str`` gives its directory)
+            parent = parent if parent is not None else cast(Path, path).parent
+            where = str(parent)
+        directory = self._dir_index.get(where)
         if directory is None:
+            parent = parent if parent is not None else cast(Path, path).parent
             with self._dir_lock:
-                directory = self._dir_index.setdefault(parent, len(self._dirs))
+                directory = self._dir_index.setdefault(where, len(self._dirs))
                 if directory == len(self._dirs):
                     self._dirs.append(parent)
         flags = (_SIZED if size is not None else 0) | (_HASHED if sha else 0)

@@ -114,9 +114,10 @@ class Retrieve:
         (medians of 9), once each process wrote its temporary files in a directory of its own."""
         fresh = [c for c, t in todo.items() if t.error is None and t.local is None]
         procs = forking.processes(self.run, len(fresh), cached)
-        return forking.share(
+        done = forking.share(
             self.run, fresh, lambda c: self._one(todo[c]), lambda c: todo[c].artifact, procs
         )
+        return {c: r for c, r in zip(fresh, done, strict=True) if r is not None}
 
     def _look(self, cfile: Path) -> FileResult | _Looked:
         """Up to date by the state cache: the file's result; otherwise what the rules found

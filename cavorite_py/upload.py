@@ -104,11 +104,11 @@ class Upload:
         if procs < 2:
             return self.run.each(artifacts, self._one, lambda p: p, self.push, self.known_stored)
         done = self._forked(artifacts, procs, by_directory)
-        left = [artifact for artifact in artifacts if artifact not in done]
-        done.update(
-            self.run.each_by_path(left, self._one, lambda p: p, self.push, self.known_stored)
+        left = [artifact for artifact, r in zip(artifacts, done, strict=True) if r is None]
+        rest = self.run.each_by_path(left, self._one, lambda p: p, self.push, self.known_stored)
+        return Report(
+            [r if r is not None else rest[a] for a, r in zip(artifacts, done, strict=True)]
         )
-        return Report([done[artifact] for artifact in artifacts])
 
     @property
     def _sending(self) -> bool:
@@ -128,12 +128,12 @@ class Upload:
 
     def _forked(
         self, artifacts: list[Path], procs: int, by_directory: bool
-    ) -> dict[Path, FileResult]:
+    ) -> list[FileResult | None]:
         """Upload the files in ``procs`` child processes (see :mod:`cavorite_py.forking`),
-        each of which lists the store for its share and then looks at each of its files as this
+        each of which lists the store for its share, then looks at each of its files as this
         process would (what the state cache and the listing tell first, then the file): the
-        results of the files the children did. Those left are this process's, which has not
-        listed the store for them (each is looked up on its own)."""
+        result of each file, None for one no child did. Those are this process's, which has
+        not listed the store for them (each is looked up on its own)."""
         # (no listing of an earlier batch answers for these files in this process)
         self.index = RemoteIndex(self.run)
         return forking.share(

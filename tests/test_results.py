@@ -33,6 +33,31 @@ def test_results_read_back_equal_in_order(tmp_path: Path) -> None:
     assert list(results.outcomes()) == [r.outcome for r in added]
 
 
+def test_results_in_any_directory_read_back_in_it(tmp_path: Path) -> None:
+    # a directory is found by its path's text: the root, a relative path, a name that is also
+    # a directory's, and the same directory made twice are each read back as added
+    added = [
+        FileResult(Path("/top.bin"), Outcome.UP_TO_DATE, "top.bin", 1, SHA),
+        FileResult(Path("rel.bin"), Outcome.UP_TO_DATE, "rel.bin", 1, SHA),
+        FileResult(Path("d/rel.bin"), Outcome.UP_TO_DATE, "d/rel.bin", 1, SHA),
+        FileResult(tmp_path / "d", Outcome.UP_TO_DATE, "d", 1, SHA),
+        FileResult(tmp_path / "d" / "a.bin", Outcome.UP_TO_DATE, "d/a.bin", 1, SHA),
+        FileResult(Path(str(tmp_path / "d")) / "b.bin", Outcome.UP_TO_DATE, "d/b.bin", 1, SHA),
+    ]
+    results = Results(added)
+    results.add(Outcome.UP_TO_DATE, Path("/"), "also-top.bin", "also-top.bin", 1, SHA)
+    results.add(Outcome.UP_TO_DATE, tmp_path / "d", "c.bin", "d/c.bin", 1, SHA)
+    whole = [
+        *added,
+        FileResult(Path("/also-top.bin"), Outcome.UP_TO_DATE, "also-top.bin", 1, SHA),
+        FileResult(tmp_path / "d" / "c.bin", Outcome.UP_TO_DATE, "d/c.bin", 1, SHA),
+    ]
+    assert list(results) == whole
+    assert [(d, n) for _, d, n, _, _ in results.rows()] == [
+        (r.path.parent, r.path.name) for r in whole
+    ]
+
+
 def test_results_added_by_their_fields_read_back_as_made_whole(tmp_path: Path) -> None:
     fields = [
         (Outcome.UP_TO_DATE, tmp_path / "d", "a.bin", "d/a.bin", 64, SHA),
