@@ -11,6 +11,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
+# the content cache's reflink tests make an XFS file system in a file and mount it (as root):
+# mkfs.xfs comes from Debian's xfsprogs, installed here where it is missing and apt-get can
+if [ "$(id -u)" = 0 ] && ! command -v mkfs.xfs >/dev/null && command -v apt-get >/dev/null; then
+    { apt-get install -y -q xfsprogs || { apt-get update -q && apt-get install -y -q xfsprogs; }; } \
+        >/dev/null 2>&1 || echo "test: xfsprogs could not be installed; the reflink tests skip" >&2
+fi
 export PATH="$PWD/.venv/bin:$PWD/.tools/node_modules/.bin:$PATH"
 
 echo "== ruff"
