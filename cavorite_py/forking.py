@@ -21,7 +21,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -35,7 +35,7 @@ from .run import Run
 from .state import Known, StateCache
 from .stores.base import ObjectInfo
 
-T = TypeVar("T", bound=Hashable)
+T = TypeVar("T")
 
 FORK_FILES = 500
 """files of a batch from which their work is shared between processes"""

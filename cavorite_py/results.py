@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, cast, overload
+from typing import Any, ClassVar, Protocol, overload
 
 from .errors import CavoriteError
 from .fsutil import child, relative_posix
@@ -151,7 +151,7 @@ class Results(Sequence[FileResult]):
         r = result
         packed = r.error is None and r.detail is None and r.path.name
         if not packed or not self._pack(
-            r.outcome, r.path, None, r.path.name, str(r.path), r.key, r.size, r.checksum
+            r.outcome, None, r.path.name, str(r.path), r.key, r.size, r.checksum
         ):
             self._kept[len(self._ends)] = result
         self._ends.append(len(self._data))
@@ -169,7 +169,7 @@ class Results(Sequence[FileResult]):
         making it first (``directory``: absolute; ``name``: a file name, without "/")."""
         base = str(directory)
         text = base + name if base.endswith(os.sep) else base + os.sep + name
-        if self._pack(outcome, None, directory, name, text, key, size, checksum):
+        if self._pack(outcome, directory, name, text, key, size, checksum):
             self._ends.append(len(self._data))
         else:
             self.append(FileResult(child(directory, name), outcome, key, size, checksum))
@@ -188,7 +188,6 @@ class Results(Sequence[FileResult]):
     def _pack(
         self,
         outcome: Outcome,
-        path: Path | None,
         parent: Path | None,
         name: str,
         text: str,
@@ -197,8 +196,7 @@ class Results(Sequence[FileResult]):
         checksum: str | None,
     ) -> bool:
         """Append the record of a result with no error and no detail, if it can be packed
-        (``text``: its path as ``str`` gives it; ``path``: the path itself, or ``parent``: its
-        directory)."""
+        (``text``: its path as ``str`` gives it; ``parent``: its directory, if made already)."""
         sha = b""
         if checksum is not None:
             if len(checksum) != 2 * _SHA_BYTES or checksum != checksum.lower():
@@ -207,16 +205,13 @@ class Results(Sequence[FileResult]):
                 sha = bytes.fromhex(checksum)
             except ValueError:
                 return False
+        # the directory as ``str`` gives it: the text before the name and its "/" (the root
+        # and a bare relative name, which have no such text: "/" and ".")
         cut = len(text) - len(name) - 1
-        if cut > 0 and text[cut] == os.sep:
-            where = text[:cut]
-        else:
-            # (the root, or a relative path: as ``str`` gives its directory)
-            parent = parent if parent is not None else cast(Path, path).parent
-            where = str(parent)
+        where = text[:cut] if cut > 0 and text[cut] == os.sep else os.path.dirname(text) or "."
         directory = self._dir_index.get(where)
         if directory is None:
-            parent = parent if parent is not None else cast(Path, path).parent
+            parent = parent if parent is not None else Path(where)
             with self._dir_lock:
                 directory = self._dir_index.setdefault(where, len(self._dirs))
                 if directory == len(self._dirs):
